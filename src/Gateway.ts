@@ -1,0 +1,165 @@
+/**
+ * The capability gateway: the one door every side effect goes through.
+ *
+ * `call(cap, args)`: policy (→ `Denied`) → budget (→ `BudgetExceeded`) → event log `CapCall` →
+ * handler (failure or defect → `RuntimeError`) → event log `CapResult` → result.
+ *
+ * With telemetry on, each call is one `boruna.cap` span with `cap.name`, `bytes_in`, `bytes_out`
+ * (on success), `cap.budget_remaining` (when a budget applies) and `error.kind` (on failure).
+ * Arguments and results never become span attributes, and nothing of the span enters the event log.
+ * With telemetry off, the gateway takes a separate path that does no span work at all.
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Tracer from "effect/Tracer"
+import { Budget } from "./Budget.js"
+import type { CapabilityName } from "./Capability.js"
+import { BudgetExceeded, Denied, type HandlerFailure, RuntimeError, type CapabilityError } from "./Errors.js"
+import type { CallSite } from "./Event.js"
+import { EventLog, type EventLogService } from "./EventLog.js"
+import { type HandlerContext, Handlers, type HandlersService, missing } from "./Handlers.js"
+import { isAllowed, type Policy } from "./Policy.js"
+import { TelemetryEnabled } from "./TelemetryFlag.js"
+import { approxBytes, approxBytesAll, type Value } from "./Value.js"
+
+export interface GatewayService {
+  readonly call: (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite) => Effect.Effect<Value, CapabilityError>
+}
+
+/** What `make` returns: the service plus the policy and the run's budget counters. */
+export interface GatewayInstance extends GatewayService {
+  readonly policy: Policy
+  readonly budget: Budget
+}
+
+export class Gateway extends Context.Tag("boruna/Gateway")<Gateway, GatewayService>() {}
+
+const noop = (): void => {}
+
+const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const d = Cause.squash(cause)
+  return d instanceof Error ? d.message : String(d)
+}
+
+/** Build a gateway over the given handlers and log. `traced` selects the span path. */
+export const make = (options: {
+  readonly policy: Policy
+  readonly handlers: HandlersService
+  readonly log: EventLogService
+  readonly traced: boolean
+}): GatewayInstance => {
+  const { policy, handlers, log } = options
+  const budget = new Budget(policy)
+  const allowed = new Map<CapabilityName, boolean>()
+  const isAllowedCached = (cap: CapabilityName): boolean => {
+    let a = allowed.get(cap)
+    if (a === undefined) {
+      a = isAllowed(policy, cap)
+      allowed.set(cap, a)
+    }
+    return a
+  }
+
+  const plainCtx = new Map<CapabilityName, HandlerContext>()
+  const contextFor = (cap: CapabilityName): HandlerContext => {
+    let c = plainCtx.get(cap)
+    if (c === undefined) {
+      c = { capability: cap, policy, annotate: noop, event: noop }
+      plainCtx.set(cap, c)
+    }
+    return c
+  }
+
+  const toRuntime = (cap: CapabilityName) => (e: HandlerFailure): CapabilityError =>
+    e.denied ? new Denied({ capability: cap, reason: e.message }) : new RuntimeError({ capability: cap, reason: e.message })
+
+  /** Run the handler and record its outcome; shared by both paths. */
+  const invoke = (cap: CapabilityName, args: ReadonlyArray<Value>, ctx: HandlerContext): Effect.Effect<Value, CapabilityError> => {
+    const handler = handlers.get(cap)
+    const run = handler === undefined ? missing(cap) : handler(args, ctx)
+    return Effect.matchCauseEffect(run, {
+      onFailure: (cause) => {
+        const err: CapabilityError = Cause.isFailType(cause)
+          ? toRuntime(cap)(cause.error)
+          : Cause.isInterruptedOnly(cause)
+          ? new RuntimeError({ capability: cap, reason: "interrupted" })
+          : new RuntimeError({ capability: cap, reason: describeCause(cause) })
+        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+        log.append({ type: "CapError", capability: cap, kind: err.kind, message: err.message })
+        return Effect.fail(err)
+      },
+      onSuccess: (result) => {
+        log.append({ type: "CapResult", capability: cap, result })
+        return Effect.succeed(result)
+      }
+    })
+  }
+
+  // -- telemetry off: no span work at all ------------------------------------------------------
+  const callPlain = (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError> =>
+    Effect.suspend(() => {
+      if (!isAllowedCached(cap)) {
+        return Effect.fail(new Denied({ capability: cap, reason: "not granted by policy" }))
+      }
+      const t = budget.take(cap)
+      if (!t.ok) return Effect.fail(new BudgetExceeded({ capability: cap, budget: t.budget }))
+      log.append(site === undefined ? { type: "CapCall", capability: cap, args } : { type: "CapCall", capability: cap, args, site })
+      return invoke(cap, args, contextFor(cap))
+    })
+
+  // -- telemetry on: one boruna.cap span per call ------------------------------------------------
+  const spanned = (span: Tracer.Span, cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError> => {
+    span.attribute("bytes_in", approxBytesAll(args))
+    if (!isAllowedCached(cap)) {
+      span.attribute("error.kind", "denied")
+      return Effect.fail(new Denied({ capability: cap, reason: "not granted by policy" }))
+    }
+    const t = budget.take(cap)
+    if (!t.ok) {
+      span.attribute("cap.budget_remaining", 0)
+      span.attribute("error.kind", "budget_exceeded")
+      return Effect.fail(new BudgetExceeded({ capability: cap, budget: t.budget }))
+    }
+    if (t.remaining !== undefined) span.attribute("cap.budget_remaining", t.remaining)
+    log.append(site === undefined ? { type: "CapCall", capability: cap, args } : { type: "CapCall", capability: cap, args, site })
+    const ctx: HandlerContext = {
+      capability: cap,
+      policy,
+      annotate: (k, v) => span.attribute(k, v),
+      event: (name, attributes) => span.event(name, BigInt(Date.now()) * 1_000_000n, attributes)
+    }
+    return invoke(cap, args, ctx).pipe(
+      Effect.tap((result) => Effect.sync(() => span.attribute("bytes_out", approxBytes(result)))),
+      Effect.tapError((e) => Effect.sync(() => span.attribute("error.kind", e.kind))),
+      Effect.withParentSpan(span)
+    )
+  }
+
+  const callTraced = (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError> =>
+    Effect.useSpan("boruna.cap", { attributes: { "cap.name": cap }, kind: "internal" }, (span) =>
+      Effect.suspend(() => spanned(span, cap, args, site))
+    )
+
+  return { call: options.traced ? callTraced : callPlain, policy, budget }
+}
+
+/**
+ * The gateway for one run under `policy`, using the `Handlers` and `EventLog` in context. Telemetry
+ * is on when a telemetry layer has set `TelemetryEnabled` (see `Telemetry.ts`).
+ */
+export const layer = (policy: Policy): Layer.Layer<Gateway, never, Handlers | EventLog> =>
+  Layer.effect(
+    Gateway,
+    Effect.gen(function*() {
+      const handlers = yield* Handlers
+      const log = yield* EventLog
+      const traced = yield* TelemetryEnabled
+      return make({ policy, handlers, log, traced })
+    })
+  )
+
+/** Call a capability through the gateway in context. */
+export const call = (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError, Gateway> =>
+  Effect.flatMap(Gateway, (g) => g.call(cap, args, site))

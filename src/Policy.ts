@@ -1,0 +1,166 @@
+/**
+ * Policy: which capabilities a run may use, how often, and the knobs that bound live effects.
+ *
+ * Decoded with `effect/Schema` from JSON. Strict: an unknown field anywhere, a wrong type, an alias
+ * used as a rule key or a bad value is an error naming its JSON path (`$.rules["net"]`, …).
+ * Shorthands: `allow-all`, `deny-all`.
+ */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { createHash } from "node:crypto"
+import { CAPABILITIES, isCapabilityName, type CapabilityName } from "./Capability.js"
+import { canonicalJson } from "./ValueJson.js"
+
+const strict = { onExcessProperty: "error" } as const
+
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+export const Rule = Schema.Struct({
+  allow: Schema.Boolean,
+  /** maximum number of calls in one run; 0 (or absent) ⇒ unlimited */
+  budget: Schema.optionalWith(NonNegativeInt, { default: () => 0 })
+})
+export type Rule = typeof Rule.Type
+
+const HTTP_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] as const
+
+export const NetPolicy = Schema.Struct({
+  /** exact host or `*.suffix` (the suffix itself and any subdomain); empty ⇒ any public host */
+  allowed_domains: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /** upper-case HTTP methods; empty ⇒ all */
+  allowed_methods: Schema.optionalWith(Schema.Array(Schema.Literal(...HTTP_METHODS)), { default: () => [] }),
+  max_response_bytes: Schema.optionalWith(PositiveInt, { default: () => 10 * 1024 * 1024 }),
+  timeout_ms: Schema.optionalWith(PositiveInt, { default: () => 30_000 }),
+  allow_redirects: Schema.optionalWith(Schema.Boolean, { default: () => true })
+})
+export type NetPolicy = typeof NetPolicy.Type
+
+export const FsPolicy = Schema.Struct({
+  /** directory that fs.read / fs.write are confined to; default the working directory */
+  root: Schema.optional(Schema.String),
+  read_only: Schema.optionalWith(Schema.Boolean, { default: () => false })
+})
+export type FsPolicy = typeof FsPolicy.Type
+
+export const DbPolicy = Schema.Struct({
+  /** SQLite database file; default an in-memory database */
+  path: Schema.optional(Schema.String),
+  read_only: Schema.optionalWith(Schema.Boolean, { default: () => false })
+})
+export type DbPolicy = typeof DbPolicy.Type
+
+export const LlmPolicy = Schema.Struct({
+  /** default model when the call does not name one */
+  model: Schema.optional(Schema.String),
+  /** cap on completion tokens per call (sent as max_tokens) */
+  max_tokens: Schema.optional(PositiveInt),
+  /** models a call may name; empty ⇒ any */
+  allowed_models: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+})
+export type LlmPolicy = typeof LlmPolicy.Type
+
+const ruleKeyIssue = (k: string): string | undefined => {
+  if (isCapabilityName(k)) return undefined
+  const c = CAPABILITIES.find((c) => (c.aliases as ReadonlyArray<string>).includes(k))
+  return c
+    ? `'${k}' is an alias; policy rules use canonical names: use '${c.name}'`
+    : `unknown capability '${k}' (known: ${CAPABILITIES.map((c) => c.name).join(", ")})`
+}
+
+const Rules = Schema.Record({ key: Schema.String, value: Rule }).pipe(
+  Schema.filter((rules) => {
+    const issues: Array<Schema.FilterIssue> = []
+    for (const k of Object.keys(rules)) {
+      const m = ruleKeyIssue(k)
+      if (m !== undefined) issues.push({ path: [k], message: m })
+    }
+    return issues
+  })
+)
+
+export const PolicySchema = Schema.Struct({
+  schema_version: Schema.optionalWith(Schema.Literal(1), { default: () => 1 as const }),
+  default_allow: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  rules: Schema.optionalWith(Rules, { default: () => ({}) }),
+  net_policy: Schema.optional(NetPolicy),
+  fs_policy: Schema.optional(FsPolicy),
+  db_policy: Schema.optional(DbPolicy),
+  llm_policy: Schema.optional(LlmPolicy)
+})
+export type Policy = typeof PolicySchema.Type
+
+export const allowAll: Policy = { schema_version: 1, default_allow: true, rules: {} }
+export const denyAll: Policy = { schema_version: 1, default_allow: false, rules: {} }
+
+export class PolicyError extends Error {
+  readonly _tag = "PolicyError"
+  constructor(
+    readonly source: string,
+    readonly issues: ReadonlyArray<{ readonly path: string; readonly message: string }>
+  ) {
+    super(issues.map((i) => `${source}: ${i.path}: ${i.message}`).join("\n"))
+  }
+}
+
+const jsonPath = (path: ReadonlyArray<PropertyKey>): string =>
+  "$" +
+  path
+    .map((p) =>
+      typeof p === "number" ? `[${p}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(String(p)) ? `.${String(p)}` : `[${JSON.stringify(String(p))}]`
+    )
+    .join("")
+
+const decodeUnknown = Schema.decodeUnknownEither(PolicySchema, { errors: "all", ...strict })
+
+/** Decode an already-parsed JSON value. */
+export const decodePolicy = (json: unknown, source = "policy"): Either.Either<Policy, PolicyError> =>
+  Either.mapLeft(decodeUnknown(json), (e) =>
+    new PolicyError(
+      source,
+      ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => ({ path: jsonPath(i.path), message: i.message }))
+    )
+  )
+
+/** Decode JSON text (syntax errors name line and column) or a shorthand. */
+export const parsePolicy = (text: string, source = "policy"): Either.Either<Policy, PolicyError> => {
+  const t = text.trim()
+  if (t === "allow-all") return Either.right(allowAll)
+  if (t === "deny-all") return Either.right(denyAll)
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e)
+    const m = /position (\d+)/.exec(msg)
+    let where = "$"
+    if (m) {
+      const upto = text.slice(0, Number(m[1]))
+      const line = upto.split("\n").length
+      const col = Number(m[1]) - upto.lastIndexOf("\n")
+      where = `line ${line}, column ${col}`
+    }
+    return Either.left(new PolicyError(source, [{ path: where, message: `invalid JSON: ${msg}` }]))
+  }
+  return decodePolicy(json, source)
+}
+
+/** The policy with every default filled in, as plain JSON. */
+export const policyToJson = (p: Policy): unknown => Schema.encodeSync(PolicySchema)(p)
+
+/** Stable identity of a policy: SHA-256 over its canonical JSON (defaults filled, keys sorted). */
+export const policyHash = (p: Policy): string =>
+  "sha256:" + createHash("sha256").update(canonicalJson(policyToJson(p))).digest("hex")
+
+/** Whether the policy lets a run call `cap` at all. */
+export const isAllowed = (p: Policy, cap: CapabilityName): boolean => {
+  const rule = p.rules[cap]
+  return rule ? rule.allow : p.default_allow
+}
+
+/** The call budget for `cap`, or undefined when unlimited (no rule, or budget 0). */
+export const budgetOf = (p: Policy, cap: CapabilityName): number | undefined => {
+  const rule = p.rules[cap]
+  return rule && rule.budget > 0 ? rule.budget : undefined
+}

@@ -1,0 +1,147 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import { HandlerFailure } from "../src/Errors.js"
+import * as EventLog from "../src/EventLog.js"
+import * as Gateway from "../src/Gateway.js"
+import * as Handlers from "../src/Handlers.js"
+import { allowAll, denyAll, type Policy } from "../src/Policy.js"
+import * as Telemetry from "../src/Telemetry.js"
+import { mkMap, RecordV } from "../src/Value.js"
+
+/** Gateway under `policy`, with its handlers, log and the in-memory span recorder exposed. */
+const setup = (policy: Policy, handlers: Layer.Layer<Handlers.Handlers> = Handlers.demo) =>
+  Gateway.layer(policy).pipe(
+    Layer.provideMerge(Layer.mergeAll(handlers, EventLog.memory, Telemetry.memory))
+  )
+
+const capSpans = Effect.map(Telemetry.SpanRecorder, (r) => r.spans().filter((s) => s.name === "boruna.cap"))
+
+const budgetPolicy = (cap: string, budget: number): Policy => ({
+  schema_version: 1,
+  default_allow: false,
+  rules: { [cap]: { allow: true, budget } }
+})
+
+describe("Gateway", () => {
+  it.effect("a successful call records cap.name, bytes_in and bytes_out", () =>
+    Effect.gen(function*() {
+      const out = yield* Gateway.call("net.fetch", ["https://a.example/x"])
+      expect(out).toBe(`{"mock": true, "url": "https://a.example/x"}`)
+      const [span] = yield* capSpans
+      expect(span.attributes["cap.name"]).toBe("net.fetch")
+      expect(span.attributes["bytes_in"]).toBe("https://a.example/x".length)
+      expect(span.attributes["bytes_out"]).toBe((out as string).length)
+      expect(span.attributes["error.kind"]).toBeUndefined()
+      expect(span.attributes["cap.budget_remaining"]).toBeUndefined()
+      expect(span.status).toBe("ok")
+    }).pipe(Effect.provide(setup(allowAll))))
+
+  it.effect("a record-returning handler gets a non-zero bytes_out; bytes_in counts map keys and nested strings", () =>
+    Effect.gen(function*() {
+      yield* Gateway.call("llm.call", [mkMap([["ké", ["ab", new RecordV("P", ["q"], ["xyz"])]]])])
+      const [span] = yield* capSpans
+      expect(span.attributes["bytes_in"]).toBe(3 + 2 + 3) // "ké" is 3 UTF-8 bytes
+      expect(span.attributes["bytes_out"]).toBe(5 + 5)
+    }).pipe(Effect.provide(setup(allowAll, Handlers.make({
+      "llm.call": () => Effect.succeed(new RecordV("Reply", ["text", "model"], ["hello", "mock1"]))
+    })))))
+
+  it.effect("denied: error.kind=denied, error status, and the handler never ran", () => {
+    let ran = 0
+    return Effect.gen(function*() {
+      const r = yield* Effect.either(Gateway.call("time.now", []))
+      expect(Either.isLeft(r) && r.left._tag).toBe("Denied")
+      expect(ran).toBe(0)
+      const [span] = yield* capSpans
+      expect(span.attributes["error.kind"]).toBe("denied")
+      expect(span.attributes["bytes_out"]).toBeUndefined()
+      expect(span.status).toBe("error")
+      const log = yield* EventLog.EventLog
+      expect(log.events()).toEqual([])
+    }).pipe(Effect.provide(setup(denyAll, Handlers.make({
+      "time.now": () => Effect.sync(() => ++ran)
+    }))))
+  })
+
+  it.effect("budget: the last permitted call has remaining 0 without error; the next is budget_exceeded", () =>
+    Effect.gen(function*() {
+      yield* Gateway.call("time.now", [])
+      yield* Gateway.call("time.now", [])
+      const r = yield* Effect.either(Gateway.call("time.now", []))
+      expect(Either.isLeft(r) && r.left._tag).toBe("BudgetExceeded")
+      const spans = yield* capSpans
+      expect(spans.map((s) => s.attributes["cap.budget_remaining"])).toEqual([1, 0, 0])
+      expect(spans.map((s) => s.attributes["error.kind"])).toEqual([undefined, undefined, "budget_exceeded"])
+      expect(spans[2].status).toBe("error")
+    }).pipe(Effect.provide(setup(budgetPolicy("time.now", 2)))))
+
+  it.effect("a handler failure and a handler defect both become runtime_error with the message", () =>
+    Effect.gen(function*() {
+      const a = yield* Effect.flip(Gateway.call("fs.read", ["x"]))
+      expect(a._tag).toBe("RuntimeError")
+      expect(a.message).toContain("disk on fire")
+      const b = yield* Effect.flip(Gateway.call("db.query", ["select 1"]))
+      expect(b._tag).toBe("RuntimeError")
+      expect(b.message).toContain("boom")
+      const spans = yield* capSpans
+      expect(spans.map((s) => s.attributes["error.kind"])).toEqual(["runtime_error", "runtime_error"])
+      const log = yield* EventLog.EventLog
+      expect(log.events().map((e) => e.type)).toEqual(["CapCall", "CapError", "CapCall", "CapError"])
+    }).pipe(Effect.provide(setup(allowAll, Handlers.make({
+      "fs.read": () => Effect.fail(new HandlerFailure({ message: "disk on fire" })),
+      "db.query": () => Effect.die(new Error("boom"))
+    })))))
+
+  it.effect("a handler refusal flagged as denied (a policy knob inside the handler) is Denied", () =>
+    Effect.gen(function*() {
+      const e = yield* Effect.flip(Gateway.call("net.fetch", ["http://10.0.0.1/"]))
+      expect(e._tag).toBe("Denied")
+      const [span] = yield* capSpans
+      expect(span.attributes["error.kind"]).toBe("denied")
+    }).pipe(Effect.provide(setup(allowAll, Handlers.make({
+      "net.fetch": () => Effect.fail(new HandlerFailure({ message: "private address", denied: true }))
+    })))))
+
+  it.effect("the event log holds calls and results, never span content", () =>
+    Effect.gen(function*() {
+      yield* Gateway.call("time.now", [], { file: "a.ax", line: 3, col: 5 })
+      const log = yield* EventLog.EventLog
+      expect(log.events()).toEqual([
+        { type: "CapCall", capability: "time.now", args: [], site: { file: "a.ax", line: 3, col: 5 } },
+        { type: "CapResult", capability: "time.now", result: 1_700_000_000 }
+      ])
+      expect(JSON.stringify(log.events().map((e) => e.type))).not.toMatch(/bytes|span|budget/)
+    }).pipe(Effect.provide(setup(allowAll))))
+
+  it.effect("exact under concurrency: 10,000 fibers, budget 10 ⇒ 10 successes and 9,990 BudgetExceeded", () =>
+    Effect.gen(function*() {
+      const results = yield* Effect.forEach(
+        Array.from({ length: 10_000 }, (_, i) => i),
+        () => Effect.either(Gateway.call("random", []).pipe(Effect.zipLeft(Effect.yieldNow()))),
+        { concurrency: "unbounded" }
+      )
+      const ok = results.filter(Either.isRight).length
+      const exceeded = results.filter((r) => Either.isLeft(r) && r.left._tag === "BudgetExceeded").length
+      expect(ok).toBe(10)
+      expect(exceeded).toBe(9_990)
+    }).pipe(Effect.provide(Gateway.layer(budgetPolicy("random", 10)).pipe(
+      Layer.provide(Layer.mergeAll(Handlers.make({
+        // a handler that yields, so fibers really interleave inside the call
+        random: () => Effect.as(Effect.yieldNow(), 0.5)
+      }), EventLog.memory))
+    ))))
+
+  it.effect("telemetry off: calls work and no span is recorded", () => {
+    const { recorder, tracer } = Telemetry.makeMemoryTracer()
+    return Effect.gen(function*() {
+      yield* Gateway.call("time.now", [])
+      yield* Gateway.call("random", [])
+      expect(recorder.spans()).toEqual([])
+    }).pipe(
+      Effect.provide(Gateway.layer(allowAll).pipe(Layer.provide(Layer.mergeAll(Handlers.demo, EventLog.memory, Telemetry.off)))),
+      Effect.withTracer(tracer)
+    )
+  })
+})
