@@ -10,6 +10,9 @@
  * - An Int literal must fit in signed 64 bits (else `lex_error` at the literal; the token is still
  *   produced with value 0 so parsing carries on without follow-up errors).
  *
+ * `record` is a contextual keyword: an identifier token, read as a keyword only at the start of an
+ * item (`record Name {`), so reference programs that use `record` as a variable name still parse.
+ *
  * Never throws; an unexpected character is reported and skipped.
  */
 import { diagnostic, type Diagnostic } from "./Diagnostic.js"
@@ -28,7 +31,7 @@ export interface Token {
 }
 
 export const KEYWORDS: ReadonlySet<string> = new Set([
-  "fn", "let", "mut", "if", "else", "match", "return", "type", "record", "enum", "module", "import",
+  "fn", "let", "mut", "if", "else", "match", "return", "type", "enum", "module", "import",
   "export", "true", "false", "None", "Some", "Ok", "Err", "requires", "ensures", "spawn", "send",
   "receive", "emit", "while", "for", "in"
 ])

@@ -2,8 +2,9 @@
  * Recursive-descent parser for `.ax` (see docs/language.md for the grammar we accept).
  *
  * Newlines: a newline ends a statement, except inside `( )` / `[ ]`, right after a binary operator
- * (or `=`, `=>`, `,`), and in declaration headers. `;` also separates statements. A statement that
- * ends with `}` needs no separator.
+ * (or `=`, `=>`, `,`), before a line that starts with a binary operator other than `-` (or with
+ * `.field`), and in declaration headers. `;` also separates statements. A statement that ends
+ * with `}` needs no separator.
  *
  * Braces in expression position: `Name {` (upper-case name) is a record literal except in the
  * condition of `if` / `while` / `match` / `for` / `requires` / `ensures` (like Rust); `{` followed by
@@ -29,7 +30,7 @@ class ParseFailure {
 }
 const FAILURE = new ParseFailure()
 
-const ITEM_KEYWORDS: ReadonlySet<string> = new Set(["fn", "type", "record", "enum", "export", "import", "module"])
+const ITEM_KEYWORDS: ReadonlySet<string> = new Set(["fn", "type", "enum", "export", "import", "module"])
 
 const BINARY_LEVELS: ReadonlyArray<ReadonlySet<string>> = [
   new Set(["||"]),
@@ -243,7 +244,8 @@ class Parser {
     for (;;) {
       const t = this.toks[this.pos]
       if (t.kind === "eof") return
-      if (t.kind === "kw" && ITEM_KEYWORDS.has(t.text) && this.pos > itemStart) return
+      if ((t.kind === "kw" && ITEM_KEYWORDS.has(t.text) || t.kind === "ident" && t.text === "record" && this.toks[this.pos + 1]?.kind === "ident") &&
+        this.pos > itemStart) return
       this.pos++
     }
   }
@@ -257,9 +259,10 @@ class Parser {
   private parseItem(): Item {
     const exported = this.eat("export")
     const t = this.peek()
+    if (t.kind === "ident" && t.text === "record" && this.peekAfter().kind === "ident") return this.parseRecordDecl()
     if (t.kind === "kw") {
       if (t.text === "fn") return this.parseFn(exported)
-      if (t.text === "type" || t.text === "record") return this.parseRecordDecl()
+      if (t.text === "type") return this.parseRecordDecl()
       if (t.text === "enum") return this.parseEnumDecl()
     }
     const kw = t.kind === "ident" ? closest(t.text, ["fn", "type", "record", "enum", "import", "module", "export"], 1) : undefined
@@ -520,7 +523,15 @@ class Parser {
     let left = this.parseBinary(level + 1)
     const ops = BINARY_LEVELS[level]
     for (;;) {
-      const t = this.peek()
+      let t = this.peek()
+      if (t.kind === "nl") {
+        // a line that starts with a binary operator (other than `-`, which may start an expression)
+        // continues the expression
+        const n = this.toks[this.pos + 1]
+        if (n.kind !== "punct" || n.text === "-" || !ops.has(n.text)) return left
+        this.pos++
+        t = n
+      }
       if (t.kind !== "punct" || !ops.has(t.text)) return left
       this.advance()
       this.skipNl()
@@ -551,7 +562,14 @@ class Parser {
   private parsePostfix(): Expr {
     let e = this.parsePrimary()
     for (;;) {
-      const t = this.peek()
+      let t = this.peek()
+      if (t.kind === "nl") {
+        // a line that starts with `.field` continues the expression (method-chain layout)
+        const n = this.toks[this.pos + 1]
+        if (n.kind !== "punct" || n.text !== ".") return e
+        this.pos++
+        t = n
+      }
       if (t.kind !== "punct") return e
       if (t.text === "(") {
         this.advance()
@@ -712,7 +730,7 @@ class Parser {
     return this.parseBlock()
   }
 
-  /** after `{`: a string/int literal (optionally negative) or a name, then `:` */
+  /** after `{`: a literal (an Int optionally negative) or a name, then `:` */
   private looksLikeMap(): boolean {
     this.peek()
     let p = this.pos + 1
@@ -726,7 +744,8 @@ class Parser {
       skip()
       t = this.toks[p]
       if (t.kind !== "int") return false
-    } else if (t.kind !== "str" && t.kind !== "int" && t.kind !== "ident") {
+    } else if (t.kind !== "str" && t.kind !== "int" && t.kind !== "float" && t.kind !== "ident" &&
+      !(t.kind === "kw" && (t.text === "true" || t.text === "false"))) {
       return false
     }
     p++

@@ -72,8 +72,8 @@ describe("Lexer", () => {
     ])
   })
 
-  it("distinguishes keywords from identifiers", () => {
-    expect(lex("t.ax", "fn fnx record result Some").tokens.map((t) => t.kind)).toEqual(["kw", "ident", "kw", "ident", "kw", "eof"])
+  it("distinguishes keywords from identifiers (`record` is contextual: an identifier token)", () => {
+    expect(lex("t.ax", "fn fnx record result Some type").tokens.map((t) => t.kind)).toEqual(["kw", "ident", "ident", "ident", "kw", "kw", "eof"])
   })
 
   it("reports and skips unexpected characters without stopping", () => {

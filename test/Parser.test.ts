@@ -247,6 +247,17 @@ describe("Parser: errors", () => {
     expect(d[0].suggestion).toBe("did you mean `fn`?")
   })
 
+  it("`record` declares a record at item level and is a plain name elsewhere", () => {
+    const p = ok("record R { a: Int }\nfn main() -> Int { let record = 1\n record }")
+    expect(p.items.map((i) => i.kind)).toEqual(["Record", "Fn"])
+  })
+
+  it("a line starting with a binary operator (not `-`) or `.field` continues the expression", () => {
+    expect(show(expr("a\n  || b\n  && c"))).toBe("(a || (b && c))")
+    expect(show(expr("a\n  .b\n  .c"))).toBe("a.b.c")
+    expect(body("a\n-b")).toHaveLength(2)
+  })
+
   it("reports a missing closing brace at end of input", () => {
     const d = errs("fn main() {\n  1\n")
     expect(d[0].message).toContain("end of input")
