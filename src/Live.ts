@@ -1,0 +1,178 @@
+/**
+ * Live capability handlers: real effects, each bounded by the policy (`boruna run … --live`).
+ *
+ * `layer(policy)` provides `Handlers` with live `net.fetch` (`live/NetFetch.ts`), `fs.read` /
+ * `fs.write` (`live/Fs.ts`), `db.query` (`live/Db.ts`), `llm.call` (`live/Llm.ts`), `time.now` and
+ * `random` (`live/Clock.ts`); `ui.render`, `actor.*` and `step.input` keep the demo behaviour (the VM
+ * and the workflow runner own them). The layer is scoped: the SQLite connection and HTTP agents are
+ * closed when it is released.
+ *
+ * Configuration problems are found when the layer is built, before the program runs, as a
+ * `LiveConfigError` naming the policy field or environment variable: an invalid
+ * `net_policy.allowed_domains` entry (always checked), a missing `fs_policy.root` (when `fs.read` or
+ * `fs.write` is granted), a database that cannot be opened (when `db.query` is granted), an invalid
+ * `OPENAI_BASE_URL` (when `llm.call` is granted). Resources of capabilities the policy does not grant
+ * are never touched (no database file is created, no environment is read).
+ *
+ * This module is loaded with a dynamic `import()` only for `--live`; SQLite (better-sqlite3) is loaded
+ * only when `db.query` is granted.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Path from "node:path"
+import type { CapabilityName } from "./Capability.js"
+import { HandlerFailure } from "./Errors.js"
+import { demoService, type Handler, Handlers, type HandlersService, override } from "./Handlers.js"
+import { isAllowed, type Policy } from "./Policy.js"
+import * as LiveClock from "./live/Clock.js"
+import * as Db from "./live/Db.js"
+import type { Resolver } from "./live/Egress.js"
+import * as Fs from "./live/Fs.js"
+import * as Llm from "./live/Llm.js"
+import * as NetFetch from "./live/NetFetch.js"
+import { compileAllowlist } from "./live/Url.js"
+
+/** The live handlers cannot start under this policy / environment; the message says why. */
+export class LiveConfigError extends Data.TaggedError("LiveConfigError")<{ readonly message: string }> {}
+
+export interface LiveOptions {
+  /** directory relative `fs_policy.root` / `db_policy.path` resolve against (default `process.cwd()`) */
+  readonly cwd?: string
+  /** host resolver for `net.fetch` (default the system resolver); tests use it to simulate DNS */
+  readonly resolve?: Resolver
+  /** `llm.call` request timeout (default 120 s) */
+  readonly llmTimeoutMs?: number
+}
+
+const configError = (message: string) => Effect.fail(new LiveConfigError({ message }))
+
+const notGranted = (cap: CapabilityName): Handler => () =>
+  Effect.fail(new HandlerFailure({ message: `${cap} is not granted by the policy`, denied: true }))
+
+const describe = (cause: Cause.Cause<unknown>): string => {
+  const e = Cause.squash(cause)
+  return e instanceof Error ? e.message : String(e)
+}
+
+const openDatabase = (policy: Policy, cwd: string) =>
+  Effect.gen(function*() {
+    const readOnly = policy.db_policy?.read_only ?? false
+    const raw = policy.db_policy?.path ?? ":memory:"
+    const memory = raw === ":memory:" || raw === ""
+    const filename = memory ? ":memory:" : Path.resolve(cwd, raw)
+    const SqliteClient = yield* Effect.promise(() => import("@effect/sql-sqlite-node/SqliteClient"))
+    const context = yield* Layer.build(
+      // an in-memory database cannot be opened read-only; query_only (below) covers it
+      SqliteClient.layer({ filename, readonly: readOnly && !memory, disableWAL: true })
+    ).pipe(
+      Effect.catchAllCause((cause) =>
+        configError(`db_policy.path: cannot open SQLite database '${memory ? ":memory:" : raw}': ${describe(cause)}`)
+      )
+    )
+    const sql = Context.get(context, SqlClient.SqlClient)
+    if (readOnly) {
+      yield* sql.unsafe("PRAGMA query_only = ON").pipe(
+        Effect.withTracerEnabled(false),
+        Effect.catchAllCause((cause) => configError(`db_policy.read_only: cannot make the connection read-only: ${describe(cause)}`))
+      )
+    }
+    return Db.make({ sql, readOnly })
+  })
+
+const fsRoot = (policy: Policy, cwd: string, fs: FileSystem.FileSystem) =>
+  Effect.gen(function*() {
+    const written = policy.fs_policy?.root
+    const wanted = Path.resolve(cwd, written ?? ".")
+    const label = written === undefined ? `the working directory '${wanted}'` : `fs_policy.root '${written}'`
+    const real = yield* fs.realPath(wanted).pipe(Effect.catchAll(() => configError(`${label} does not exist`)))
+    const info = yield* fs.stat(real).pipe(Effect.catchAll(() => configError(`${label} cannot be read`)))
+    if (info.type !== "Directory") return yield* configError(`${label} is not a directory`)
+    return real
+  })
+
+const llmConfig = Effect.gen(function*() {
+  const baseUrl = yield* Config.string("OPENAI_BASE_URL").pipe(Config.withDefault(Llm.DEFAULT_BASE_URL))
+  const key = yield* Config.option(Config.redacted("OPENAI_API_KEY"))
+  return { baseUrl, apiKey: Option.filter(key, (k) => Redacted.value(k) !== "") }
+}).pipe(Effect.catchAll(() => configError(`OPENAI_BASE_URL / OPENAI_API_KEY could not be read`)))
+
+/** The live handler set for `policy` (needs a `FileSystem` and an `HttpClient`). */
+export const make = (
+  policy: Policy,
+  options: LiveOptions = {}
+): Effect.Effect<HandlersService, LiveConfigError, FileSystem.FileSystem | HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const cwd = options.cwd ?? process.cwd()
+    const granted = (cap: CapabilityName) => isAllowed(policy, cap)
+    const live: Partial<Record<CapabilityName, Handler>> = {
+      "time.now": LiveClock.timeNow,
+      random: LiveClock.random
+    }
+
+    // net.fetch: the allowlist is always validated (a bad policy is bad whatever it grants)
+    const compiled = compileAllowlist(policy.net_policy?.allowed_domains ?? [])
+    if (!compiled.ok) return yield* configError(compiled.problems.join("; "))
+    live["net.fetch"] = NetFetch.make({
+      allowlist: compiled.allowlist,
+      net: policy.net_policy ?? NetFetch.defaultNetPolicy,
+      ...(options.resolve === undefined ? {} : { resolve: options.resolve })
+    })
+
+    if (granted("fs.read") || granted("fs.write")) {
+      const fs = yield* FileSystem.FileSystem
+      const root = yield* fsRoot(policy, cwd, fs)
+      const h = Fs.make({ root, readOnly: policy.fs_policy?.read_only ?? false, fs })
+      live["fs.read"] = h.read
+      live["fs.write"] = h.write
+    } else {
+      live["fs.read"] = notGranted("fs.read")
+      live["fs.write"] = notGranted("fs.write")
+    }
+
+    live["db.query"] = granted("db.query") ? yield* openDatabase(policy, cwd) : notGranted("db.query")
+
+    if (granted("llm.call")) {
+      const { baseUrl, apiKey } = yield* llmConfig
+      let parsed: URL | undefined
+      try {
+        parsed = new URL(baseUrl)
+      } catch {
+        parsed = undefined
+      }
+      if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+        return yield* configError(`OPENAI_BASE_URL is not an http(s) URL`)
+      }
+      live["llm.call"] = Llm.make({
+        client: yield* HttpClient.HttpClient,
+        baseUrl,
+        apiKey,
+        policy: policy.llm_policy,
+        ...(options.llmTimeoutMs === undefined ? {} : { timeoutMs: options.llmTimeoutMs })
+      })
+    } else {
+      live["llm.call"] = notGranted("llm.call")
+    }
+
+    return override(demoService, live)
+  })
+
+/**
+ * Live `Handlers` for one run under `policy`. Scoped: release it to close the database and agents.
+ * Fails with `LiveConfigError` when the policy or environment cannot be honoured.
+ */
+export const layer = (policy: Policy, options: LiveOptions = {}): Layer.Layer<Handlers, LiveConfigError, never> =>
+  Layer.scoped(Handlers, make(policy, options)).pipe(
+    Layer.provide(Layer.mergeAll(NodeFileSystem.layer, NodeHttpClient.layer))
+  )

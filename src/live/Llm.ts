@@ -1,0 +1,156 @@
+/**
+ * Live `llm.call(prompt)` / `llm.call(model, prompt)` → String on an OpenAI-compatible Chat
+ * Completions endpoint: `POST {OPENAI_BASE_URL}/chat/completions` with `Authorization: Bearer
+ * {OPENAI_API_KEY}`, one user message, and `max_tokens` from `llm_policy.max_tokens`.
+ *
+ * Built on the platform `HttpClient` and an `effect/Schema` decode of the response rather than
+ * `@effect/ai-openai`: that package's language model speaks OpenAI's Responses API (`/responses`),
+ * which most OpenAI-compatible servers (vLLM, Ollama, llama.cpp, LiteLLM, …) do not serve, while
+ * `/chat/completions` is what they share.
+ *
+ * The key is held as `Redacted` and only ever written into the request's Authorization header: the
+ * HTTP client's own tracing is off (it would record headers), and every error message is composed
+ * here from the status and short error codes, never from a response body (providers echo parts of a
+ * bad key in theirs).
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import { HandlerFailure } from "../Errors.js"
+import type { Handler } from "../Handlers.js"
+import type { LlmPolicy } from "../Policy.js"
+import { typeName } from "../Value.js"
+import { readCapped } from "./Body.js"
+import { errorCode } from "./Egress.js"
+
+export const DEFAULT_BASE_URL = "https://api.openai.com/v1"
+export const DEFAULT_MODEL = "gpt-4o-mini"
+export const DEFAULT_TIMEOUT_MS = 120_000
+/** cap on a model response body */
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+const fail = (message: string) => Effect.fail(new HandlerFailure({ message }))
+const deny = (message: string) => Effect.fail(new HandlerFailure({ message, denied: true }))
+
+const Usage = Schema.Struct({
+  prompt_tokens: Schema.optional(Schema.Number),
+  completion_tokens: Schema.optional(Schema.Number)
+})
+
+export const ChatCompletion = Schema.Struct({
+  model: Schema.optional(Schema.String),
+  choices: Schema.NonEmptyArray(
+    Schema.Struct({
+      message: Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }),
+      finish_reason: Schema.optional(Schema.NullOr(Schema.String))
+    })
+  ),
+  usage: Schema.optional(Schema.NullOr(Usage))
+})
+
+const ErrorBody = Schema.Struct({
+  error: Schema.Struct({
+    type: Schema.optional(Schema.NullOr(Schema.String)),
+    code: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Number)))
+  })
+})
+
+const decodeCompletion = Schema.decodeUnknownEither(Schema.parseJson(ChatCompletion))
+const decodeError = Schema.decodeUnknownEither(Schema.parseJson(ErrorBody))
+
+/** Short identifier-like codes from an error body (`invalid_api_key`), never free text. */
+const errorCodes = (body: string): string => {
+  const r = decodeError(body)
+  if (Either.isLeft(r)) return ""
+  const codes = [r.right.error.type, r.right.error.code]
+    .filter((c): c is string | number => c !== undefined && c !== null)
+    .map(String)
+    .filter((c) => /^[A-Za-z0-9_.-]{1,64}$/.test(c))
+  return codes.length > 0 ? ` (${[...new Set(codes)].join(", ")})` : ""
+}
+
+export interface LlmOptions {
+  readonly client: HttpClient.HttpClient
+  /** base URL of the API, e.g. `https://api.openai.com/v1` */
+  readonly baseUrl: string
+  readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  readonly policy: LlmPolicy | undefined
+  readonly timeoutMs?: number
+}
+
+export const make = (options: LlmOptions): Handler => {
+  const { baseUrl, apiKey, policy } = options
+  const client = options.client.pipe(HttpClient.withTracerDisabledWhen(() => true), HttpClient.withTracerPropagation(false))
+  const endpoint = baseUrl.replace(/\/+$/, "") + "/chat/completions"
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const allowed = new Set(policy?.allowed_models ?? [])
+  const maxTokens = policy?.max_tokens
+  const liveClock = Clock.make()
+
+  return (args, ctx) =>
+    Effect.gen(function*() {
+      if (args.length < 1 || args.length > 2) return yield* fail(`expected llm.call(prompt) or llm.call(model, prompt), got ${args.length} arguments`)
+      const prompt = args[args.length - 1]
+      if (typeof prompt !== "string") return yield* fail(`prompt must be a String, got ${typeName(prompt)}`)
+      let model = policy?.model ?? DEFAULT_MODEL
+      if (args.length === 2) {
+        const m = args[0]
+        if (typeof m !== "string") return yield* fail(`model must be a String, got ${typeName(m)}`)
+        model = m
+      }
+      if (allowed.size > 0 && !allowed.has(model)) {
+        return yield* deny(`model '${model}' is not in llm_policy.allowed_models [${[...allowed].join(", ")}]`)
+      }
+      ctx.annotate("gen_ai.operation.name", "chat")
+      ctx.annotate("gen_ai.request.model", model)
+      if (maxTokens !== undefined) ctx.annotate("gen_ai.request.max_tokens", maxTokens)
+
+      const body: Record<string, unknown> = { model, messages: [{ role: "user", content: prompt }] }
+      if (maxTokens !== undefined) body.max_tokens = maxTokens
+      let request = HttpClientRequest.post(endpoint).pipe(
+        HttpClientRequest.acceptJson,
+        HttpClientRequest.bodyText(JSON.stringify(body), "application/json")
+      )
+      if (Option.isSome(apiKey)) request = HttpClientRequest.bearerToken(request, Redacted.value(apiKey.value))
+
+      const text = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const response = yield* client.execute(request).pipe(
+            Effect.mapError((e) => new HandlerFailure({ message: `request to the model endpoint failed: ${errorCode(e)}` }))
+          )
+          const raw = yield* readCapped(response, MAX_RESPONSE_BYTES, "model response")
+          if (response.status < 200 || response.status > 299) {
+            const hint = (response.status === 401 || response.status === 403) && Option.isNone(apiKey) ? " — OPENAI_API_KEY is not set" : ""
+            return yield* fail(`HTTP ${response.status} from the model endpoint${errorCodes(raw)}${hint}`)
+          }
+          return raw
+        })
+      ).pipe(
+        Effect.timeoutFail({
+          duration: Duration.millis(timeoutMs),
+          onTimeout: () => new HandlerFailure({ message: `the model endpoint did not answer within ${timeoutMs} ms` })
+        }),
+        Effect.withClock(liveClock)
+      )
+
+      const decoded = decodeCompletion(text)
+      if (Either.isLeft(decoded)) return yield* fail(`the model endpoint returned an unexpected response (not a chat completion)`)
+      const completion = decoded.right
+      if (completion.model !== undefined) ctx.annotate("gen_ai.response.model", completion.model)
+      const usage = completion.usage
+      if (usage !== undefined && usage !== null) {
+        if (usage.prompt_tokens !== undefined) ctx.annotate("gen_ai.usage.input_tokens", usage.prompt_tokens)
+        if (usage.completion_tokens !== undefined) ctx.annotate("gen_ai.usage.output_tokens", usage.completion_tokens)
+      }
+      const choice = completion.choices[0]
+      const content = choice.message.content
+      if (content === undefined || content === null) return yield* fail(`the model returned no text content`)
+      return content
+    })
+}
