@@ -1,0 +1,69 @@
+/**
+ * How a command fails: one `CliError` carrying the error kind, a one-line message, an optional
+ * source location and the process exit code. `main.ts` prints it as
+ * `error[KIND]: message (file:line:col)` on stderr (no stack trace) and exits with `exitCode`.
+ *
+ * Exit codes (documented in docs/cli.md and README.md):
+ *   0   success
+ *   1   the program failed at run time (integer_overflow, division_by_zero, index_out_of_bounds,
+ *       contract_violation, runtime_error, capability_error, …)
+ *   2   usage error (bad command line, unknown option, bad option value, unknown file extension)
+ *   3   invalid input: compile errors, an invalid .axbc, an invalid policy file, an unreadable or
+ *       unwritable file, an invalid telemetry setting in the environment
+ *   4   refused by policy: denied, budget_exceeded
+ *   5   a resource limit was hit: step_limit, stack_overflow, timeout
+ *   70  internal error (a defect in boruna itself)
+ *   130 / 143  interrupted by SIGINT / SIGTERM
+ */
+import * as Data from "effect/Data"
+
+export const ExitCode = {
+  ok: 0,
+  runtime: 1,
+  usage: 2,
+  input: 3,
+  policy: 4,
+  limit: 5,
+  internal: 70,
+  sigint: 130,
+  sigterm: 143
+} as const
+
+export interface Location {
+  readonly file: string
+  readonly line: number
+  readonly col: number
+}
+
+export class CliError extends Data.TaggedError("CliError")<{
+  readonly kind: string
+  readonly message: string
+  readonly exitCode: number
+  readonly location?: Location
+  /** further lines (e.g. every compile diagnostic after the first) printed the same way */
+  readonly more?: ReadonlyArray<CliError>
+  /** already reported on stderr (e.g. by @effect/cli's usage printer): only the exit code remains */
+  readonly reported?: boolean
+}> {}
+
+const POLICY_KINDS: ReadonlySet<string> = new Set(["denied", "budget_exceeded"])
+const LIMIT_KINDS: ReadonlySet<string> = new Set(["step_limit", "stack_overflow", "timeout"])
+
+/** The exit code of a run-time error kind. */
+export const exitCodeOfKind = (kind: string): number =>
+  POLICY_KINDS.has(kind) ? ExitCode.policy : LIMIT_KINDS.has(kind) ? ExitCode.limit : ExitCode.runtime
+
+export const usage = (message: string): CliError => new CliError({ kind: "usage", message, exitCode: ExitCode.usage })
+export const input = (kind: string, message: string, location?: Location): CliError =>
+  new CliError(location === undefined ? { kind, message, exitCode: ExitCode.input } : { kind, message, exitCode: ExitCode.input, location })
+
+/** `error[KIND]: message (file:line:col)` — exactly one line per error. */
+export const formatLine = (e: { readonly kind: string; readonly message: string; readonly location?: Location | undefined }): string => {
+  const msg = e.message.replace(/\s*\n\s*/g, "; ")
+  return e.location === undefined
+    ? `error[${e.kind}]: ${msg}`
+    : `error[${e.kind}]: ${msg} (${e.location.file}:${e.location.line}:${e.location.col})`
+}
+
+/** Every line of an error (itself, then `more`). */
+export const formatLines = (e: CliError): ReadonlyArray<string> => [formatLine(e), ...(e.more ?? []).map(formatLine)]

@@ -1,0 +1,37 @@
+/** `boruna run FILE(.ax|.axbc) [--policy …] [--live] [--max-steps N] [--record FILE] [--trace]` */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { usage } from "./CliError.js"
+
+export const policyOption = Options.text("policy").pipe(
+  Options.withAlias("p"),
+  Options.withDescription("allow-all, deny-all or a policy JSON file"),
+  Options.withDefault("deny-all")
+)
+
+export const command = Command.make(
+  "run",
+  {
+    file: Args.text({ name: "FILE" }).pipe(Args.withDescription("a .ax source file or a .axbc bytecode file")),
+    policy: policyOption,
+    live: Options.boolean("live").pipe(Options.withDescription("use the live handlers (real network, files, database, model) instead of the deterministic demo ones")),
+    maxSteps: Options.integer("max-steps").pipe(Options.withDescription("stop the program after N VM steps (default 10000000)"), Options.optional),
+    record: Options.text("record").pipe(Options.withDescription("write the run's event log to this JSON file"), Options.optional),
+    trace: Options.boolean("trace").pipe(Options.withDescription("print a table of the capability calls (the boruna.cap spans) on stderr after the run; also BORUNA_TRACE=1"))
+  },
+  (o) =>
+    Option.isSome(o.maxSteps) && o.maxSteps.value <= 0
+      ? Effect.fail(usage(`--max-steps must be a positive integer, got ${o.maxSteps.value}`))
+      : Effect.flatMap(Effect.promise(() => import("./runFile.js")), ({ runFile }) =>
+        runFile({
+          file: o.file,
+          policy: o.policy,
+          live: o.live,
+          maxSteps: Option.getOrUndefined(o.maxSteps),
+          record: Option.getOrUndefined(o.record),
+          trace: o.trace || process.env.BORUNA_TRACE === "1"
+        }))
+).pipe(Command.withDescription("Compile (if .ax) and run a program's main under a policy; print its value"))

@@ -1,0 +1,126 @@
+/**
+ * `boruna run`: the work itself, free of `@effect/cli` so the fast path in `main.ts` can call it
+ * without loading the command tree. Compile (`.ax`) or decode (`.axbc`), run `main` under the
+ * policy through the gateway inside the root span `boruna.run`, print the value (`.ax` literal form).
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import type { Event } from "../Event.js"
+import * as EventLog from "../EventLog.js"
+import * as Gateway from "../Gateway.js"
+import * as Handlers from "../Handlers.js"
+import type { Policy } from "../Policy.js"
+import * as Telemetry from "../Telemetry.js"
+import { show } from "../Value.js"
+import { toJson } from "../ValueJson.js"
+import { CliError, exitCodeOfKind, ExitCode, input } from "./CliError.js"
+import { loadEngine, type VmErrorLike } from "./engine.js"
+import { loadPolicy, loadProgram, writeText } from "./inputs.js"
+import { formatTraceTable } from "./traceTable.js"
+
+export interface RunOptions {
+  readonly file: string
+  /** `allow-all`, `deny-all` or a policy file (default `deny-all`) */
+  readonly policy: string
+  readonly live: boolean
+  readonly maxSteps: number | undefined
+  readonly record: string | undefined
+  readonly trace: boolean
+}
+
+export const out = (line: string): void => void process.stdout.write(line + "\n")
+export const err = (line: string): void => void process.stderr.write(line + "\n")
+
+/**
+ * The demo handlers; `BORUNA_DEMO_LATENCY_MS=N` makes every demo call take N ms (a stand-in for
+ * network latency in demos, and how the tests interrupt a run between calls).
+ */
+const demoHandlers = (env: Record<string, string | undefined>): Layer.Layer<Handlers.Handlers> => {
+  const latency = Number(env.BORUNA_DEMO_LATENCY_MS ?? "0")
+  if (!(Number.isFinite(latency) && latency > 0)) return Handlers.demo
+  const slow: Partial<Record<keyof typeof Handlers.demoHandlers, Handlers.Handler>> = {}
+  for (const [cap, h] of Object.entries(Handlers.demoHandlers) as Array<[keyof typeof Handlers.demoHandlers, Handlers.Handler]>) {
+    slow[cap] = (args, ctx) => Effect.delay(h(args, ctx), latency)
+  }
+  return Handlers.make(slow)
+}
+
+const liveHandlers = (policy: Policy): Effect.Effect<Layer.Layer<Handlers.Handlers, CliError>, CliError> =>
+  Effect.map(
+    Effect.tryPromise({
+      try: () => import("../Live.js"),
+      catch: (e) => new CliError({ kind: "live_unavailable", message: `--live: cannot load the live handlers: ${String(e)}`, exitCode: ExitCode.input })
+    }),
+    (live) => Layer.mapError(live.layer(policy), (e) => input("live_config", `--live: ${e.message}`))
+  )
+
+/** The reference's event-log document: `{"version": 1, "events": [{"CapCall": {…}}, …]}`. */
+export const encodeEvents = (events: ReadonlyArray<Event>): string => {
+  const enc = (e: Event): unknown => {
+    switch (e.type) {
+      case "CapCall":
+        return { CapCall: { capability: e.capability, args: e.args.map(toJson) } }
+      case "CapResult":
+        return { CapResult: { capability: e.capability, result: toJson(e.result) } }
+      case "CapError":
+        return { CapError: { capability: e.capability, kind: e.kind, message: e.message } }
+      case "UiEmit":
+        return { UiEmit: { tree: toJson(e.tree) } }
+      case "ActorSpawn":
+        return { ActorSpawn: { actor_id: e.actorId, function: e.function } }
+      case "MessageSend":
+        return { MessageSend: { from: e.from, to: e.to, payload: toJson(e.payload) } }
+      case "MessageReceive":
+        return { MessageReceive: { actor_id: e.actorId, payload: toJson(e.payload) } }
+      case "SchedulerTick":
+        return { SchedulerTick: { round: e.round, active_actor: e.activeActor } }
+    }
+  }
+  return JSON.stringify({ version: 1, events: events.map(enc) }, null, 2) + "\n"
+}
+
+const vmError = (e: VmErrorLike): CliError =>
+  new CliError({
+    kind: e.kind,
+    message: e.message,
+    exitCode: exitCodeOfKind(e.kind),
+    ...(e.file !== undefined && e.line !== undefined ? { location: { file: e.file, line: e.line, col: e.col } } : {})
+  })
+
+const calls = (events: ReadonlyArray<Event>): number => events.filter((e) => e.type === "CapResult" || e.type === "CapError").length
+
+/** Run a program file; prints the result on stdout, fails with a `CliError`. */
+export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.SpanRecorder> =>
+  Effect.gen(function*() {
+    const policy = yield* loadPolicy(o.policy)
+    const engine = yield* Effect.promise(loadEngine)
+    const program = yield* loadProgram(engine, o.file)
+    const handlers = o.live ? yield* liveHandlers(policy) : demoHandlers(process.env)
+    const log = EventLog.makeMemory()
+    const services = Gateway.layer(policy).pipe(
+      Layer.provideMerge(Layer.mergeAll(handlers, Layer.succeed(EventLog.EventLog, log)))
+    )
+    const recorder = yield* Telemetry.SpanRecorder
+    const options = o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }
+
+    const record = o.record === undefined
+      ? Effect.void
+      : Effect.suspend(() => writeText(o.record!, encodeEvents(log.events())))
+
+    const result = yield* Telemetry.withRunSpan(
+      Effect.suspend(() => engine.run(program, options)).pipe(Effect.mapError(vmError)),
+      { "boruna.file": o.file }
+    ).pipe(
+      Effect.provide(services),
+      Effect.onInterrupt(() =>
+        Effect.sync(() => err(`error[interrupted]: run interrupted after ${calls(log.events())} completed capability call(s)`))
+      ),
+      Effect.ensuring(Effect.sync(() => {
+        if (o.trace) err(formatTraceTable(recorder.spans()))
+      })),
+      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(record)))
+    )
+    out(show(result))
+    if (o.record !== undefined) yield* record.pipe(Effect.tap(() => Effect.sync(() => err(`events recorded to ${o.record}`))))
+  })
