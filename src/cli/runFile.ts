@@ -14,7 +14,7 @@ import type { Policy } from "../Policy.js"
 import * as Telemetry from "../Telemetry.js"
 import { show } from "../Value.js"
 import { toJson } from "../ValueJson.js"
-import { CliError, exitCodeOfKind, ExitCode, input } from "./CliError.js"
+import { CliError, exitCodeOfKind, ExitCode, input, usage } from "./CliError.js"
 import { loadEngine, type VmErrorLike } from "./engine.js"
 import { loadPolicy, loadProgram, writeText } from "./inputs.js"
 import { formatTraceTable } from "./traceTable.js"
@@ -93,6 +93,9 @@ const calls = (events: ReadonlyArray<Event>): number => events.filter((e) => e.t
 /** Run a program file; prints the result on stdout, fails with a `CliError`. */
 export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.SpanRecorder> =>
   Effect.gen(function*() {
+    if (!o.file.endsWith(".ax") && !o.file.endsWith(".axbc")) {
+      return yield* Effect.fail(usage(`unknown file extension: ${o.file} (expected .ax or .axbc)`))
+    }
     const policy = yield* loadPolicy(o.policy)
     const engine = yield* Effect.promise(loadEngine)
     const program = yield* loadProgram(engine, o.file)
