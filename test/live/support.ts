@@ -2,6 +2,7 @@
  * Shared helpers of the live-capability tests: the gateway over `Live.layer` with the in-memory span
  * recorder and event log, and loopback HTTP servers that live for one test's scope.
  */
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -20,6 +21,16 @@ export const setup = (policy: Policy, options: Live.LiveOptions = {}) =>
   )
 
 export const capSpans = Effect.map(Telemetry.SpanRecorder, (r) => r.spans().filter((s) => s.name === "boruna.cap"))
+
+/** The same, with the live layer's configuration (OPENAI_* variables) read from `env` instead of the process. */
+export const setupWithEnv = (policy: Policy, env: Record<string, string>, options: Live.LiveOptions = {}) =>
+  Gateway.layer(policy).pipe(
+    Layer.provideMerge(Layer.mergeAll(
+      Live.layer(policy, options).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))),
+      EventLog.memory,
+      Telemetry.memory
+    ))
+  )
 
 /** Every span the recorder holds (a live handler must not add spans of its own). */
 export const allSpans = Effect.map(Telemetry.SpanRecorder, (r) => r.spans())
