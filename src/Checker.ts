@@ -12,7 +12,7 @@ import type {
 import { BUILTIN_SIGNATURES, CAPABILITY_CALLS, CAPABILITY_NAMESPACES, type Signature } from "./BuiltinTypes.js"
 import { CAPABILITIES, resolveAnnotation, sortedCapabilities, type CapabilityName } from "./Capability.js"
 import { diagnostic, type CompileErrorKind, type Diagnostic } from "./Diagnostic.js"
-import { closest } from "./Parser.js"
+import { closest, parse } from "./Parser.js"
 import {
   showType, Subst, tActor, tBool, tError, tFloat, tFn, tInt, tList, tMap, tOption, tResult, tString, tUnit
 } from "./Types.js"
@@ -1009,4 +1009,18 @@ export const check = (program: Program): Diagnostic[] => {
   const c = new Checker(program)
   c.run()
   return c.diags
+}
+
+/**
+ * The whole frontend for one source file: lex, parse and check. `program` (annotated) is present
+ * only when there is no diagnostic; `boruna check` prints `diagnostics` as they are.
+ */
+export const checkSource = (
+  file: string,
+  source: string
+): { readonly program: Program | undefined; readonly diagnostics: Diagnostic[] } => {
+  const r = parse(file, source)
+  if (r.program === undefined) return { program: undefined, diagnostics: r.diagnostics }
+  const diagnostics = check(r.program)
+  return { program: diagnostics.length === 0 ? r.program : undefined, diagnostics }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { readdirSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import type { Block, Expr, FnDecl, Pattern, Program, Stmt } from "../src/Ast.js"
-import { check } from "../src/Checker.js"
+import { check, checkSource } from "../src/Checker.js"
 import type { Diagnostic } from "../src/Diagnostic.js"
 import { parse } from "../src/Parser.js"
 import { showType } from "../src/Types.js"
@@ -426,5 +426,19 @@ fn main() -> String !{net, fs, db, llm, time, random, step.input} { f() }`)
 
   it("a local named like a namespace shadows it; emit needs no capability", () => {
     ok(`type N { fetch: Int }\nfn main() -> Int { let net = N { fetch: 1 }\n emit net\n net.fetch }`)
+  })
+})
+
+describe("checkSource", () => {
+  it("runs the whole frontend and returns the annotated program only when it is clean", () => {
+    const good = checkSource("a.ax", "fn main() -> Int { 1 + 2 }")
+    expect(good.diagnostics).toEqual([])
+    expect(good.program?.items[0]).toMatchObject({ kind: "Fn", capSet: [] })
+    const lexBad = checkSource("a.ax", "fn main() -> Int { 1 $ 2 }")
+    expect(lexBad.program).toBeUndefined()
+    expect(lexBad.diagnostics.map((d) => [d.kind, d.file, d.line, d.col])).toEqual([["lex_error", "a.ax", 1, 22]])
+    const typeBad = checkSource("a.ax", "fn main() -> Int { \"s\" }")
+    expect(typeBad.program).toBeUndefined()
+    expect(typeBad.diagnostics.map((d) => d.kind)).toEqual(["type_error"])
   })
 })
