@@ -80,9 +80,9 @@ export interface Running {
   readonly done: Promise<CliResult>
 }
 
-export const start = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Running => {
+export const start = (args: ReadonlyArray<string>, env: Record<string, string> = {}, nodeArgs: ReadonlyArray<string> = []): Running => {
   const t0 = Date.now()
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] })
   let stdout = ""
   let stderr = ""
   child.stdout!.on("data", (d: Buffer) => void (stdout += d.toString()))
@@ -95,4 +95,16 @@ export const start = (args: ReadonlyArray<string>, env: Record<string, string> =
 }
 
 /** Run `boruna args…` to completion. */
-export const boruna = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<CliResult> => start(args, env).done
+export const boruna = (args: ReadonlyArray<string>, env: Record<string, string> = {}, nodeArgs: ReadonlyArray<string> = []): Promise<CliResult> =>
+  start(args, env, nodeArgs).done
+
+/**
+ * Node arguments that log every ES module URL the child resolves whose URL contains one of
+ * `needles` to the file `log` (one per line): how a test proves a module was never loaded.
+ */
+export const importLogger = (log: string, needles: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const hook = `data:text/javascript,import{appendFileSync}from"node:fs";const N=${JSON.stringify(needles)};` +
+    `export async function resolve(s,c,n){const r=await n(s,c);` +
+    `if(N.some((x)=>r.url.includes(x)))appendFileSync(${JSON.stringify(log)},r.url+"\\n");return r}`
+  return ["--import", `data:text/javascript,import{register}from"node:module";register(${JSON.stringify(hook)});`]
+}
