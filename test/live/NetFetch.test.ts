@@ -319,6 +319,20 @@ describe("live net.fetch", () => {
       expect(dns.asked).toEqual(["pinned.test"])
     }))
 
+  it.scopedLive("https uses the same pinned connection: the TLS handshake reaches the checked address (no lookup of the name)", () =>
+    Effect.gen(function*() {
+      const o = yield* origin
+      const dns = fakeResolver({ "tls.test": [{ address: "127.0.0.1", family: 4 }] })
+      // the origin speaks plain HTTP, so the handshake fails there; a second lookup would fail with ENOTFOUND instead
+      const e = yield* Effect.flip(Gateway.call("net.fetch", [`https://tls.test:${o.port}/ok`])).pipe(
+        Effect.provide(setup(netPolicy({ allowed_domains: ["tls.test", "127.0.0.1"] }), { resolve: dns.resolve }))
+      )
+      expect(e._tag).toBe("RuntimeError")
+      expect(e.message).toMatch(/^net\.fetch failed: request to https:\/\/tls\.test:\d+ failed: (EPROTO|ERR_SSL_\w+|ECONNRESET)$/)
+      expect(e.message).not.toContain("ENOTFOUND")
+      expect(dns.asked).toEqual(["tls.test"])
+    }))
+
   it.scopedLive("DNS rebinding: a name resolving to a public and a loopback address is refused before any connection", () =>
     Effect.gen(function*() {
       const o = yield* origin
