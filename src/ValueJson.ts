@@ -6,7 +6,8 @@
  * of our own:
  * - an Int outside ±(2^53−1) is written as a decimal string, `{"Int":"9007199254740993"}`, so no
  *   JSON reader can round it;
- * - a non-finite Float is written as `{"Float":"NaN"|"inf"|"-inf"}`;
+ * - a non-finite Float is written as `{"Float":"NaN"|"inf"|"-inf"}`, and negative zero as
+ *   `{"Float":"-0"}` (JSON numbers cannot carry its sign);
  * - records and enums carry their type name: `{"Record":{"type":"User","fields":{"name":V}}}`,
  *   `{"Enum":{"type":"Color","variant":2,"name":"Custom","payload":V}}` (payload absent for unit variants);
  * - an Int-keyed map is `{"IntMap":[[K,V],…]}` in key order.
@@ -48,7 +49,7 @@ export const toJson = (v: Value): Json => {
       return "Unit"
     case "Float": {
       const x = o.value
-      return { Float: Number.isFinite(x) ? x : Number.isNaN(x) ? "NaN" : x > 0 ? "inf" : "-inf" }
+      return { Float: Object.is(x, -0) ? "-0" : Number.isFinite(x) ? x : Number.isNaN(x) ? "NaN" : x > 0 ? "inf" : "-inf" }
     }
     case "None":
       return "None"
@@ -131,6 +132,7 @@ export const fromJson = (j: unknown, path = "$"): Value => {
       if (x === "NaN") return new AxFloat(NaN)
       if (x === "inf") return new AxFloat(Infinity)
       if (x === "-inf") return new AxFloat(-Infinity)
+      if (x === "-0") return new AxFloat(-0)
       throw new ValueJsonError(p, "expected a number")
     case "String":
       if (typeof x !== "string") throw new ValueJsonError(p, "expected a string")
