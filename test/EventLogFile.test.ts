@@ -1,0 +1,250 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import { execFile } from "node:child_process"
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import type { Event } from "../src/Event.js"
+import { EventLog } from "../src/EventLog.js"
+import * as EventLogFile from "../src/EventLogFile.js"
+import { allowAll, parsePolicy, type Policy, policyHash } from "../src/Policy.js"
+import { canonicalJson, toJson } from "../src/ValueJson.js"
+import { AxFloat, EnumV, equals, ErrV, mkMap, None, OkV, RecordV, SomeV, Unit, type Value } from "../src/Value.js"
+
+const hasNaN = (v: Value): boolean => canonicalJson(toJson(v)).includes(`"NaN"`)
+
+const tmp = () => mkdtempSync(join(tmpdir(), "boruna-log-"))
+
+const policy: Policy = Either.getOrThrow(
+  parsePolicy(JSON.stringify({ rules: { "net.fetch": { allow: true, budget: 3 } }, net_policy: { allowed_domains: ["127.0.0.1"] } }))
+)
+const header = EventLogFile.makeHeader({ programHash: "sha256:abc", policy, sourceFile: "main.ax", createdAt: new Date(0) })
+
+// values that a careless encoder would round, collapse or reorder
+const tricky: ReadonlyArray<Value> = [
+  2n ** 53n + 1n,
+  -(2n ** 63n),
+  2n ** 63n - 1n,
+  Number.MAX_SAFE_INTEGER,
+  -0,
+  new AxFloat(NaN),
+  new AxFloat(Infinity),
+  new AxFloat(-Infinity),
+  new AxFloat(-0),
+  new AxFloat(1),
+  new AxFloat(0.1 + 0.2),
+  "unicode ✓ \u0000 \n \"quoted\"",
+  true,
+  Unit,
+  None,
+  new SomeV(new OkV(new ErrV(""))),
+  new RecordV("User", ["name", "age"], ["Ada", 36]),
+  new EnumV("Color", 2, "Custom", new RecordV("Rgb", ["r"], [255])),
+  new EnumV("Color", 0, "Red", undefined),
+  mkMap([["b", 1], ["a", [1, 2n ** 60n]]]),
+  mkMap([[3, "x"], [2n ** 62n, "big"], [-1, "neg"]]),
+  [[], [mkMap([])], [new AxFloat(2.5)]]
+]
+
+const events: ReadonlyArray<Event> = [
+  { type: "CapCall", capability: "net.fetch", args: ["https://example.com/"], site: { file: "main.ax", line: 3, col: 13, fn: "main" } },
+  { type: "CapResult", capability: "net.fetch", result: tricky },
+  { type: "CapCall", capability: "random", args: [] },
+  { type: "CapError", capability: "random", kind: "runtime_error", message: "random failed: boom" },
+  { type: "UiEmit", tree: new RecordV("Node", ["tag"], ["div"]) },
+  { type: "ActorSpawn", actorId: 1, function: "worker" },
+  { type: "MessageSend", from: 0, to: 1, payload: 2n ** 53n + 1n },
+  { type: "MessageReceive", actorId: 1, payload: new AxFloat(NaN) },
+  { type: "SchedulerTick", round: 4, activeActor: 1 }
+]
+
+const valuesOf = (e: Event): ReadonlyArray<Value> =>
+  e.type === "CapCall" ? e.args : e.type === "CapResult" ? [e.result] : e.type === "UiEmit" ? [e.tree] : "payload" in e ? [e.payload] : []
+
+describe("EventLogFile: format", () => {
+  it("round-trips every event kind and exact values; the file re-encodes byte for byte", () => {
+    const file = join(tmp(), "run.json")
+    expect(Either.isRight(EventLogFile.writeLog(file, header, events))).toBe(true)
+    const text = readFileSync(file, "utf8")
+    const log = Effect.runSync(EventLogFile.readLog(file))
+    expect(log.header).toEqual(header)
+    expect(log.torn).toBeUndefined()
+    expect(log.events.map((e) => e.type)).toEqual(events.map((e) => e.type))
+    log.events.forEach((e, i) => {
+      const a = valuesOf(e)
+      const b = valuesOf(events[i])
+      expect(a.length).toBe(b.length)
+      a.forEach((v, j) => expect(canonicalJson(toJson(v))).toBe(canonicalJson(toJson(b[j]))))
+      a.forEach((v, j) => expect(v instanceof AxFloat && Number.isNaN(v.value) ? true : equals(v, b[j]) || hasNaN(v)).toBe(true))
+    })
+    // the bigint survived as a bigint, not a rounded double
+    const result = (log.events[1] as Extract<Event, { type: "CapResult" }>).result as ReadonlyArray<Value>
+    expect(result[0]).toBe(2n ** 53n + 1n)
+    expect(Object.is((result[8] as AxFloat).value, -0)).toBe(true)
+    expect(result[9]).toBeInstanceOf(AxFloat)
+    expect(EventLogFile.formatLog(log.header, log.events)).toBe(text)
+  })
+
+  it("header first, one event per line, values in the exact JSON form", () => {
+    const text = EventLogFile.formatLog(header, events.slice(0, 2))
+    const lines = text.split("\n")
+    expect(lines).toHaveLength(4)
+    expect(lines[3]).toBe("")
+    expect(JSON.parse(lines[0])).toMatchObject({
+      format: "boruna-event-log",
+      version: 1,
+      program_hash: "sha256:abc",
+      policy_hash: policyHash(policy),
+      source_file: "main.ax",
+      created_at: "1970-01-01T00:00:00.000Z"
+    })
+    expect(JSON.parse(lines[0]).capability_set_hash).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(lines[1]).toBe(
+      `{"CapCall":{"capability":"net.fetch","args":[{"String":"https://example.com/"}],"site":{"file":"main.ax","line":3,"col":13,"fn":"main"}}}`
+    )
+    expect(lines[2]).toContain(`{"Int":"9007199254740993"}`)
+    expect(lines[2]).toContain(`{"Float":"NaN"}`)
+    expect(lines[2]).toContain(`{"Record":{"type":"User","fields":{"name":{"String":"Ada"},"age":{"Int":36}}}}`)
+  })
+})
+
+describe("EventLogFile: bad input is a clear error naming file, line and JSON path", () => {
+  const good = EventLogFile.formatLog(header, events.slice(0, 2))
+  const headerLine = good.split("\n")[0]
+  const parse = (text: string, options?: { allowTorn?: boolean }) => EventLogFile.parseLog(text, "run.json", options)
+  const error = (text: string) => {
+    const r = parse(text)
+    if (Either.isRight(r)) throw new Error("expected an error")
+    return r.left.message
+  }
+
+  it("unknown version", () => {
+    const h = JSON.parse(headerLine)
+    expect(error(JSON.stringify({ ...h, version: 2 }) + "\n")).toBe(
+      "run.json:1: $.version: unsupported event log version 2: this build reads version 1"
+    )
+  })
+
+  it("not a boruna log (the reference's pretty JSON document, an empty file)", () => {
+    expect(error(`{"version": 1, "events": []}\n`)).toBe(`run.json:1: $.format: not a boruna event log (expected format "boruna-event-log", got nothing)`)
+    expect(error("")).toBe("run.json: empty event log (no header line)")
+  })
+
+  it("a malformed value inside an event names the JSON path into it", () => {
+    expect(error(`${headerLine}\n{"CapCall":{"capability":"net.fetch","args":[{"String":"a"},{"Int":1.5}]}}\n`)).toBe(
+      "run.json:2: $.CapCall.args[1].Int: Int must be a safe integer or a decimal string"
+    )
+    expect(error(`${headerLine}\n{"CapResult":{"capability":"x","result":{"Record":{"type":"T","fields":{"f":{"Nope":1}}}}}}\n`)).toBe(
+      "run.json:2: $.CapResult.result.Record.fields.f: unknown value tag 'Nope'"
+    )
+  })
+
+  it("structural problems: invalid JSON, unknown event, missing or extra field, wrong type", () => {
+    expect(error(`${headerLine}\n{"CapCall":\n`)).toMatch(/^run\.json:2: \$: invalid JSON: /)
+    expect(error(`${headerLine}\n{"CapCal":{}}\n`)).toMatch(/^run\.json:2: \$\.CapCal: unknown event 'CapCal'/)
+    expect(error(`${headerLine}\n{"CapCall":{"capability":"net.fetch"}}\n`)).toBe("run.json:2: $.CapCall.args: is missing")
+    expect(error(`${headerLine}\n{"CapError":{"capability":"a","kind":"k","message":"m","extra":1}}\n`)).toMatch(
+      /^run\.json:2: \$\.CapError\.extra: /
+    )
+    expect(error(`${headerLine}\n{"SchedulerTick":{"round":-1,"active_actor":0}}\n`)).toMatch(/^run\.json:2: \$\.SchedulerTick\.round: /)
+    expect(error(`${headerLine}\n\n{"SchedulerTick":{"round":1,"active_actor":0}}\n`)).toMatch(/^run\.json:2: \$: empty line/)
+  })
+
+  it("a header whose policy does not match its policy hash is refused", () => {
+    const h = JSON.parse(headerLine)
+    expect(error(JSON.stringify({ ...h, policy: { default_allow: true } }) + "\n")).toMatch(
+      /^run\.json:1: \$\.policy_hash: does not match the recorded policy/
+    )
+    expect(error(JSON.stringify({ ...h, policy: { rules: { net: { allow: true } } } }) + "\n")).toMatch(/^run\.json:1: \$\.policy\.rules/)
+  })
+
+  it("a torn last line is an error naming its line, or with allowTorn a flagged, shorter log", () => {
+    const torn = good + `{"CapCall":{"capability":"ne`
+    expect(error(torn)).toBe(
+      "run.json:4: torn last line (28 bytes without a newline: the run stopped while writing it); " +
+        "the 2 events before it are intact (replay them with --allow-torn)"
+    )
+    const r = Either.getOrThrow(parse(torn, { allowTorn: true }))
+    expect(r.torn).toEqual({ line: 4, bytes: 28 })
+    expect(r.events).toHaveLength(2)
+    // even a complete-looking JSON object is torn when its newline is missing
+    expect(error(good + `{"SchedulerTick":{"round":1,"active_actor":0}}`)).toMatch(/^run\.json:4: torn last line/)
+  })
+
+  it("a file that cannot be read", () => {
+    const exit = Effect.runSyncExit(EventLogFile.readLog(join(tmp(), "missing.json")))
+    expect(Exit.isFailure(exit)).toBe(true)
+    if (Exit.isFailure(exit)) expect(String(exit.cause)).toMatch(/missing\.json: cannot read: ENOENT/)
+  })
+})
+
+describe("EventLogFile: incremental writing", () => {
+  it.scoped("fileLayer writes the header on open and every event as it is appended (readable before close)", () =>
+    Effect.gen(function*() {
+      const file = join(tmp(), "run.json")
+      const ctx = yield* Layer.build(EventLogFile.fileLayer(file, header))
+      const log = ctx.unsafeMap.get(EventLog.key) as EventLog["Type"]
+      expect(Effect.runSync(EventLogFile.readLog(file)).events).toEqual([])
+      log.append(events[0])
+      log.append(events[1])
+      const mid = Effect.runSync(EventLogFile.readLog(file))
+      expect(mid.events.map((e) => e.type)).toEqual(["CapCall", "CapResult"])
+      expect(log.events()).toHaveLength(2)
+    }))
+
+  it("a file that cannot be created fails the layer with the path", () => {
+    const exit = Effect.runSyncExit(Effect.scoped(Layer.build(EventLogFile.fileLayer(join(tmp(), "no", "such", "run.json"), header))))
+    expect(Exit.isFailure(exit)).toBe(true)
+    if (Exit.isFailure(exit)) expect(String(exit.cause)).toMatch(/run\.json: cannot write event log: ENOENT/)
+  })
+
+  it("a process killed mid-run (SIGKILL, no finalizers) keeps every event appended before it", async () => {
+    const dir = tmp()
+    const file = join(dir, "run.json")
+    const repo = fileURLToPath(new URL("..", import.meta.url))
+    const child = join(dir, "child.ts")
+    writeFileSync(
+      child,
+      `import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { EventLog } from ${JSON.stringify(join(repo, "src/EventLog.ts"))}
+import * as F from ${JSON.stringify(join(repo, "src/EventLogFile.ts"))}
+import { allowAll } from ${JSON.stringify(join(repo, "src/Policy.ts"))}
+const header = F.makeHeader({ programHash: "sha256:p", policy: allowAll, sourceFile: "x.ax" })
+Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+  const ctx = yield* Layer.build(F.fileLayer(${JSON.stringify(file)}, header))
+  const log = ctx.unsafeMap.get(EventLog.key)
+  for (let i = 0; i < 5; i++) {
+    log.append({ type: "CapCall", capability: "random", args: [] })
+    log.append({ type: "CapResult", capability: "random", result: i })
+  }
+  log.append({ type: "CapCall", capability: "random", args: [] })
+  process.kill(process.pid, "SIGKILL")
+})))
+`
+    )
+    const code = await new Promise<string | null>((resolve) =>
+      execFile(process.execPath, [join(repo, "node_modules/vite-node/vite-node.mjs"), child], { cwd: repo, timeout: 60_000 }, (err) =>
+        resolve(err === null ? null : String((err as { signal?: string }).signal))
+      )
+    )
+    expect(code).toBe("SIGKILL")
+    const log = Effect.runSync(EventLogFile.readLog(file))
+    expect(log.events).toHaveLength(11)
+    expect(log.events[9]).toEqual({ type: "CapResult", capability: "random", result: 4 })
+    expect(log.header.policy).toEqual(allowAll)
+  })
+
+  it("appending to a torn file and reading it back reports the torn line rather than losing it", () => {
+    const file = join(tmp(), "run.json")
+    Either.getOrThrow(EventLogFile.writeLog(file, header, events.slice(0, 2)))
+    appendFileSync(file, `{"CapCall":{"capability":"random","ar`)
+    const exit = Effect.runSyncExit(EventLogFile.readLog(file))
+    expect(Exit.isFailure(exit)).toBe(true)
+    if (Exit.isFailure(exit)) expect(String(exit.cause)).toContain(`${file}:4: torn last line`)
+  })
+})
