@@ -55,7 +55,18 @@ export interface SpanRecorderService {
 
 export class SpanRecorder extends Context.Tag("boruna/SpanRecorder")<SpanRecorder, SpanRecorderService>() {}
 
-const hex = (bytes: number): string => randomBytes(bytes).toString("hex")
+// span ids for the memory tracer, cut from a pooled random buffer (one randomBytes per 512 ids)
+let pool = Buffer.alloc(0)
+let poolAt = 0
+const hex = (bytes: number): string => {
+  if (poolAt + bytes > pool.length) {
+    pool = randomBytes(4096)
+    poolAt = 0
+  }
+  const s = pool.toString("hex", poolAt, poolAt + bytes)
+  poolAt += bytes
+  return s
+}
 
 class MemorySpan implements Tracer.Span {
   readonly _tag = "Span"
@@ -443,6 +454,9 @@ const exporting = (
       // one export (retries included: the exporter retries 429/502/503/504, honouring Retry-After,
       // within this deadline) never outlives the flush bound
       timeoutMillis: config.flushTimeoutMillis,
+      // the final flush hands every queued batch to the exporter at once; its default limit (30
+      // in flight) would fail the rest ("Concurrent export limit reached") and lose their spans
+      concurrencyLimit: Math.ceil(config.maxQueueSize / config.maxExportBatchSize) + 2,
       // our own agent, so a flush that timed out can cut its sockets
       httpAgentOptions: async (protocol) => {
         const m = protocol === "http:" ? await import("node:http") : await import("node:https")
