@@ -1,0 +1,296 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import { mkdtempSync } from "node:fs"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Capabilities from "../src/Capabilities.js"
+import type { CapabilityName } from "../src/Capability.js"
+import { HandlerFailure } from "../src/Errors.js"
+import type { CallSite, Event } from "../src/Event.js"
+import * as EventLog from "../src/EventLog.js"
+import * as EventLogFile from "../src/EventLogFile.js"
+import * as Gateway from "../src/Gateway.js"
+import * as Handlers from "../src/Handlers.js"
+import * as Live from "../src/Live.js"
+import { allowAll, parsePolicy, type Policy } from "../src/Policy.js"
+import * as Replay from "../src/Replay.js"
+import { AxFloat, type Value } from "../src/Value.js"
+
+const policyOf = (json: unknown): Policy => Either.getOrThrow(parsePolicy(JSON.stringify(json)))
+
+const site = (line: number): CallSite => ({ file: "flow.ax", line, col: 5, fn: "main" })
+
+/** A small program over the gateway: three calls, the second one's failure handled. */
+const program = (variant = "a") =>
+  Effect.gen(function*() {
+    const page = yield* Gateway.call("net.fetch", [`https://example.com/${variant}`], site(1))
+    const failed = yield* Effect.either(Gateway.call("fs.read", ["missing.txt"], site(2)))
+    const t = yield* Gateway.call("time.now", [], site(3))
+    return { page, failed: Either.isLeft(failed) ? failed.left.message : "ok", t }
+  })
+
+/** Handlers that count their invocations, with one failing capability. */
+const counting = () => {
+  const calls: Array<CapabilityName> = []
+  const h = (cap: CapabilityName, f: (args: ReadonlyArray<Value>) => Effect.Effect<Value, HandlerFailure>): Handlers.Handler => (args) =>
+    Effect.suspend(() => {
+      calls.push(cap)
+      return f(args)
+    })
+  const layer = Handlers.make({
+    "net.fetch": h("net.fetch", (args) => Effect.succeed(`page of ${String(args[0])} at ${calls.length}`)),
+    "fs.read": h("fs.read", () => Effect.fail(new HandlerFailure({ message: "no such file" }))),
+    "time.now": h("time.now", () => Effect.succeed(1_234_567))
+  })
+  return { calls, layer }
+}
+
+const record = <A, E>(policy: Policy, eff: Effect.Effect<A, E, Gateway.Gateway>) =>
+  Effect.gen(function*() {
+    const { calls, layer } = counting()
+    const rt = Gateway.layer(policy).pipe(Layer.provideMerge(Layer.merge(layer, EventLog.memory)))
+    const [out, events] = yield* Effect.provide(
+      Effect.zip(Effect.either(eff), Effect.map(EventLog.EventLog, (l) => l.events())),
+      rt
+    )
+    return { out, events, calls }
+  })
+
+const replay = <A, E>(source: Replay.ReplaySource, eff: Effect.Effect<A, E, Gateway.Gateway>, policy?: Policy) =>
+  Effect.provide(
+    Effect.gen(function*() {
+      const out = yield* Effect.either(eff)
+      const verdict = yield* Replay.verdict
+      const budget = (yield* Gateway.Gateway) as Gateway.GatewayInstance
+      return { out, verdict, budget: budget.budget }
+    }),
+    Replay.runtime(source, policy === undefined ? {} : { policy })
+  )
+
+const header = (policy: Policy) => EventLogFile.makeHeader({ programHash: "sha256:prog", policy, sourceFile: "flow.ax" })
+const logOf = (policy: Policy, events: ReadonlyArray<Event>): EventLogFile.RecordedLog => ({ file: "run.json", header: header(policy), events })
+
+describe("Replay.layer", () => {
+  it.effect("answers every call from the log: same output, recorded error re-raised with its message, verdict identical", () =>
+    Effect.gen(function*() {
+      const live = yield* record(allowAll, program())
+      expect(live.calls).toEqual(["net.fetch", "fs.read", "time.now"])
+      const r = yield* replay(logOf(allowAll, live.events), program())
+      expect(r.out).toEqual(live.out)
+      expect(Either.getOrThrow(r.out).failed).toBe("fs.read failed: no such file")
+      expect(r.verdict).toEqual({ _tag: "Identical", events: 6 })
+      expect(Replay.formatVerdict(r.verdict)).toEqual(["replay: identical (6 events)"])
+    }))
+
+  it.effect("a recorded denial from inside a handler comes back as Denied with the same message", () =>
+    Effect.gen(function*() {
+      const events: ReadonlyArray<Event> = [
+        { type: "CapCall", capability: "net.fetch", args: ["http://10.0.0.1/"] },
+        { type: "CapError", capability: "net.fetch", kind: "denied", message: "capability denied: net.fetch: private address refused" }
+      ]
+      const r = yield* replay(logOf(allowAll, events), Gateway.call("net.fetch", ["http://10.0.0.1/"]))
+      expect(Either.isLeft(r.out)).toBe(true)
+      if (Either.isLeft(r.out)) {
+        expect(r.out.left._tag).toBe("Denied")
+        expect(r.out.left.message).toBe("capability denied: net.fetch: private address refused")
+      }
+      expect(r.verdict._tag).toBe("Identical")
+    }))
+
+  it.effect("changed arguments: a divergence with event index, expected and actual call, and both source locations", () =>
+    Effect.gen(function*() {
+      const live = yield* record(allowAll, program("a"))
+      const r = yield* replay(logOf(allowAll, live.events), program("b"))
+      expect(r.verdict._tag).toBe("Diverged")
+      if (r.verdict._tag !== "Diverged") return
+      const d = r.verdict.divergence
+      expect(d.index).toBe(0)
+      expect(d.kind).toBe("call")
+      expect(Replay.formatVerdict(r.verdict)).toEqual([
+        "replay: diverged at event #0: the program's capability call differs from the recorded one",
+        `  expected: net.fetch("https://example.com/a")`,
+        `  actual:   net.fetch("https://example.com/b")`,
+        "  at flow.ax:1:5 in main",
+        "  recorded at flow.ax:1:5 in main"
+      ])
+      // the diverging call failed, and no later call was answered
+      expect(Either.isLeft(r.out)).toBe(true)
+      if (Either.isLeft(r.out)) expect(r.out.left.message).toBe("net.fetch failed: replay diverged at event #0; no further call is answered")
+    }))
+
+  it.effect("a different capability later on is reported at its recorded event index", () =>
+    Effect.gen(function*() {
+      const live = yield* record(allowAll, program())
+      const changed = Effect.gen(function*() {
+        yield* Gateway.call("net.fetch", ["https://example.com/a"], site(1))
+        yield* Gateway.call("random", [], site(7))
+      })
+      const r = yield* replay(logOf(allowAll, live.events), changed)
+      expect(r.verdict._tag === "Diverged" && r.verdict.divergence).toMatchObject({
+        index: 2,
+        kind: "call",
+        expected: { type: "CapCall", capability: "fs.read", args: ["missing.txt"] },
+        actual: { type: "CapCall", capability: "random", args: [], site: site(7) }
+      })
+    }))
+
+  it.effect("more calls than the log holds, or fewer, are divergences too", () =>
+    Effect.gen(function*() {
+      const live = yield* record(allowAll, Gateway.call("time.now", []))
+      const more = yield* replay(logOf(allowAll, live.events), Effect.zip(Gateway.call("time.now", []), Gateway.call("time.now", [], site(9))))
+      expect(more.verdict._tag === "Diverged" && more.verdict.divergence).toMatchObject({ index: 2, kind: "extra-call" })
+      expect(Replay.formatVerdict(more.verdict)).toContain("  actual:   time.now()")
+      const fewer = yield* replay(logOf(allowAll, live.events), Effect.void)
+      expect(fewer.verdict._tag === "Diverged" && fewer.verdict.divergence).toMatchObject({ index: 0, kind: "missing" })
+    }))
+
+  it.effect("a different recorded result changes the output (results are the program's inputs)", () =>
+    Effect.gen(function*() {
+      const live = yield* record(allowAll, program())
+      const tampered = live.events.map((e) => (e.type === "CapResult" && e.capability === "time.now" ? { ...e, result: 1_234_568 } : e))
+      const r = yield* replay(logOf(allowAll, tampered), program())
+      expect(Either.getOrThrow(r.out).t).toBe(1_234_568)
+      expect(r.verdict._tag).toBe("Identical")
+    }))
+
+  it.effect("a log cut inside a call (no recorded result) is reported, not answered", () =>
+    Effect.gen(function*() {
+      const events: ReadonlyArray<Event> = [{ type: "CapCall", capability: "random", args: [] }]
+      const r = yield* replay(logOf(allowAll, events), Gateway.call("random", []))
+      expect(r.verdict._tag === "Diverged" && r.verdict.divergence).toMatchObject({ index: 0, kind: "incomplete" })
+    }))
+})
+
+describe("Replay: budgets are charged once, under the recorded policy", () => {
+  const limited = policyOf({ rules: { random: { allow: true, budget: 2 }, "time.now": { allow: false } } })
+  const greedy = Effect.gen(function*() {
+    const out: Array<string> = []
+    for (let i = 0; i < 3; i++) {
+      const r = yield* Effect.either(Gateway.call("random", []))
+      out.push(Either.isRight(r) ? String((r.right as AxFloat).value) : r.left._tag)
+    }
+    const t = yield* Effect.either(Gateway.call("time.now", []))
+    out.push(Either.isLeft(t) ? t.left._tag : "time")
+    return out
+  })
+
+  it.effect("the same calls are refused at the same points, and the budget ends where the live run's did", () =>
+    Effect.gen(function*() {
+      const rnd = { n: 0 }
+      const rt = Gateway.layer(limited).pipe(
+        Layer.provideMerge(Layer.merge(Handlers.make({ random: () => Effect.sync(() => new AxFloat(++rnd.n / 10)) }), EventLog.memory))
+      )
+      const [out, events, used] = yield* Effect.provide(
+        Effect.all([greedy, Effect.map(EventLog.EventLog, (l) => l.events()), Effect.map(Gateway.Gateway, (g) => (g as Gateway.GatewayInstance).budget.used("random"))]),
+        rt
+      )
+      expect(out).toEqual(["0.1", "0.2", "BudgetExceeded", "Denied"])
+      expect(events).toHaveLength(4) // refused calls never reach the log
+      const r = yield* replay(logOf(limited, events), greedy)
+      expect(Either.getOrThrow(r.out)).toEqual(out)
+      expect(r.verdict).toEqual({ _tag: "Identical", events: 4 })
+      expect(r.budget.used("random")).toBe(used)
+      expect(rnd.n).toBe(2) // the live handler ran twice, and never during the replay
+    }))
+
+  it.effect("allow-all would let the refused call through to the log, which is a divergence (why replay keeps the policy)", () =>
+    Effect.gen(function*() {
+      const live = yield* record(limited, Effect.either(Gateway.call("time.now", [])))
+      expect(live.events).toEqual([])
+      const r = yield* replay(logOf(limited, live.events), Gateway.call("time.now", []), allowAll)
+      expect(r.verdict._tag === "Diverged" && r.verdict.divergence.kind).toBe("extra-call")
+    }))
+})
+
+describe("Replay.drift", () => {
+  it("names the program, the policy and the capability set that differ", () => {
+    const h = header(allowAll)
+    expect(Replay.drift(h, { programHash: "sha256:prog", policy: allowAll })).toEqual([])
+    const d = Replay.drift(h, { programHash: "sha256:other", policy: policyOf({ default_allow: true, rules: { random: { allow: false } } }) })
+    expect(d.map((x) => x.what)).toEqual(["program", "policy"])
+    expect(Replay.formatDrift(d[0])).toBe("replay: drift: the program differs from the recorded run (recorded sha256:prog, now sha256:other)")
+    expect(Replay.drift({ ...h, capability_set_hash: "sha256:old" }, {}).map((x) => x.what)).toEqual(["capability_set"])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// TypeScript users: an Effect workflow recorded live against loopback servers, replayed offline
+
+const server = (handler: (req: Http.IncomingMessage, body: string, res: Http.ServerResponse) => void) =>
+  Effect.acquireRelease(
+    Effect.async<{ srv: Http.Server; origin: string; hits: { n: number } }>((resume) => {
+      const hits = { n: 0 }
+      const srv = Http.createServer((req, res) => {
+        const chunks: Array<Buffer> = []
+        req.on("data", (c: Buffer) => chunks.push(c))
+        req.on("end", () => {
+          hits.n++
+          handler(req, Buffer.concat(chunks).toString("utf8"), res)
+        })
+      })
+      srv.listen(0, "127.0.0.1", () => resume(Effect.succeed({ srv, origin: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, hits })))
+    }),
+    ({ srv }) =>
+      Effect.async<void>((resume) => {
+        srv.closeAllConnections()
+        srv.close(() => resume(Effect.void))
+      })
+  )
+
+const workflow = (origin: string) =>
+  Effect.gen(function*() {
+    const topic = yield* Capabilities.Net.fetch(`${origin}/topic`)
+    const answer = yield* Capabilities.Net.request("POST", `${origin}/answer`, JSON.stringify({ topic }))
+    const at = yield* Capabilities.Clock.now
+    const luck = yield* Capabilities.Random.next
+    return `${topic} → ${answer} (t=${at}, luck=${luck})`
+  })
+
+const tsHeader = (policy: Policy) => EventLogFile.makeHeader({ programHash: "sha256:ts-workflow", policy, sourceFile: "workflow.ts" })
+
+describe("Replay for TypeScript workflows", () => {
+  it.effect("records a workflow live over loopback HTTP, then replays it with the server closed: identical output", () =>
+    Effect.gen(function*() {
+      const netPolicy = policyOf({
+        rules: { "net.fetch": { allow: true, budget: 5 }, "time.now": { allow: true }, random: { allow: true } },
+        net_policy: { allowed_domains: ["127.0.0.1"] }
+      })
+      const file = join(mkdtempSync(join(tmpdir(), "boruna-replay-")), "run.json")
+      let served = 0
+      const { live, origin } = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const s = yield* server((req, body, res) => {
+            served++
+            res.writeHead(200, { "content-type": "text/plain" })
+            res.end(req.url === "/topic" ? `topic-${process.pid}` : `echo ${body}`)
+          })
+          const rt = Capabilities.layer.pipe(
+            Layer.provideMerge(Gateway.layer(netPolicy)),
+            Layer.provideMerge(Layer.merge(Live.layer(netPolicy), EventLogFile.fileLayer(file, tsHeader(netPolicy))))
+          )
+          const out = yield* Effect.provide(workflow(s.origin), rt)
+          return { live: out, origin: s.origin }
+        })
+      )
+      expect(served).toBe(2)
+      expect(live).toMatch(/^topic-\d+ → echo \{"topic":"topic-\d+"\} \(t=\d+, luck=0\.\d+/)
+
+      // offline: the server is closed (a live fetch would fail), and the log comes from disk
+      const refused = yield* Effect.either(
+        Effect.provide(Capabilities.Net.fetch(`${origin}/topic`), Capabilities.runtime(netPolicy, Layer.orDie(Live.layer(netPolicy))))
+      )
+      expect(Either.isLeft(refused)).toBe(true)
+      const log = yield* EventLogFile.readLog(file)
+      const again = yield* Effect.provide(
+        Effect.zip(workflow(origin), Replay.verdict),
+        Replay.capabilities(log)
+      )
+      expect(again[0]).toBe(live)
+      expect(again[1]).toEqual({ _tag: "Identical", events: 8 })
+      expect(served).toBe(2)
+    }))
+})
