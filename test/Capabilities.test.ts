@@ -1,12 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import { readFileSync } from "node:fs"
 import * as Capabilities from "../src/Capabilities.js"
 import { Clock, Db, Fs, Llm, Net, Random, StepInput, Ui } from "../src/Capabilities.js"
 import type { CapabilityName } from "../src/Capability.js"
 import * as EventLog from "../src/EventLog.js"
 import * as Handlers from "../src/Handlers.js"
-import { allowAll, denyAll, type Policy } from "../src/Policy.js"
+import { allowAll, denyAll, parsePolicy, type Policy } from "../src/Policy.js"
 import * as Telemetry from "../src/Telemetry.js"
 import { AxFloat, mkMap, RecordV, Unit, type Value } from "../src/Value.js"
 
@@ -131,4 +133,30 @@ describe("Capabilities: typed services over the gateway", () => {
       const e = yield* Effect.flip(Net.fetch("https://x.example/"))
       expect(e._tag).toBe("Denied")
     }).pipe(Effect.provide(Capabilities.demo(denyAll))))
+})
+
+describe("docs/policy.md", () => {
+  const doc = readFileSync(new URL("../docs/policy.md", import.meta.url), "utf8")
+  const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1])
+
+  it("every copy-paste example decodes", () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(4)
+    for (const b of blocks) {
+      const r = parsePolicy(b, "example")
+      expect(Either.isRight(r) ? "ok" : r.left.message).toBe("ok")
+    }
+  })
+
+  it("every error in the table is the decoder's own (first) line for that input", () => {
+    const rows = [...doc.matchAll(/^\| `(\{.*\})` \| `(p\.json: .*)` \|$/gm)]
+    expect(rows.length).toBeGreaterThanOrEqual(8)
+    for (const [, input, message] of rows) {
+      const r = parsePolicy(input.replace(/\\\|/g, "|"), "p.json")
+      if (Either.isRight(r)) throw new Error(`expected an error for ${input}`)
+      const expected = message.replace(/\\\|/g, "|")
+      const first = r.left.message.split("\n")[0]
+      if (expected.includes("…")) expect(first.startsWith(expected.slice(0, expected.indexOf("…")))).toBe(true)
+      else expect(first).toBe(expected)
+    }
+  })
 })
