@@ -14,14 +14,10 @@
  * `OPENAI_BASE_URL` (when `llm.call` is granted). Resources of capabilities the policy does not grant
  * are never touched (no database file is created, no environment is read).
  *
- * This module is loaded with a dynamic `import()` only for `--live`; SQLite (better-sqlite3) is loaded
- * only when `db.query` is granted.
+ * This module is loaded with a dynamic `import()` only for `--live`, and it loads each handler's
+ * modules (HTTP client, file system, SQLite) only when the policy grants that capability.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as SqlClient from "@effect/sql/SqlClient"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -37,11 +33,7 @@ import { HandlerFailure } from "./Errors.js"
 import { demoService, type Handler, Handlers, type HandlersService, override } from "./Handlers.js"
 import { isAllowed, type Policy } from "./Policy.js"
 import * as LiveClock from "./live/Clock.js"
-import * as Db from "./live/Db.js"
 import type { Resolver } from "./live/Egress.js"
-import * as Fs from "./live/Fs.js"
-import * as Llm from "./live/Llm.js"
-import * as NetFetch from "./live/NetFetch.js"
 import { compileAllowlist } from "./live/Url.js"
 
 /** The live handlers cannot start under this policy / environment; the message says why. */
@@ -56,10 +48,20 @@ export interface LiveOptions {
   readonly llmTimeoutMs?: number
 }
 
+/** `OPENAI_BASE_URL` when unset (the same value as `live/Llm.ts` documents). */
+export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+
 const configError = (message: string) => Effect.fail(new LiveConfigError({ message }))
 
 const notGranted = (cap: CapabilityName): Handler => () =>
   Effect.fail(new HandlerFailure({ message: `${cap} is not granted by the policy`, denied: true }))
+
+/** Load a handler's modules only when the policy grants its capability (they cost start-up time). */
+const load = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, LiveConfigError> =>
+  Effect.tryPromise({
+    try: f,
+    catch: (e) => new LiveConfigError({ message: `cannot load the live ${what} handler: ${e instanceof Error ? e.message : String(e)}` })
+  })
 
 const describe = (cause: Cause.Cause<unknown>): string => {
   const e = Cause.squash(cause)
@@ -72,7 +74,9 @@ const openDatabase = (policy: Policy, cwd: string) =>
     const raw = policy.db_policy?.path ?? ":memory:"
     const memory = raw === ":memory:" || raw === ""
     const filename = memory ? ":memory:" : Path.resolve(cwd, raw)
-    const SqliteClient = yield* Effect.promise(() => import("@effect/sql-sqlite-node/SqliteClient"))
+    const [SqliteClient, SqlClient, Db] = yield* load("db.query", () =>
+      Promise.all([import("@effect/sql-sqlite-node/SqliteClient"), import("@effect/sql/SqlClient"), import("./live/Db.js")])
+    )
     const context = yield* Layer.build(
       // an in-memory database cannot be opened read-only; query_only (below) covers it
       SqliteClient.layer({ filename, readonly: readOnly && !memory, disableWAL: true })
@@ -103,16 +107,16 @@ const fsRoot = (policy: Policy, cwd: string, fs: FileSystem.FileSystem) =>
   })
 
 const llmConfig = Effect.gen(function*() {
-  const baseUrl = yield* Config.string("OPENAI_BASE_URL").pipe(Config.withDefault(Llm.DEFAULT_BASE_URL))
+  const baseUrl = yield* Config.string("OPENAI_BASE_URL").pipe(Config.withDefault(DEFAULT_OPENAI_BASE_URL))
   const key = yield* Config.option(Config.redacted("OPENAI_API_KEY"))
   return { baseUrl, apiKey: Option.filter(key, (k) => Redacted.value(k) !== "") }
 }).pipe(Effect.catchAll(() => configError(`OPENAI_BASE_URL / OPENAI_API_KEY could not be read`)))
 
-/** The live handler set for `policy` (needs a `FileSystem` and an `HttpClient`). */
+/** The live handler set for `policy`. */
 export const make = (
   policy: Policy,
   options: LiveOptions = {}
-): Effect.Effect<HandlersService, LiveConfigError, FileSystem.FileSystem | HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<HandlersService, LiveConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const cwd = options.cwd ?? process.cwd()
     const granted = (cap: CapabilityName) => isAllowed(policy, cap)
@@ -124,14 +128,22 @@ export const make = (
     // net.fetch: the allowlist is always validated (a bad policy is bad whatever it grants)
     const compiled = compileAllowlist(policy.net_policy?.allowed_domains ?? [])
     if (!compiled.ok) return yield* configError(compiled.problems.join("; "))
-    live["net.fetch"] = NetFetch.make({
-      allowlist: compiled.allowlist,
-      net: policy.net_policy ?? NetFetch.defaultNetPolicy,
-      ...(options.resolve === undefined ? {} : { resolve: options.resolve })
-    })
+    if (granted("net.fetch")) {
+      const NetFetch = yield* load("net.fetch", () => import("./live/NetFetch.js"))
+      live["net.fetch"] = NetFetch.make({
+        allowlist: compiled.allowlist,
+        net: policy.net_policy ?? NetFetch.defaultNetPolicy,
+        ...(options.resolve === undefined ? {} : { resolve: options.resolve })
+      })
+    } else {
+      live["net.fetch"] = notGranted("net.fetch")
+    }
 
     if (granted("fs.read") || granted("fs.write")) {
-      const fs = yield* FileSystem.FileSystem
+      const [Fs, FileSystemM, NodeFileSystem] = yield* load("fs", () =>
+        Promise.all([import("./live/Fs.js"), import("@effect/platform/FileSystem"), import("@effect/platform-node/NodeFileSystem")])
+      )
+      const fs = Context.get(yield* Layer.build(NodeFileSystem.layer), FileSystemM.FileSystem)
       const root = yield* fsRoot(policy, cwd, fs)
       const h = Fs.make({ root, readOnly: policy.fs_policy?.read_only ?? false, fs })
       live["fs.read"] = h.read
@@ -154,8 +166,11 @@ export const make = (
       if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
         return yield* configError(`OPENAI_BASE_URL is not an http(s) URL`)
       }
+      const [Llm, HttpClientM, NodeHttpClient] = yield* load("llm.call", () =>
+        Promise.all([import("./live/Llm.js"), import("@effect/platform/HttpClient"), import("@effect/platform-node/NodeHttpClient")])
+      )
       live["llm.call"] = Llm.make({
-        client: yield* HttpClient.HttpClient,
+        client: Context.get(yield* Layer.build(NodeHttpClient.layer), HttpClientM.HttpClient),
         baseUrl,
         apiKey,
         policy: policy.llm_policy,
@@ -173,6 +188,4 @@ export const make = (
  * Fails with `LiveConfigError` when the policy or environment cannot be honoured.
  */
 export const layer = (policy: Policy, options: LiveOptions = {}): Layer.Layer<Handlers, LiveConfigError, never> =>
-  Layer.scoped(Handlers, make(policy, options)).pipe(
-    Layer.provide(Layer.mergeAll(NodeFileSystem.layer, NodeHttpClient.layer))
-  )
+  Layer.scoped(Handlers, make(policy, options))
