@@ -554,36 +554,37 @@ class FnCompiler {
 
   private call(e: Call): void {
     const t = e.target
+    const pos = startPos(e)
     if (t === undefined) throw new CompileError(e.pos, "unresolved call")
     switch (t.kind) {
       case "fn": {
         const f = this.info.fns.get(t.name)
         if (f === undefined) throw new CompileError(e.pos, `unknown function \`${t.name}\``)
         for (const a of e.args) this.expr(a)
-        return this.emit(e.pos, Op.CALL, f, e.args.length)
+        return this.emit(pos, Op.CALL, f, e.args.length)
       }
       case "builtin": {
         const id = builtinId(t.name)
         if (id === undefined) throw new CompileError(e.pos, `unknown builtin \`${t.name}\``)
         for (const a of e.args) this.expr(a)
-        return this.emit(e.pos, Op.BUILTIN, id)
+        return this.emit(pos, Op.BUILTIN, id)
       }
       case "cap": {
         const c = capabilityByName(t.cap)
         if (c === undefined) throw new CompileError(e.pos, `unknown capability \`${t.cap}\``)
         for (const a of e.args) this.expr(a)
-        return this.emit(e.pos, Op.CAP, c.id, e.args.length)
+        return this.emit(pos, Op.CAP, c.id, e.args.length)
       }
       case "variant": {
         const ti = this.info.types.get(t.enum)
         if (ti === undefined) throw new CompileError(e.pos, `unknown enum ${t.enum}`)
         for (const a of e.args) this.expr(a)
-        return this.emit(e.pos, Op.MKENUM, ti, t.variant)
+        return this.emit(pos, Op.MKENUM, ti, t.variant)
       }
       case "indirect":
         for (const a of e.args) this.expr(a)
         this.expr(e.callee)
-        return this.emit(e.pos, Op.CALLI, e.args.length)
+        return this.emit(pos, Op.CALLI, e.args.length)
     }
   }
 
@@ -689,6 +690,20 @@ class FnCompiler {
     const t = this.temp()
     this.emit(p.pos, Op.STORE, t)
     this.pattern(p, t, fails)
+  }
+}
+
+/** Where an expression starts in the source (a call's position is that of its callee's first token). */
+const startPos = (e: Expr): Pos => {
+  switch (e.kind) {
+    case "Call":
+      return startPos(e.callee)
+    case "Field":
+      return startPos(e.target)
+    case "Binary":
+      return startPos(e.left)
+    default:
+      return e.pos
   }
 }
 

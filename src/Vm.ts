@@ -16,7 +16,7 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { BUILTINS, type RuntimeErrorKind, typeFault, VmFault } from "./Builtins.js"
-import { type BytecodeProgram, type FunctionDef, Op, positionAt, Tag, verify, VerifyError } from "./Bytecode.js"
+import { type BytecodeProgram, type FunctionDef, positionAt, Tag, verify, VerifyError } from "./Bytecode.js"
 import { capabilityById, type CapabilityName } from "./Capability.js"
 import type { CallSite, Event } from "./Event.js"
 import { EventLog } from "./EventLog.js"
@@ -222,6 +222,13 @@ const payloadOf = (v: Value): Value => {
 const mapKey = (v: Value): MapKey => {
   if (typeof v === "string" || typeof v === "number" || typeof v === "bigint") return v
   throw typeFault("String or Int map key", v)
+}
+
+/** A larger value stack holding the first `sp` values of `stack`. */
+const grow = (stack: Array<Value>, sp: number, need: number): Array<Value> => {
+  const grown = new Array<Value>(Math.max(stack.length * 2, need + 1024)).fill(Unit)
+  for (let i = 0; i < sp; i++) grown[i] = stack[i]
+  return grown
 }
 
 // ---------------------------------------------------------------------------
@@ -466,77 +473,81 @@ export class Machine {
           limit = this.limit()
         }
         switch (code[pc++]) {
-          case Op.NOP:
+          case 0: // NOP
             break
-          case Op.CONST:
+          case 1: // CONST
             stack[sp++] = consts[code[pc++]]
             break
-          case Op.LOAD:
+          case 2: // LOAD
             stack[sp++] = stack[bp + code[pc++]]
             break
-          case Op.STORE:
+          case 3: // STORE
             stack[bp + code[pc++]] = stack[--sp]
             break
-          case Op.POP:
+          case 4: // POP
             sp--
             break
-          case Op.DUP:
+          case 5: // DUP
             stack[sp] = stack[sp - 1]
             sp++
             break
-          case Op.JMP:
+          case 6: // JMP
             pc = code[pc]
             break
-          case Op.JMPF: {
+          case 7: { // JMPF
             const c = stack[--sp]
             if (c === false) pc = code[pc]
             else if (c === true) pc++
             else throw typeFault("Bool", c)
             break
           }
-          case Op.JMPT: {
+          case 8: { // JMPT
             const c = stack[--sp]
             if (c === true) pc = code[pc]
             else if (c === false) pc++
             else throw typeFault("Bool", c)
             break
           }
-          case Op.CALL:
-          case Op.CALLI: {
-            let f: number
-            if (code[pc - 1] === Op.CALL) {
-              f = code[pc]
-              pc += 2
-            } else {
-              const argc = code[pc++]
-              const callee = stack[--sp]
-              if (!(callee instanceof FnRefV)) throw typeFault("a function reference", callee)
-              f = callee.index
-              if (f < 0 || f >= codes.length || arity[f] !== argc) {
-                throw new VmFault("runtime_error", `bad function reference ${callee.name}/${argc}`)
-              }
-            }
-            if (depth + 1 >= maxDepth) {
-              throw new VmFault("stack_overflow", `stack overflow: call depth exceeds ${maxDepth}`)
-            }
+          case 9: { // CALL
+            const f = code[pc]
+            pc += 2
+            if (depth + 1 >= maxDepth) throw new VmFault("stack_overflow", `stack overflow: call depth exceeds ${maxDepth}`)
             frameFn[depth] = fn
             framePc[depth] = pc
             frameBp[depth] = bp
             depth++
             bp = sp - arity[f]
             const top = bp + localsN[f]
-            if (top + maxStack[f] >= stack.length) {
-              const grown = new Array<Value>(Math.max(stack.length * 2, top + maxStack[f] + 1024)).fill(Unit)
-              for (let i = 0; i < sp; i++) grown[i] = stack[i]
-              stack = grown
-            }
+            if (top + maxStack[f] >= stack.length) stack = grow(stack, sp, top + maxStack[f])
             while (sp < top) stack[sp++] = Unit
             fn = f
             code = codes[f]
             pc = 0
             break
           }
-          case Op.RET: {
+          case 10: { // CALLI
+            const argc = code[pc++]
+            const callee = stack[--sp]
+            if (!(callee instanceof FnRefV)) throw typeFault("a function reference", callee)
+            const f = callee.index
+            if (f < 0 || f >= codes.length || arity[f] !== argc) {
+              throw new VmFault("runtime_error", `bad function reference ${callee.name}/${argc}`)
+            }
+            if (depth + 1 >= maxDepth) throw new VmFault("stack_overflow", `stack overflow: call depth exceeds ${maxDepth}`)
+            frameFn[depth] = fn
+            framePc[depth] = pc
+            frameBp[depth] = bp
+            depth++
+            bp = sp - argc
+            const top = bp + localsN[f]
+            if (top + maxStack[f] >= stack.length) stack = grow(stack, sp, top + maxStack[f])
+            while (sp < top) stack[sp++] = Unit
+            fn = f
+            code = codes[f]
+            pc = 0
+            break
+          }
+          case 11: { // RET
             const v = stack[sp - 1]
             if (depth === 0) {
               a.result = v
@@ -553,7 +564,7 @@ export class Machine {
             code = codes[fn]
             break
           }
-          case Op.ADD: {
+          case 12: { // ADD
             const b = stack[--sp]
             const x = stack[sp - 1]
             if (typeof x === "number" && typeof b === "number") {
@@ -566,7 +577,7 @@ export class Machine {
             stack[sp - 1] = addSlow(x, b)
             break
           }
-          case Op.SUB: {
+          case 13: { // SUB
             const b = stack[--sp]
             const x = stack[sp - 1]
             if (typeof x === "number" && typeof b === "number") {
@@ -579,7 +590,7 @@ export class Machine {
             stack[sp - 1] = subSlow(x, b)
             break
           }
-          case Op.MUL: {
+          case 14: { // MUL
             const b = stack[--sp]
             const x = stack[sp - 1]
             if (typeof x === "number" && typeof b === "number") {
@@ -592,7 +603,7 @@ export class Machine {
             stack[sp - 1] = mulSlow(x, b)
             break
           }
-          case Op.DIV: {
+          case 15: { // DIV
             const b = stack[--sp]
             const x = stack[sp - 1]
             if (typeof x === "number" && typeof b === "number" && b !== 0) {
@@ -602,7 +613,7 @@ export class Machine {
             stack[sp - 1] = divSlow(x, b)
             break
           }
-          case Op.MOD: {
+          case 16: { // MOD
             const b = stack[--sp]
             const x = stack[sp - 1]
             if (typeof x === "number" && typeof b === "number" && b !== 0) {
@@ -612,67 +623,67 @@ export class Machine {
             stack[sp - 1] = modSlow(x, b)
             break
           }
-          case Op.NEG: {
+          case 17: { // NEG
             const x = stack[sp - 1]
             stack[sp - 1] = typeof x === "number" ? 0 - x : negSlow(x)
             break
           }
-          case Op.NOT: {
+          case 18: { // NOT
             const x = stack[sp - 1]
             if (typeof x !== "boolean") throw typeFault("Bool", x)
             stack[sp - 1] = !x
             break
           }
-          case Op.EQ: {
+          case 19: { // EQ
             const b = stack[--sp]
             const x = stack[sp - 1]
             stack[sp - 1] = x === b || (typeof x === "object" && equals(x, b))
             break
           }
-          case Op.NE: {
+          case 20: { // NE
             const b = stack[--sp]
             const x = stack[sp - 1]
             stack[sp - 1] = !(x === b || (typeof x === "object" && equals(x, b)))
             break
           }
-          case Op.LT: {
+          case 21: { // LT
             const b = stack[--sp]
             const x = stack[sp - 1]
             stack[sp - 1] = typeof x === "number" && typeof b === "number" ? x < b : compare(x, b) < 0
             break
           }
-          case Op.LE: {
+          case 22: { // LE
             const b = stack[--sp]
             const x = stack[sp - 1]
             stack[sp - 1] = typeof x === "number" && typeof b === "number" ? x <= b : compare(x, b) <= 0
             break
           }
-          case Op.GT: {
+          case 23: { // GT
             const b = stack[--sp]
             const x = stack[sp - 1]
             stack[sp - 1] = typeof x === "number" && typeof b === "number" ? x > b : compare(x, b) > 0
             break
           }
-          case Op.GE: {
+          case 24: { // GE
             const b = stack[--sp]
             const x = stack[sp - 1]
             stack[sp - 1] = typeof x === "number" && typeof b === "number" ? x >= b : compare(x, b) >= 0
             break
           }
-          case Op.CONCAT: {
+          case 25: { // CONCAT
             const b = stack[--sp]
             const x = stack[sp - 1]
             stack[sp - 1] = typeof x === "string" && typeof b === "string" ? x + b : concat(x, b)
             break
           }
-          case Op.MKLIST: {
+          case 26: { // MKLIST
             const n = code[pc++]
             const xs = stack.slice(sp - n, sp)
             sp -= n
             stack[sp++] = xs
             break
           }
-          case Op.MKMAP: {
+          case 27: { // MKMAP
             const n = code[pc++]
             const m = new Map<MapKey, Value>()
             const base = sp - 2 * n
@@ -681,7 +692,7 @@ export class Machine {
             stack[sp++] = new MapV(m)
             break
           }
-          case Op.MKRECORD: {
+          case 28: { // MKRECORD
             const t = code[pc++]
             const names = l.recordNames[t]
             const fields = stack.slice(sp - names.length, sp)
@@ -689,7 +700,7 @@ export class Machine {
             stack[sp++] = new RecordV(l.typeNames[t], names, fields)
             break
           }
-          case Op.GETFIELD: {
+          case 29: { // GETFIELD
             const i = code[pc++]
             const r = stack[sp - 1]
             if (!(r instanceof RecordV)) throw typeFault("a record", r)
@@ -697,23 +708,23 @@ export class Machine {
             stack[sp - 1] = r.fields[i]
             break
           }
-          case Op.MKENUM: {
+          case 30: { // MKENUM
             const t = code[pc++]
             const v = code[pc++]
             const payload = l.variantPayload[t][v] ? stack[--sp] : undefined
             stack[sp++] = new EnumV(l.typeNames[t], v, l.variantNames[t][v], payload)
             break
           }
-          case Op.SOME:
+          case 31: // SOME
             stack[sp - 1] = new SomeV(stack[sp - 1])
             break
-          case Op.OK:
+          case 32: // OK
             stack[sp - 1] = new OkV(stack[sp - 1])
             break
-          case Op.ERR:
+          case 33: // ERR
             stack[sp - 1] = new ErrV(stack[sp - 1])
             break
-          case Op.BUILTIN: {
+          case 34: { // BUILTIN
             const bi = BUILTINS[code[pc++]]
             const base = sp - bi.arity
             const r = bi.fn(stack[base], stack[base + 1], stack[base + 2])
@@ -721,7 +732,7 @@ export class Machine {
             stack[sp++] = r
             break
           }
-          case Op.CAP: {
+          case 35: { // CAP
             const id = code[pc]
             const argc = code[pc + 1]
             pc += 2
@@ -739,12 +750,12 @@ export class Machine {
             this.save(a, stack, sp, bp, pc, fn, depth, steps)
             return R_CAP
           }
-          case Op.EMIT: {
+          case 36: { // EMIT
             this.emit({ type: "UiEmit", tree: stack[sp - 1] })
             stack[sp - 1] = Unit
             break
           }
-          case Op.SPAWN: {
+          case 37: { // SPAWN
             const f = code[pc++]
             const child = new Actor(this.actors.length, f, l, maxDepth)
             this.actors.push(child)
@@ -756,7 +767,7 @@ export class Machine {
             }
             break
           }
-          case Op.SEND: {
+          case 38: { // SEND
             const msg = stack[--sp]
             const target = stack[sp - 1]
             if (!(target instanceof ActorIdV)) throw typeFault("ActorId", target)
@@ -767,7 +778,7 @@ export class Machine {
             stack[sp - 1] = Unit
             break
           }
-          case Op.RECEIVE: {
+          case 39: { // RECEIVE
             if (a.mbHead < a.mailbox.length) {
               const msg = a.mailbox[a.mbHead]
               a.mailbox[a.mbHead++] = Unit
@@ -784,7 +795,7 @@ export class Machine {
             this.save(a, stack, sp, bp, pc, fn, depth, steps)
             return R_BLOCKED
           }
-          case Op.ASSERT: {
+          case 40: { // ASSERT
             const c = stack[--sp]
             if (c !== true) {
               if (c === false) throw new VmFault("contract_violation", consts[code[pc]] as string)
@@ -793,25 +804,25 @@ export class Machine {
             pc++
             break
           }
-          case Op.JNTAG: {
+          case 41: { // JNTAG
             const v = stack[bp + code[pc]]
             if (tagOf(v) === code[pc + 1]) pc += 3
             else pc = code[pc + 2]
             break
           }
-          case Op.UNWRAP:
+          case 42: // UNWRAP
             stack[sp++] = payloadOf(stack[bp + code[pc++]])
             break
-          case Op.FAIL:
+          case 43: // FAIL
             throw new VmFault("runtime_error", consts[code[pc]] as string)
-          case Op.JNEQ: {
+          case 44: { // JNEQ
             const x = stack[bp + code[pc]]
             const k = consts[code[pc + 1]]
             if (x === k || (typeof x === "object" && equals(x, k))) pc += 3
             else pc = code[pc + 2]
             break
           }
-          case Op.ADDLK: {
+          case 45: { // ADDLK
             const x = stack[bp + code[pc++]]
             const b = consts[code[pc++]]
             if (typeof x === "number" && typeof b === "number") {
@@ -824,7 +835,7 @@ export class Machine {
             stack[sp++] = addSlow(x, b)
             break
           }
-          case Op.SUBLK: {
+          case 46: { // SUBLK
             const x = stack[bp + code[pc++]]
             const b = consts[code[pc++]]
             if (typeof x === "number" && typeof b === "number") {
@@ -837,21 +848,21 @@ export class Machine {
             stack[sp++] = subSlow(x, b)
             break
           }
-          case Op.JNLELK: {
+          case 47: { // JNLELK
             const x = stack[bp + code[pc]]
             const b = consts[code[pc + 1]]
             if (typeof x === "number" && typeof b === "number" ? x <= b : compare(x, b) <= 0) pc += 3
             else pc = code[pc + 2]
             break
           }
-          case Op.JNLTLK: {
+          case 48: { // JNLTLK
             const x = stack[bp + code[pc]]
             const b = consts[code[pc + 1]]
             if (typeof x === "number" && typeof b === "number" ? x < b : compare(x, b) < 0) pc += 3
             else pc = code[pc + 2]
             break
           }
-          case Op.JNLTLL: {
+          case 49: { // JNLTLL
             const x = stack[bp + code[pc]]
             const b = stack[bp + code[pc + 1]]
             if (typeof x === "number" && typeof b === "number" ? x < b : compare(x, b) < 0) pc += 3
