@@ -49,7 +49,7 @@ export const checkCommand = Command.make(
       else yield* Console.log(diagnostics.length === 0 ? `${file}: no errors` : diagnostics.map(formatDiagnostic).join("\n"))
       if (diagnostics.length > 0) {
         // the diagnostics are the output; the error only sets the exit code
-        return yield* Effect.fail(new CliError({ kind: "compile_error", message: `${diagnostics.length} error(s) in ${file}`, exitCode: ExitCode.input }))
+        return yield* Effect.fail(new CliError({ kind: "compile_error", message: `${diagnostics.length} error(s) in ${file}`, exitCode: ExitCode.input, reported: true }))
       }
     })
 ).pipe(Command.withDescription("Type-check a .ax file and report every diagnostic"))

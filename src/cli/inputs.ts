@@ -56,7 +56,7 @@ export const diagnosticsError = (ds: ReadonlyArray<Diagnostic>): CliError => {
   const [first, ...rest] = ds.map(diagnosticError)
   return first === undefined
     ? input("compile_error", "compilation failed")
-    : new CliError({ ...first, more: rest })
+    : new CliError({ kind: first.kind, message: first.message, exitCode: first.exitCode, location: first.location!, more: rest })
 }
 
 export const compile = (engine: Engine, file: string): Effect.Effect<Program, CliError> =>
@@ -67,24 +67,7 @@ export const compile = (engine: Engine, file: string): Effect.Effect<Program, Cl
 
 export const decode = (engine: Engine, file: string): Effect.Effect<Program, CliError> =>
   Effect.flatMap(readText(file), (text) =>
-    Effect.try({
-      try: () => {
-        const r: unknown = engine.decodeAxbc(text, file)
-        const e = r as { _tag?: unknown; left?: unknown; right?: unknown; ok?: unknown; program?: unknown; message?: unknown }
-        if (e._tag === "Left") throw e.left
-        if (e._tag === "Right") return e.right as Program
-        if (e.ok === false) throw e
-        if (e.ok === true) return e.program as Program
-        return r as Program
-      },
-      catch: (err) => {
-        const o = err as { message?: unknown; line?: unknown; col?: unknown }
-        const msg = typeof o?.message === "string" ? o.message : String(err)
-        return typeof o?.line === "number" && typeof o?.col === "number"
-          ? input("invalid_bytecode", msg, { file, line: o.line, col: o.col })
-          : input("invalid_bytecode", `${file}: ${msg}`)
-      }
-    }))
+    Effect.mapError(engine.decodeAxbc(text, file), (e) => input("invalid_bytecode", e.message)))
 
 /** Compile a `.ax` file or decode a `.axbc` file; any other extension is a usage error. */
 export const loadProgram = (engine: Engine, file: string): Effect.Effect<Program, CliError> =>

@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import { CAPABILITIES } from "../Capability.js"
 import { budgetOf, isAllowed, type Policy, policyHash, policyToJson } from "../Policy.js"
 import { parsePolicyFile, readText } from "./inputs.js"
+import * as Simulate from "./simulate.js"
 
 export const describePolicy = (file: string, p: Policy): string =>
   [
@@ -38,5 +39,5 @@ const validate = Command.make(
 
 export const command = Command.make("policy").pipe(
   Command.withDescription("Policy files"),
-  Command.withSubcommands([validate])
+  Command.withSubcommands([validate, Simulate.command])
 )

@@ -4,19 +4,19 @@
  * policy through the gateway inside the root span `boruna.run`, print the value (`.ax` literal form).
  */
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import type { BytecodeProgram } from "../Bytecode.js"
 import type { Event } from "../Event.js"
+import type { LogWriter } from "../EventLogFile.js"
 import * as EventLog from "../EventLog.js"
 import * as Gateway from "../Gateway.js"
 import * as Handlers from "../Handlers.js"
 import type { Policy } from "../Policy.js"
 import * as Telemetry from "../Telemetry.js"
 import { show } from "../Value.js"
-import { toJson } from "../ValueJson.js"
 import { CliError, exitCodeOfKind, ExitCode, input, usage } from "./CliError.js"
-import { loadEngine, type VmErrorLike } from "./engine.js"
-import { loadPolicy, loadProgram, writeText } from "./inputs.js"
+import { loadEngine, type Program, type VmErrorLike } from "./engine.js"
+import { loadPolicy, loadProgram } from "./inputs.js"
 import { formatTraceTable } from "./traceTable.js"
 
 export interface RunOptions {
@@ -55,30 +55,19 @@ const liveHandlers = (policy: Policy): Effect.Effect<Layer.Layer<Handlers.Handle
     (live) => Layer.mapError(live.layer(policy), (e) => input("live_config", `--live: ${e.message}`))
   )
 
-/** The reference's event-log document: `{"version": 1, "events": [{"CapCall": {…}}, …]}`. */
-export const encodeEvents = (events: ReadonlyArray<Event>): string => {
-  const enc = (e: Event): unknown => {
-    switch (e.type) {
-      case "CapCall":
-        return { CapCall: { capability: e.capability, args: e.args.map(toJson) } }
-      case "CapResult":
-        return { CapResult: { capability: e.capability, result: toJson(e.result) } }
-      case "CapError":
-        return { CapError: { capability: e.capability, kind: e.kind, message: e.message } }
-      case "UiEmit":
-        return { UiEmit: { tree: toJson(e.tree) } }
-      case "ActorSpawn":
-        return { ActorSpawn: { actor_id: e.actorId, function: e.function } }
-      case "MessageSend":
-        return { MessageSend: { from: e.from, to: e.to, payload: toJson(e.payload) } }
-      case "MessageReceive":
-        return { MessageReceive: { actor_id: e.actorId, payload: toJson(e.payload) } }
-      case "SchedulerTick":
-        return { SchedulerTick: { round: e.round, active_actor: e.activeActor } }
-    }
-  }
-  return JSON.stringify({ version: 1, events: events.map(enc) }, null, 2) + "\n"
-}
+/**
+ * `--record FILE`: the replay engineer's event-log file (`EventLogFile.ts`), written as the run goes
+ * (every capability outcome fsynced), so an error or a signal loses nothing already recorded.
+ */
+const openRecord = (file: string, program: Program, policy: Policy, source: string): Effect.Effect<LogWriter, CliError> =>
+  Effect.flatMap(
+    Effect.promise(() => Promise.all([import("../EventLogFile.js"), import("../Bytecode.js")])),
+    ([EventLogFile, Bytecode]) =>
+      Effect.mapError(
+        EventLogFile.openWriter(file, EventLogFile.makeHeader({ programHash: Bytecode.programHash(program as BytecodeProgram), policy, sourceFile: source })),
+        (e) => input("io_error", `--record: ${e.message}`)
+      )
+  )
 
 const vmError = (e: VmErrorLike): CliError =>
   new CliError({
@@ -100,16 +89,12 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
     const engine = yield* Effect.promise(loadEngine)
     const program = yield* loadProgram(engine, o.file)
     const handlers = o.live ? yield* liveHandlers(policy) : demoHandlers(process.env)
-    const log = EventLog.makeMemory()
+    const log = o.record === undefined ? EventLog.makeMemory() : yield* openRecord(o.record, program, policy, o.file)
     const services = Gateway.layer(policy).pipe(
       Layer.provideMerge(Layer.mergeAll(handlers, Layer.succeed(EventLog.EventLog, log)))
     )
     const recorder = yield* Telemetry.SpanRecorder
     const options = o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }
-
-    const record = o.record === undefined
-      ? Effect.void
-      : Effect.suspend(() => writeText(o.record!, encodeEvents(log.events())))
 
     const result = yield* Telemetry.withRunSpan(
       Effect.suspend(() => engine.run(program, options)).pipe(Effect.mapError(vmError)),
@@ -122,8 +107,8 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
       Effect.ensuring(Effect.sync(() => {
         if (o.trace) err(formatTraceTable(recorder.spans()))
       })),
-      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(record)))
+      Effect.ensuring(Effect.sync(() => (log as Partial<LogWriter>).close?.()))
     )
     out(show(result))
-    if (o.record !== undefined) yield* record.pipe(Effect.tap(() => Effect.sync(() => err(`events recorded to ${o.record}`))))
+    if (o.record !== undefined) err(`events recorded to ${o.record}`)
   })
