@@ -40,7 +40,7 @@ import {
   verify,
   VerifyError
 } from "./Bytecode.js"
-import { capabilityByName, type CapabilityName, resolveAnnotation } from "./Capability.js"
+import { capabilityByName, resolveAnnotation } from "./Capability.js"
 import { check } from "./Checker.js"
 import type { Diagnostic } from "./Diagnostic.js"
 import { diagnostic } from "./Diagnostic.js"
@@ -64,19 +64,6 @@ export interface CompileOptions {
   readonly name?: string
 }
 
-const CAP_ORDER: ReadonlyArray<CapabilityName> = [
-  "net.fetch",
-  "fs.read",
-  "fs.write",
-  "db.query",
-  "ui.render",
-  "time.now",
-  "random",
-  "llm.call",
-  "actor.spawn",
-  "actor.send",
-  "step.input"
-]
 
 interface ProgramInfo {
   readonly fns: ReadonlyMap<string, number>
@@ -205,12 +192,13 @@ class FnCompiler {
     })
     this.block(d.body, true)
     this.ret(d.body.pos)
-    const caps = d.capSet ?? CAP_ORDER.filter((c) => d.caps.some((w) => resolveAnnotation(w.name).includes(c)))
+    // canonical names, each once, sorted (the order hashing and listing use)
+    const caps = [...new Set(d.capSet ?? d.caps.flatMap((w) => resolveAnnotation(w.name)))].sort()
     return {
       name: d.name,
       arity: d.params.length,
       locals: this.nextSlot,
-      capabilities: [...caps],
+      capabilities: caps,
       code: this.code,
       positions: this.positions
     }
