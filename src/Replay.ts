@@ -187,10 +187,15 @@ export const make = (source: ReplaySource, options: { readonly log?: EventLogSer
 
   const diverge = (d: Divergence): Effect.Effect<never, HandlerFailure> => {
     divergence ??= d
-    return refuse()
+    const what = d.kind === "extra-call"
+      ? "the log records no further call"
+      : d.kind === "incomplete"
+      ? "the log ends inside this call"
+      : `the log records ${showEvent(d.expected!)} here`
+    return Effect.fail(new HandlerFailure({ message: `replay diverged at event #${d.index}: ${what}` }))
   }
   const refuse = (): Effect.Effect<never, HandlerFailure> =>
-    Effect.fail(new HandlerFailure({ message: `replay diverged at event #${divergence!.index}; no further call is answered` }))
+    Effect.fail(new HandlerFailure({ message: `replay already diverged at event #${divergence!.index}; no further call is answered` }))
 
   const currentCall = (cap: CapabilityName, args: ReadonlyArray<Value>): CapCall => {
     const evs = options.log?.events()

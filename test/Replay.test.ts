@@ -119,7 +119,7 @@ describe("Replay.layer", () => {
       ])
       // the diverging call failed, and no later call was answered
       expect(Either.isLeft(r.out)).toBe(true)
-      if (Either.isLeft(r.out)) expect(r.out.left.message).toBe("net.fetch failed: replay diverged at event #0; no further call is answered")
+      if (Either.isLeft(r.out)) expect(r.out.left.message).toBe(`net.fetch failed: replay diverged at event #0: the log records net.fetch("https://example.com/a") here`)
     }))
 
   it.effect("a different capability later on is reported at its recorded event index", () =>
@@ -141,7 +141,13 @@ describe("Replay.layer", () => {
   it.effect("more calls than the log holds, or fewer, are divergences too", () =>
     Effect.gen(function*() {
       const live = yield* record(allowAll, Gateway.call("time.now", []))
-      const more = yield* replay(logOf(allowAll, live.events), Effect.zip(Gateway.call("time.now", []), Gateway.call("time.now", [], site(9))))
+      const more = yield* replay(
+        logOf(allowAll, live.events),
+        Effect.zip(Gateway.call("time.now", []), Effect.either(Gateway.call("time.now", [], site(9)))).pipe(
+          Effect.zipLeft(Effect.either(Gateway.call("random", [])))
+        )
+      )
+      expect(Either.getOrThrow(more.out)[1]).toEqual(Either.left(expect.objectContaining({ message: "time.now failed: replay diverged at event #2: the log records no further call" })))
       expect(more.verdict._tag === "Diverged" && more.verdict.divergence).toMatchObject({ index: 2, kind: "extra-call" })
       expect(Replay.formatVerdict(more.verdict)).toContain("  actual:   time.now()")
       const fewer = yield* replay(logOf(allowAll, live.events), Effect.void)
