@@ -16,6 +16,7 @@ import { CliError, ExitCode } from "./cli/CliError.js"
 import * as Compile from "./cli/compile.js"
 import * as Inspect from "./cli/inspect.js"
 import * as PolicyCmd from "./cli/policy.js"
+import * as Replay from "./cli/replay.js"
 import * as Run from "./cli/run.js"
 import { VERSION } from "./cli/version.js"
 
@@ -27,7 +28,8 @@ export const root = Command.make("boruna").pipe(
     Compile.checkCommand,
     Inspect.command,
     Capability.makeCommand(VERSION),
-    PolicyCmd.command
+    PolicyCmd.command,
+    Replay.command
   ])
 )
 
