@@ -20,11 +20,17 @@ export const command = Command.make(
     live: Options.boolean("live").pipe(Options.withDescription("use the live handlers (real network, files, database, model) instead of the deterministic demo ones")),
     maxSteps: Options.integer("max-steps").pipe(Options.withDescription("stop the program after N VM steps (default 10000000)"), Options.optional),
     record: Options.text("record").pipe(Options.withDescription("write the run's event log to this JSON file"), Options.optional),
-    trace: Options.boolean("trace").pipe(Options.withDescription("print a table of the capability calls (the boruna.cap spans) on stderr after the run; also BORUNA_TRACE=1"))
+    trace: Options.boolean("trace").pipe(Options.withDescription("print a table of the capability calls (the boruna.cap spans) on stderr after the run; also BORUNA_TRACE=1")),
+    recordNetTo: Options.text("record-net-to").pipe(Options.withDescription("with --live: write every net.fetch exchange to this tape file (docs/replay.md)"), Options.optional),
+    replayNetFrom: Options.text("replay-net-from").pipe(Options.withDescription("answer net.fetch from this tape file, never the network (docs/replay.md)"), Options.optional)
   },
   (o) =>
     Option.isSome(o.maxSteps) && o.maxSteps.value <= 0
       ? Effect.fail(usage(`--max-steps must be a positive integer, got ${o.maxSteps.value}`))
+      : Option.isSome(o.recordNetTo) && Option.isSome(o.replayNetFrom)
+      ? Effect.fail(usage("--record-net-to and --replay-net-from are mutually exclusive"))
+      : Option.isSome(o.recordNetTo) && !o.live
+      ? Effect.fail(usage("--record-net-to requires --live (recording needs real HTTP calls to record)"))
       : Effect.flatMap(Effect.promise(() => import("./runFile.js")), ({ runFile }) =>
         runFile({
           file: o.file,
@@ -32,6 +38,8 @@ export const command = Command.make(
           live: o.live,
           maxSteps: Option.getOrUndefined(o.maxSteps),
           record: Option.getOrUndefined(o.record),
-          trace: o.trace || process.env.BORUNA_TRACE === "1"
+          trace: o.trace || process.env.BORUNA_TRACE === "1",
+          recordNetTo: Option.getOrUndefined(o.recordNetTo),
+          replayNetFrom: Option.getOrUndefined(o.replayNetFrom)
         }))
 ).pipe(Command.withDescription("Compile (if .ax) and run a program's main under a policy; print its value"))

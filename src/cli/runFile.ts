@@ -27,6 +27,10 @@ export interface RunOptions {
   readonly maxSteps: number | undefined
   readonly record: string | undefined
   readonly trace: boolean
+  /** `--record-net-to TAPE` (with --live): tape every net.fetch exchange */
+  readonly recordNetTo?: string | undefined
+  /** `--replay-net-from TAPE`: answer net.fetch from the tape */
+  readonly replayNetFrom?: string | undefined
 }
 
 export const out = (line: string): void => void process.stdout.write(line + "\n")
@@ -69,6 +73,16 @@ const openRecord = (file: string, program: Program, policy: Policy, source: stri
       )
   )
 
+/** `--record-net-to` / `--replay-net-from`: wrap the chosen handlers' net.fetch with a tape (`NetTape.ts`). */
+const withNetTape = (handlers: Layer.Layer<Handlers.Handlers, CliError>, o: RunOptions): Layer.Layer<Handlers.Handlers, CliError> =>
+  o.recordNetTo === undefined && o.replayNetFrom === undefined
+    ? handlers
+    : Layer.unwrapEffect(Effect.map(Effect.promise(() => import("../NetTape.js")), (NetTape) =>
+      (o.recordNetTo !== undefined ? NetTape.recordLayer(o.recordNetTo) : NetTape.replayLayer(o.replayNetFrom!)).pipe(
+        Layer.mapError((e) => input("invalid_tape", e.message)),
+        Layer.provide(handlers)
+      )))
+
 const vmError = (e: VmErrorLike): CliError =>
   new CliError({
     kind: e.kind,
@@ -88,7 +102,7 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
     const policy = yield* loadPolicy(o.policy)
     const engine = yield* Effect.promise(loadEngine)
     const program = yield* loadProgram(engine, o.file)
-    const handlers = o.live ? yield* liveHandlers(policy) : demoHandlers(process.env)
+    const handlers = withNetTape(o.live ? yield* liveHandlers(policy) : demoHandlers(process.env), o)
     const log = o.record === undefined ? EventLog.makeMemory() : yield* openRecord(o.record, program, policy, o.file)
     const services = Gateway.layer(policy).pipe(
       Layer.provideMerge(Layer.mergeAll(handlers, Layer.succeed(EventLog.EventLog, log)))
