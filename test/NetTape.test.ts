@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { vi } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -169,4 +170,43 @@ describe("NetTape", () => {
     expect(k1).not.toBe(NetTape.keyOf({ method: "POST", url: "u", body: "b" }))
     expect(k1).not.toBe(NetTape.keyOf({ method: "PUT", url: "u", body: "a" }))
   })
+})
+
+describe("CLI: boruna run --record-net-to / --replay-net-from", () => {
+  const boruna = (argv: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const { main } = yield* Effect.promise(() => import("../src/cli/entry.js"))
+      const stdout: Array<string> = []
+      const stderr: Array<string> = []
+      const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => (stdout.push(String(s)), true))
+      const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (stderr.push(String(s)), true))
+      const code = yield* main(argv, {}).pipe(Effect.ensuring(Effect.sync(() => (o.mockRestore(), e.mockRestore()))))
+      return { code, stdout: stdout.join(""), stderr: stderr.join("") }
+    })
+
+  it.effect("records live over loopback, replays with the origin closed; the flags exclude each other", () =>
+    Effect.gen(function*() {
+      const dir = tmp()
+      const tape = join(dir, "tape.json")
+      const pol = join(dir, "policy.json")
+      writeFileSync(pol, JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } }))
+      const src = (base: string) => `fn main() -> String !{net.fetch} {\n    net.fetch(${JSON.stringify(base + "/x")}) ++ net.fetch("POST", ${JSON.stringify(base + "/y")}, "b")\n}\n`
+      const file = join(dir, "net.ax")
+      const live = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const o = yield* origin
+          writeFileSync(file, src(o.url))
+          return yield* boruna(["run", file, "--policy", pol, "--live", "--record-net-to", tape])
+        })
+      )
+      expect(live).toEqual({ code: 0, stdout: `"GET /x #1POST /y b#2"\n`, stderr: "" })
+      expect(JSON.parse(readFileSync(tape, "utf8")).transactions).toHaveLength(2)
+      const again = yield* boruna(["run", file, "--policy", pol, "--replay-net-from", tape])
+      expect(again).toEqual(live)
+      const both = yield* boruna(["run", file, "--policy", pol, "--live", "--record-net-to", tape, "--replay-net-from", tape])
+      expect(both).toEqual({ code: 2, stdout: "", stderr: "error[usage]: --record-net-to and --replay-net-from are mutually exclusive\n" })
+      const noLive = yield* boruna(["run", file, "--policy", pol, "--record-net-to", tape])
+      expect(noLive.code).toBe(2)
+      expect(JSON.parse(readFileSync(tape, "utf8")).transactions).toHaveLength(2) // untouched by the refused runs
+    }))
 })

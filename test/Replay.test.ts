@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import { vi } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
@@ -298,5 +299,88 @@ describe("Replay for TypeScript workflows", () => {
       expect(again[0]).toBe(live)
       expect(again[1]).toEqual({ _tag: "Identical", events: 8 })
       expect(served).toBe(2)
+    }))
+})
+
+// ---------------------------------------------------------------------------------------------
+// the commands, in process: boruna run --record, boruna replay, boruna policy simulate
+
+const AGENT = `fn fetch_page(url: String) -> String !{net.fetch} { net.fetch(url) }
+
+fn main() -> String !{net.fetch, llm.call, time.now} {
+    let page: String = fetch_page("https://api.example.com/weather")
+    let s: String = llm.call("Summarise: " ++ page)
+    let t: Int = time.now()
+    s
+}
+`
+
+/** Run `boruna ARGV` in this process; its exit code and what it wrote. */
+const boruna = (argv: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const { main } = yield* Effect.promise(() => import("../src/cli/entry.js"))
+    const stdout: Array<string> = []
+    const stderr: Array<string> = []
+    const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => (stdout.push(String(s)), true))
+    const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (stderr.push(String(s)), true))
+    const code = yield* main(argv, {}).pipe(Effect.ensuring(Effect.sync(() => (o.mockRestore(), e.mockRestore()))))
+    return { code, stdout: stdout.join(""), stderr: stderr.join("") }
+  })
+
+describe("CLI: boruna replay and boruna policy simulate", () => {
+  it.effect("record, replay identically, then a changed program: drift and the first divergence, exit 1", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-cli-replay-"))
+      const file = join(dir, "agent.ax")
+      const log = join(dir, "run.json")
+      writeFileSync(file, AGENT)
+      const policy = join(dir, "policy.json")
+      writeFileSync(policy, JSON.stringify({ rules: { "net.fetch": { allow: true }, "llm.call": { allow: true, budget: 2 }, "time.now": { allow: true } } }))
+      const rec = yield* boruna(["run", file, "--policy", policy, "--record", log])
+      expect(rec.code).toBe(0)
+      const rep = yield* boruna(["replay", file, log])
+      expect(rep).toEqual({ code: 0, stdout: rec.stdout + "replay: identical (6 events)\n", stderr: "" })
+
+      const changed = join(dir, "changed.ax")
+      writeFileSync(changed, AGENT.replace(`"Summarise: "`, `"Summarise briefly: "`))
+      const div = yield* boruna(["replay", changed, log])
+      expect(div.code).toBe(1)
+      expect(div.stdout.split("\n")).toEqual([
+        "replay: diverged at event #2: the program's capability call differs from the recorded one",
+        `  expected: llm.call("Summarise: {\\"mock\\": true, \\"url\\": \\"https://api.example.com/weather\\"}")`,
+        `  actual:   llm.call("Summarise briefly: {\\"mock\\": true, \\"url\\": \\"https://api.example.com/weather\\"}")`,
+        "  (they first differ at character 20)",
+        `  at ${changed}:5:21 in main`,
+        `  recorded at ${file}:5:21 in main`,
+        ""
+      ])
+      expect(div.stderr).toMatch(/^replay: drift: the program differs from the recorded run \(recorded sha256:[0-9a-f]{64}, now sha256:[0-9a-f]{64}\)\n/)
+
+      // a different policy at replay is drift; allow-drift lets an otherwise identical replay pass
+      const drift = yield* boruna(["replay", file, log, "--policy", "allow-all"])
+      expect(drift.code).toBe(1)
+      expect(drift.stdout).toContain("replay: identical (6 events)")
+      expect(drift.stderr).toMatch(/^replay: drift: the policy differs/)
+      expect((yield* boruna(["replay", file, log, "--policy", "allow-all", "--allow-drift"])).code).toBe(0)
+
+      const sim = yield* boruna(["policy", "simulate", log, "--policy", "deny-all"])
+      expect(sim.code).toBe(4)
+      expect(sim.stdout.split("\n")[0]).toBe("policy simulate: 3 of 3 recorded calls would be refused under deny-all")
+      expect(sim.stdout).toContain(`  event #0: net.fetch("https://api.example.com/weather") at ${file}:1:53 in fetch_page: denied: not granted by policy`)
+      expect((yield* boruna(["policy", "simulate", log, "--policy", policy])).code).toBe(0)
+    }))
+
+  it.effect("bad logs are one clear error line, exit 3", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-cli-replay-"))
+      const file = join(dir, "agent.ax")
+      writeFileSync(file, AGENT)
+      const bad = join(dir, "bad.json")
+      writeFileSync(bad, `{"format":"boruna-event-log","version":7}\n`)
+      const r = yield* boruna(["replay", file, bad])
+      expect(r).toEqual({ code: 3, stdout: "", stderr: `error[invalid_log]: ${bad}:1: $.version: unsupported event log version 7: this build reads version 1\n` })
+      const s = yield* boruna(["policy", "simulate", join(dir, "none.json"), "--policy", "allow-all"])
+      expect(s.code).toBe(3)
+      expect(s.stderr).toMatch(/^error\[invalid_log\]: .*none\.json: cannot read: ENOENT/)
     }))
 })
