@@ -3,7 +3,9 @@ import type { Expr, FnDecl, Program } from "../src/Ast.js"
 import { type BytecodeProgram, disassemble, encodeAxbc, Op, OPERANDS, verify } from "../src/Bytecode.js"
 import { compile, compileSource } from "../src/Compiler.js"
 import { AxFloat, show } from "../src/Value.js"
-import { Machine, runPure } from "../src/Vm.js"
+import { Machine, runPure, VmError } from "../src/Vm.js"
+import * as fs from "node:fs"
+import * as path from "node:path"
 
 const pos = (line: number, col: number) => ({ line, col })
 
@@ -139,5 +141,46 @@ fn main() -> R !{time.now, random} { R { second: random(), first: time.now() } }
     const d = disassemble(p)
     expect(d).toContain("; list_len")
     expect(d).toContain("; time.now")
+  })
+})
+
+describe("robustness on mutated programs", () => {
+  it("compileSource never throws; every program it accepts runs to a value or a VmError (no JS exception, no VM type error)", () => {
+    const dir = path.resolve(__dirname, "../../shared/conformance")
+    const sources = fs.readdirSync(dir).filter((f) => f.endsWith(".ax")).sort().map((f) => fs.readFileSync(path.join(dir, f), "utf8"))
+    let seed = 42
+    const rnd = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed / 2147483648
+    }
+    const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(rnd() * xs.length)]
+    const pieces = ["+", "-", "*", "/", "%", "(", ")", "{", "}", "[", "]", ",", "1", "0", "x", "\"s\"", "true", "None",
+      "Some(", "match", "=>", "_", "if", "else", "let", "=", "\n", "..", "::", "!", "&&", "||", "<", "==", "++", "return",
+      "while", "receive", "emit", "spawn main", "9223372036854775807", "-1", "2.5"]
+    let accepted = 0
+    for (let i = 0; i < 1500; i++) {
+      let src = pick(sources)
+      for (let k = 1 + Math.floor(rnd() * 3); k > 0; k--) {
+        const at = Math.floor(rnd() * src.length)
+        const r = rnd()
+        if (r < 0.4) src = src.slice(0, at) + pick(pieces) + src.slice(at)
+        else if (r < 0.7) src = src.slice(0, at) + src.slice(at + 1 + Math.floor(rnd() * 5))
+        else {
+          const from = Math.floor(rnd() * src.length)
+          src = src.slice(0, at) + src.slice(from, from + 8) + src.slice(at)
+        }
+      }
+      const r = compileSource("m.ax", src)
+      if (!r.ok) continue
+      accepted++
+      try {
+        runPure(r.program, { maxSteps: 100_000, maxDepth: 500 })
+      } catch (e) {
+        expect(e).toBeInstanceOf(VmError)
+        if (e instanceof VmError) expect(e.message).not.toMatch(/^type error|internal/)
+      }
+    }
+    // the mutations leave a fair share of programs valid, so the run half is exercised too
+    expect(accepted).toBeGreaterThan(100)
   })
 })
