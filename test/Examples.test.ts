@@ -154,3 +154,11 @@ describe("check, compile errors and --record", () => {
     }
   })
 })
+
+describe("README.md", () => {
+  it("links the docs pages, and every link resolves", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8")
+    for (const page of ["cli.md", "language.md", "capabilities.md", "policy.md", "design-otel.md"]) expect(readme, page).toContain(`](docs/${page})`)
+    for (const m of readme.matchAll(/\]\((docs\/[^)]+)\)/g)) expect(readdirSync(join(ROOT, "docs"))).toContain(m[1].slice(5))
+  })
+})
