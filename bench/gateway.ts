@@ -5,7 +5,7 @@
  *   npm run build && node dist/bench/gateway.js [--calls 200000] [--runs 7]
  *
  * Each mode runs `calls` calls of `time.now` (demo handler) in one Effect loop; one warm-up run,
- * then the median of `runs`. The OTLP mode measures the loop (span creation + hand-off to the batch
+ * then the median of `runs`, interleaved with direct runs; ratios are medians of per-run ratios. The OTLP mode measures the loop (span creation + hand-off to the batch
  * processor) and, separately, the loop plus the final flush of every span to the receiver.
  */
 import * as Effect from "effect/Effect"
@@ -87,6 +87,8 @@ export const run = async (options: { readonly calls?: number; readonly runs?: nu
   /** One timed run per mode; the OTLP mode reports [loop, loop + flush]. */
   const modes: Record<string, () => Promise<ReadonlyArray<number>>> = {
     direct: async () => [await Effect.runPromise(loop(n, () => handler(noArgs, ctx)))],
+    // the floor of any lazy wrapper: the same handler behind one Effect.suspend
+    suspend: async () => [await Effect.runPromise(loop(n, () => Effect.suspend(() => handler(noArgs, ctx))))],
     off: async () => {
       const g = Gateway.make({ policy: allowAll, handlers: demoService, log: EventLog.makeMemory(), traced: false })
       return [await Effect.runPromise(loop(n, () => g.call("time.now", noArgs)))]
@@ -108,32 +110,40 @@ export const run = async (options: { readonly calls?: number; readonly runs?: nu
     }
   }
 
-  // interleave the modes run by run, so background load hits them alike; the first run warms up
-  const times: Record<string, Array<ReadonlyArray<number>>> = { direct: [], off: [], memory: [], otlp: [] }
-  for (let r = 0; r <= runs; r++) {
-    for (const [name, once] of Object.entries(modes)) {
-      gc()
-      const t = await once()
-      if (r > 0) times[name].push(t)
+  // Two phases, each interleaving its modes run by run (so background load hits them alike; the
+  // first run warms up): direct vs off first, while the JIT has seen no span code; then direct vs the
+  // traced modes, each ratio taken against the direct runs of its own phase.
+  const times: Record<string, Array<ReadonlyArray<number>>> = { direct: [], suspend: [], off: [], direct2: [], memory: [], otlp: [] }
+  const phase = async (names: ReadonlyArray<[string, string]>) => {
+    for (let r = 0; r <= runs; r++) {
+      for (const [key, mode] of names) {
+        gc()
+        const t = await modes[mode]()
+        if (r > 0) times[key].push(t)
+      }
     }
   }
+  await phase([["direct", "direct"], ["suspend", "suspend"], ["off", "off"]])
+  await phase([["direct2", "direct"], ["memory", "memory"], ["otlp", "otlp"]])
   await sink.close()
 
   const per = (ms: number) => (ms * 1e6) / n
   /** median ns/call of a mode, and the median over runs of its ratio to the same run's direct time */
-  const stat = (name: string, i = 0) => {
+  const stat = (name: string, base: string, i = 0) => {
     const ns = per(median(times[name].map((t) => t[i])))
-    const ratio = median(times[name].map((t, r) => t[i] / times.direct[r][0]))
+    const ratio = median(times[name].map((t, r) => t[i] / times[base][r][0]))
     return { nsPerCall: ns, ratio }
   }
   return [
-    { mode: "direct handler call", ...stat("direct") },
-    { mode: "Gateway.call, telemetry off", ...stat("off") },
-    { mode: "Gateway.call, in-memory recorder", ...stat("memory") },
-    { mode: "Gateway.call, OTLP export (loop)", ...stat("otlp", 0) },
+    { mode: "direct handler call", ...stat("direct", "direct") },
+    { mode: "Effect.suspend(handler) (floor)", ...stat("suspend", "direct") },
+    { mode: "Gateway.call, telemetry off", ...stat("off", "direct") },
+    { mode: "direct handler call (phase 2)", ...stat("direct2", "direct2") },
+    { mode: "Gateway.call, in-memory recorder", ...stat("memory", "direct2") },
+    { mode: "Gateway.call, OTLP export (loop)", ...stat("otlp", "direct2", 0) },
     {
       mode: "Gateway.call, OTLP export (loop + flush)",
-      ...stat("otlp", 1),
+      ...stat("otlp", "direct2", 1),
       note: lost.length === 0 ? `all spans delivered in ${sink.requests()} requests` : lost.join("; ")
     }
   ]
