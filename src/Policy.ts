@@ -26,11 +26,20 @@ export type Rule = typeof Rule.Type
 
 const HTTP_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] as const
 
+const HttpMethod = Schema.String.pipe(
+  Schema.filter((m) =>
+    (HTTP_METHODS as ReadonlyArray<string>).includes(m) ||
+    ((HTTP_METHODS as ReadonlyArray<string>).includes(m.toUpperCase())
+      ? `method '${m}' must be upper-case: '${m.toUpperCase()}'`
+      : `unknown HTTP method '${m}' (one of ${HTTP_METHODS.join(", ")})`)
+  )
+)
+
 export const NetPolicy = Schema.Struct({
   /** exact host or `*.suffix` (the suffix itself and any subdomain); empty ⇒ any public host */
   allowed_domains: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   /** upper-case HTTP methods; empty ⇒ all */
-  allowed_methods: Schema.optionalWith(Schema.Array(Schema.Literal(...HTTP_METHODS)), { default: () => [] }),
+  allowed_methods: Schema.optionalWith(Schema.Array(HttpMethod), { default: () => [] }),
   max_response_bytes: Schema.optionalWith(PositiveInt, { default: () => 10 * 1024 * 1024 }),
   timeout_ms: Schema.optionalWith(PositiveInt, { default: () => 30_000 }),
   allow_redirects: Schema.optionalWith(Schema.Boolean, { default: () => true })
@@ -115,13 +124,18 @@ const jsonPath = (path: ReadonlyArray<PropertyKey>): string =>
 const decodeUnknown = Schema.decodeUnknownEither(PolicySchema, { errors: "all", ...strict })
 
 /** Decode an already-parsed JSON value. */
-export const decodePolicy = (json: unknown, source = "policy"): Either.Either<Policy, PolicyError> =>
-  Either.mapLeft(decodeUnknown(json), (e) =>
-    new PolicyError(
-      source,
-      ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => ({ path: jsonPath(i.path), message: i.message }))
-    )
-  )
+export const decodePolicy = (json: unknown, source = "policy"): Either.Either<Policy, PolicyError> => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return Either.left(new PolicyError(source, [{ path: "$", message: `expected a JSON object (or "allow-all" / "deny-all"), got ${Array.isArray(json) ? "an array" : JSON.stringify(json)}` }]))
+  }
+  return Either.mapLeft(decodeUnknown(json), (e) => {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(e)
+      // an optional field's schema is a union with `undefined`: its second branch only restates the first
+      .filter((i) => !i.message.startsWith("Expected undefined, actual"))
+      .map((i) => ({ path: jsonPath(i.path), message: i.message }))
+    return new PolicyError(source, issues)
+  })
+}
 
 /** Decode JSON text (syntax errors name line and column) or a shorthand. */
 export const parsePolicy = (text: string, source = "policy"): Either.Either<Policy, PolicyError> => {

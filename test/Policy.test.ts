@@ -58,6 +58,14 @@ describe("Policy", () => {
     expect(err(`{"net_policy": {"timeout_ms": 0}}`).issues[0].path).toBe("$.net_policy.timeout_ms")
   })
 
+  it("reports each mistake once, in words a user can act on", () => {
+    expect(err(`{"default_allow": 1}`).issues).toEqual([{ path: "$.default_allow", message: "Expected boolean, actual 1" }])
+    expect(err(`{"net_policy": {"allowed_methods": ["get"]}}`).issues).toEqual([
+      { path: "$.net_policy.allowed_methods[0]", message: "method 'get' must be upper-case: 'GET'" }
+    ])
+    expect(err(`[]`).issues[0].message).toContain("expected a JSON object")
+  })
+
   it("reports invalid JSON with line and column", () => {
     const e = err(`{\n  "rules": {,}\n}`)
     expect(e.issues[0].path).toMatch(/^line 2, column \d+$/)
