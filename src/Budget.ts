@@ -7,7 +7,8 @@
  * reference does); `remaining` is the post-call quota.
  */
 import type { CapabilityName } from "./Capability.js"
-import { budgetOf, type Policy } from "./Policy.js"
+import type { Policy } from "./Policy.js"
+import { budgetOf } from "./PolicyCore.js"
 
 export type Take =
   | { readonly ok: true; readonly remaining: number | undefined }

@@ -21,7 +21,8 @@ import { BudgetExceeded, Denied, type HandlerFailure, RuntimeError, type Capabil
 import type { CallSite } from "./Event.js"
 import { EventLog, type EventLogService } from "./EventLog.js"
 import { type HandlerContext, Handlers, type HandlersService, missing } from "./Handlers.js"
-import { isAllowed, type Policy } from "./Policy.js"
+import type { Policy } from "./Policy.js"
+import { isAllowed } from "./PolicyCore.js"
 import { TelemetryEnabled } from "./TelemetryFlag.js"
 import { approxBytes, approxBytesAll, type Value } from "./Value.js"
 

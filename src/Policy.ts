@@ -9,7 +9,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
-import { CAPABILITIES, isCapabilityName, type CapabilityName } from "./Capability.js"
+import { CAPABILITIES, isCapabilityName } from "./Capability.js"
 import { canonicalJson } from "./ValueJson.js"
 
 const strict = { onExcessProperty: "error" } as const
@@ -100,8 +100,8 @@ export const PolicySchema = Schema.Struct({
 })
 export type Policy = typeof PolicySchema.Type
 
-export const allowAll: Policy = { schema_version: 1, default_allow: true, rules: {} }
-export const denyAll: Policy = { schema_version: 1, default_allow: false, rules: {} }
+import { allowAll, denyAll } from "./PolicyCore.js"
+export { allowAll, budgetOf, denyAll, isAllowed } from "./PolicyCore.js"
 
 export class PolicyError extends Error {
   readonly _tag = "PolicyError"
@@ -166,15 +166,3 @@ export const policyToJson = (p: Policy): unknown => Schema.encodeSync(PolicySche
 /** Stable identity of a policy: SHA-256 over its canonical JSON (defaults filled, keys sorted). */
 export const policyHash = (p: Policy): string =>
   "sha256:" + createHash("sha256").update(canonicalJson(policyToJson(p))).digest("hex")
-
-/** Whether the policy lets a run call `cap` at all. */
-export const isAllowed = (p: Policy, cap: CapabilityName): boolean => {
-  const rule = p.rules[cap]
-  return rule ? rule.allow : p.default_allow
-}
-
-/** The call budget for `cap`, or undefined when unlimited (no rule, or budget 0). */
-export const budgetOf = (p: Policy, cap: CapabilityName): number | undefined => {
-  const rule = p.rules[cap]
-  return rule && rule.budget > 0 ? rule.budget : undefined
-}

@@ -4,7 +4,6 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import {
   type BytecodeProgram,
-  decodeAxbc,
   disassemble,
   encodeAxbc,
   Op,
@@ -12,6 +11,7 @@ import {
   verify,
   VerifyError
 } from "../src/Bytecode.js"
+import { decodeAxbc } from "../src/BytecodeDecode.js"
 import { compileSource } from "../src/Compiler.js"
 import * as EventLog from "../src/EventLog.js"
 import * as Gateway from "../src/Gateway.js"

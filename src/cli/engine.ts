@@ -17,11 +17,12 @@ export type VmErrorLike = VmError
 export interface Engine {
   readonly compileSource: (file: string, source: string) => { ok: true; program: Program } | { ok: false; diagnostics: ReadonlyArray<Diagnostic> }
   readonly encodeAxbc: (program: Program) => string
-  readonly decodeAxbc: (text: string, file: string) => Either.Either<Program, AxbcError>
+  /** loads the Schema-based decoder on first use: only `.axbc` input needs it */
+  readonly decodeAxbc: (text: string, file: string) => Promise<Either.Either<Program, AxbcError>>
   readonly run: (program: Program, options: { maxSteps?: number; maxWallMs?: number }) => Effect.Effect<Value, VmError, Gateway | EventLog>
 }
 
 export const loadEngine = async (): Promise<Engine> => {
   const [compiler, bytecode, vm] = await Promise.all([import("../Compiler.js"), import("../Bytecode.js"), import("../Vm.js")])
-  return { compileSource: compiler.compileSource, encodeAxbc: bytecode.encodeAxbc, decodeAxbc: bytecode.decodeAxbc, run: vm.Vm.run }
+  return { compileSource: compiler.compileSource, encodeAxbc: bytecode.encodeAxbc, decodeAxbc: async (text, file) => (await import("../BytecodeDecode.js")).decodeAxbc(text, file), run: vm.Vm.run }
 }

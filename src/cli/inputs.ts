@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { readFile, writeFile } from "node:fs/promises"
 import type { Diagnostic } from "../Diagnostic.js"
-import { allowAll, denyAll, parsePolicy, type Policy } from "../Policy.js"
+import type { Policy } from "../Policy.js"
+import { allowAll, denyAll } from "../PolicyCore.js"
 import { CliError, ExitCode, input, usage } from "./CliError.js"
 import type { Engine, Program } from "./engine.js"
 
@@ -40,8 +41,9 @@ export const loadPolicy = (arg: string): Effect.Effect<Policy, CliError> => {
   return Effect.flatMap(readText(arg), (text) => parsePolicyFile(arg, text))
 }
 
+/** Decode a policy file's text (the Schema decoder is loaded only now: shorthands never need it). */
 export const parsePolicyFile = (file: string, text: string): Effect.Effect<Policy, CliError> =>
-  Effect.suspend(() => {
+  Effect.flatMap(Effect.promise(() => import("../Policy.js")), ({ parsePolicy }) => {
     const r = parsePolicy(text, file)
     if (Either.isRight(r)) return Effect.succeed(r.right)
     const [first, ...rest] = r.left.issues.map((i) => input("invalid_policy", `${file}: ${i.path}: ${i.message}`))
@@ -67,7 +69,8 @@ export const compile = (engine: Engine, file: string): Effect.Effect<Program, Cl
 
 export const decode = (engine: Engine, file: string): Effect.Effect<Program, CliError> =>
   Effect.flatMap(readText(file), (text) =>
-    Effect.mapError(engine.decodeAxbc(text, file), (e) => input("invalid_bytecode", e.message)))
+    Effect.flatMap(Effect.promise(() => engine.decodeAxbc(text, file)), (r) =>
+      Effect.mapError(r, (e) => input("invalid_bytecode", e.message))))
 
 /** Compile a `.ax` file or decode a `.axbc` file; any other extension is a usage error. */
 export const loadProgram = (engine: Engine, file: string): Effect.Effect<Program, CliError> =>

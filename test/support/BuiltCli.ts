@@ -1,6 +1,6 @@
 /**
  * Run the BUILT `boruna` command (`node bin/boruna …`) as a child process. `ensureBuilt()` rebuilds
- * `dist/` with `tsc -p tsconfig.build.json` once when it is missing or older than any file under
+ * `dist/` (`tsc -p tsconfig.build.json`, then `scripts/bundle.mjs`) once when it is missing or older than any file under
  * src/ (a lock directory keeps parallel test files from building at the same time); CI builds first.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url"
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 export const BIN = join(ROOT, "bin", "boruna")
-const MAIN = join(ROOT, "dist", "src", "main.js")
+const MAIN = join(ROOT, "dist", "cli", "main.js")
 const LOCK = join(ROOT, "dist", ".build-lock")
 
 const newest = (dir: string): number => {
@@ -47,7 +47,8 @@ export const ensureBuilt = (): Promise<void> => {
       if (stale()) {
         // type errors elsewhere mid-work still emit JS; what matters is that main.js exists
         spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")], { cwd: ROOT, stdio: "ignore" })
-        if (!existsSync(MAIN)) throw new Error("npm run build did not produce dist/src/main.js")
+        spawnSync(process.execPath, [join(ROOT, "scripts", "bundle.mjs")], { cwd: ROOT, stdio: "ignore" })
+        if (!existsSync(MAIN)) throw new Error("npm run build did not produce dist/cli/main.js")
       }
     } finally {
       rmdirSync(LOCK)
