@@ -1,12 +1,16 @@
 /**
- * Every program of the shared conformance corpus, through the library path: `compileSource`, then
- * `Vm.run` with the gateway under the header's policy (`mode: demo` ⇒ the demo handlers).
+ * Every program of the shared conformance corpus, through both paths:
+ * - the library: `compileSource`, then `Vm.run` with the gateway under the header's policy
+ *   (`mode: demo` ⇒ the demo handlers);
+ * - the CLI: the built `boruna run FILE --policy P` as a child process (demo handlers are its
+ *   default), stdout compared with the expected value, or the `error[KIND]` line and a non-zero exit.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { compileSource } from "../src/Compiler.js"
 import * as EventLog from "../src/EventLog.js"
@@ -15,6 +19,7 @@ import * as Handlers from "../src/Handlers.js"
 import { parsePolicy } from "../src/Policy.js"
 import { show } from "../src/Value.js"
 import { Vm } from "../src/Vm.js"
+import { boruna, ensureBuilt } from "./support/BuiltCli.js"
 
 const dir = path.resolve(__dirname, "../../shared/conformance")
 const files = fs.readdirSync(dir).filter((f) => f.endsWith(".ax")).sort()
@@ -67,5 +72,30 @@ describe("conformance corpus (library path)", () => {
         expect(h.expect !== undefined || h.expectError !== undefined).toBe(true)
         expect(yield* outcome(file, source, h)).toBe(expected)
       }))
+  }
+})
+
+describe("conformance corpus (CLI path)", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "boruna-conformance-"))
+  for (const file of files) {
+    it(file, async () => {
+      await ensureBuilt()
+      const source = fs.readFileSync(path.join(dir, file), "utf8")
+      const h = header(source)
+      let policy = h.policy
+      if (policy.startsWith("{")) {
+        policy = path.join(tmp, `${file}.policy.json`)
+        fs.writeFileSync(policy, h.policy)
+      }
+      const r = await boruna(["run", path.join(dir, file), "--policy", policy])
+      if (h.expect !== undefined) {
+        expect({ code: r.code, stdout: r.stdout.trim(), stderr: r.stderr }).toEqual({ code: 0, stdout: h.expect, stderr: "" })
+      } else {
+        expect(r.code).not.toBe(0)
+        expect(r.stdout).toBe("")
+        const first = r.stderr.split("\n")[0]
+        expect(first).toMatch(new RegExp(`^error\\[${h.expectError}\\]: .+ \\(.*${file.replace(".", "\\.")}:\\d+:\\d+\\)$`))
+      }
+    }, 60_000)
   }
 })

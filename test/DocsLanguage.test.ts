@@ -2,16 +2,26 @@
  * Every ```ax example of docs/language.md is a complete program preceded by
  * `<!-- expect: VALUE -->` or `<!-- expect-error: KIND -->` (optionally `<!-- policy: … -->`,
  * `<!-- mode: … -->`). This test runs each through the parser and checker and compares the
- * verdict; when the compiler exists it must agree (compile errors ⇔ `ok: false`).
+ * verdict, then compiles it (the compiler must agree) and runs it on the VM under the example's
+ * policy (`mode: demo` ⇒ the demo handlers), comparing the printed value or the runtime error kind.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { existsSync, readFileSync } from "node:fs"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { check } from "../src/Checker.js"
+import { compileSource } from "../src/Compiler.js"
+import * as EventLog from "../src/EventLog.js"
+import * as Gateway from "../src/Gateway.js"
+import * as Handlers from "../src/Handlers.js"
 import { parse } from "../src/Parser.js"
+import { parsePolicy } from "../src/Policy.js"
+import { show } from "../src/Value.js"
+import { Vm } from "../src/Vm.js"
 
 const DOC = path.resolve(__dirname, "../docs/language.md")
-const COMPILER = path.resolve(__dirname, "../src/Compiler.ts")
 const COMPILE_KINDS = new Set(["lex_error", "parse_error", "type_error", "capability_error", "non_exhaustive_match",
   "unknown_identifier", "unknown_field", "missing_field", "duplicate_field"])
 
@@ -42,19 +52,17 @@ const examples = (md: string): Example[] => {
   return out
 }
 
-type CompileSource = (file: string, source: string) => { readonly ok: boolean }
-const loadCompiler = async (): Promise<CompileSource | undefined> => {
-  if (!existsSync(COMPILER)) return undefined
-  const mod: unknown = await import(COMPILER)
-  if (typeof mod !== "object" || mod === null || !("compileSource" in mod) || typeof mod.compileSource !== "function") {
-    return undefined
-  }
-  const f = mod.compileSource
-  return (file, source) => {
-    const r: unknown = f(file, source)
-    if (typeof r !== "object" || r === null || !("ok" in r) || typeof r.ok !== "boolean") throw new Error("unexpected compile result")
-    return { ok: r.ok }
-  }
+/** `ok <value>` or `error <kind>` of running a compiled example */
+const runExample = (file: string, source: string, directives: ReadonlyMap<string, string>): Promise<string> => {
+  const compiled = compileSource(file, source)
+  if (!compiled.ok) return Promise.resolve(`error ${compiled.diagnostics[0].kind}`)
+  const policy = Either.getOrThrow(parsePolicy(directives.get("policy") ?? "deny-all", file))
+  const handlers = directives.get("mode") === "demo" ? Handlers.demo : Handlers.make({})
+  return Effect.runPromise(Vm.run(compiled.program).pipe(
+    Effect.map((v) => `ok ${show(v)}`),
+    Effect.catchTag("VmError", (e) => Effect.succeed(`error ${e.kind}`)),
+    Effect.provide(Gateway.layer(policy).pipe(Layer.provideMerge(Layer.mergeAll(handlers, EventLog.memory))))
+  ))
 }
 
 describe("docs/language.md examples", () => {
@@ -83,8 +91,13 @@ describe("docs/language.md examples", () => {
       } else {
         expect(diagnostics).toEqual([])
       }
-      const compile = await loadCompiler()
-      if (compile !== undefined) expect(compile(`language.md:${ex.line}`, ex.source).ok).toBe(!compileError)
+      expect(compileSource(`language.md:${ex.line}`, ex.source).ok).toBe(!compileError)
     })
+    if (expectedError === undefined || !COMPILE_KINDS.has(expectedError)) {
+      it(`line ${ex.line}: runs to its documented outcome (${label})`, async () => {
+        const expected = expectedError !== undefined ? `error ${expectedError}` : `ok ${ex.directives.get("expect")}`
+        expect(await runExample(`language.md:${ex.line}`, ex.source, ex.directives)).toBe(expected)
+      })
+    }
   }
 })
