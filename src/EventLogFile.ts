@@ -30,6 +30,7 @@ import { EventLog, type EventLogService } from "./EventLog.js"
 import { decodePolicy, type Policy, policyHash, policyToJson } from "./Policy.js"
 import type { Value } from "./Value.js"
 import { fromJson, type Json, toJson, ValueJsonError } from "./ValueJson.js"
+import { jsonPath, schemaIssues } from "./Json.js"
 
 export const FORMAT = "boruna-event-log"
 export const VERSION = 1
@@ -191,23 +192,14 @@ const HeaderSchema = Schema.Struct({
 
 const decodeHeaderJson = Schema.decodeUnknownEither(HeaderSchema, strict)
 
-const jsonPath = (path: ReadonlyArray<PropertyKey>): string =>
-  "$" +
-  path
-    .map((p) =>
-      typeof p === "number" ? `[${p}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(String(p)) ? `.${String(p)}` : `[${JSON.stringify(String(p))}]`
-    )
-    .join("")
-
 interface Issue {
   readonly path: string
   readonly reason: string
 }
 
 const firstIssue = (e: ParseResult.ParseError): Issue => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(e)
-  const i = issues[0]
-  return i === undefined ? { path: "$", reason: "invalid" } : { path: jsonPath(i.path), reason: i.message }
+  const [i] = schemaIssues(e)
+  return { path: i.path, reason: i.message }
 }
 
 class LineError extends Error {

@@ -25,13 +25,13 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
 import { HandlerFailure } from "./Errors.js"
 import { type Handler, Handlers, type HandlersService, override } from "./Handlers.js"
 import { display, type Value } from "./Value.js"
+import { parseJson, schemaIssues } from "./Json.js"
 
 export const FORMAT_VERSION = 1
 
@@ -93,19 +93,13 @@ const describeRequest = (r: Request): string =>
 
 const describeIo = (e: unknown): string => (e instanceof Error ? e.message : String(e))
 
-const jsonPath = (path: ReadonlyArray<PropertyKey>): string =>
-  "$" + path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")
-
 const decodeTape = Schema.decodeUnknownEither(TapeSchema, { onExcessProperty: "error", errors: "all" })
 
 /** Decode tape text (`file` names it in errors). */
 export const parseTape = (text: string, file: string): Either.Either<Tape, NetTapeError> => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    return Either.left(new NetTapeError({ file, reason: `failed to parse: ${describeIo(e)}` }))
-  }
+  const parsed = parseJson(text)
+  if (!parsed.ok) return Either.left(new NetTapeError({ file, path: parsed.where, reason: parsed.message }))
+  const json = parsed.value
   if (typeof json === "object" && json !== null && "format_version" in json && json.format_version !== FORMAT_VERSION) {
     return Either.left(
       new NetTapeError({
@@ -116,8 +110,8 @@ export const parseTape = (text: string, file: string): Either.Either<Tape, NetTa
     )
   }
   return Either.mapLeft(decodeTape(json), (e) => {
-    const i = ParseResult.ArrayFormatter.formatErrorSync(e)[0]
-    return new NetTapeError({ file, path: jsonPath(i?.path ?? []), reason: i?.message ?? "invalid tape" })
+    const [i] = schemaIssues(e)
+    return new NetTapeError({ file, path: i.path, reason: i.message })
   })
 }
 

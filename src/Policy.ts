@@ -6,10 +6,10 @@
  * Shorthands: `allow-all`, `deny-all`.
  */
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import { CAPABILITIES, isCapabilityName } from "./Capability.js"
+import { parseJson, schemaIssues } from "./Json.js"
 import { canonicalJson } from "./ValueJson.js"
 
 const strict = { onExcessProperty: "error" } as const
@@ -113,14 +113,6 @@ export class PolicyError extends Error {
   }
 }
 
-const jsonPath = (path: ReadonlyArray<PropertyKey>): string =>
-  "$" +
-  path
-    .map((p) =>
-      typeof p === "number" ? `[${p}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(String(p)) ? `.${String(p)}` : `[${JSON.stringify(String(p))}]`
-    )
-    .join("")
-
 const decodeUnknown = Schema.decodeUnknownEither(PolicySchema, { errors: "all", ...strict })
 
 /** Decode an already-parsed JSON value. */
@@ -128,13 +120,7 @@ export const decodePolicy = (json: unknown, source = "policy"): Either.Either<Po
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left(new PolicyError(source, [{ path: "$", message: `expected a JSON object (or "allow-all" / "deny-all"), got ${Array.isArray(json) ? "an array" : JSON.stringify(json)}` }]))
   }
-  return Either.mapLeft(decodeUnknown(json), (e) => {
-    const issues = ParseResult.ArrayFormatter.formatErrorSync(e)
-      // an optional field's schema is a union with `undefined`: its second branch only restates the first
-      .filter((i) => !i.message.startsWith("Expected undefined, actual"))
-      .map((i) => ({ path: jsonPath(i.path), message: i.message }))
-    return new PolicyError(source, issues)
-  })
+  return Either.mapLeft(decodeUnknown(json), (e) => new PolicyError(source, schemaIssues(e)))
 }
 
 /** Decode JSON text (syntax errors name line and column) or a shorthand. */
@@ -142,22 +128,9 @@ export const parsePolicy = (text: string, source = "policy"): Either.Either<Poli
   const t = text.trim()
   if (t === "allow-all") return Either.right(allowAll)
   if (t === "deny-all") return Either.right(denyAll)
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e)
-    const m = /position (\d+)/.exec(msg)
-    let where = "$"
-    if (m) {
-      const upto = text.slice(0, Number(m[1]))
-      const line = upto.split("\n").length
-      const col = Number(m[1]) - upto.lastIndexOf("\n")
-      where = `line ${line}, column ${col}`
-    }
-    return Either.left(new PolicyError(source, [{ path: where, message: `invalid JSON: ${msg}` }]))
-  }
-  return decodePolicy(json, source)
+  const json = parseJson(text)
+  if (!json.ok) return Either.left(new PolicyError(source, [{ path: json.where, message: json.message }]))
+  return decodePolicy(json.value, source)
 }
 
 /** The policy with every default filled in, as plain JSON. */

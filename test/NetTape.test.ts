@@ -158,7 +158,7 @@ describe("NetTape", () => {
       expect((yield* Effect.flip(NetTape.load(shape))).message).toBe(`tape '${shape}': $.transactions[0].response_body: is missing`)
       const broken = join(dir, "broken.json")
       writeFileSync(broken, `{"format_version": 1,`)
-      expect((yield* Effect.flip(NetTape.load(broken))).message).toMatch(/^tape '.*broken\.json': failed to parse: /)
+      expect((yield* Effect.flip(NetTape.load(broken))).message).toMatch(/^tape '.*broken\.json': line 1, column 22: invalid JSON: /)
       expect((yield* Effect.flip(NetTape.load(join(dir, "none.json")))).message).toMatch(/failed to read: ENOENT/)
     }))
 
