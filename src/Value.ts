@@ -189,8 +189,32 @@ export const utf8Length = (s: string): number => {
 // ---------------------------------------------------------------------------
 // equality and ordering
 
+/** Whether a Float NaN is reachable from `v` (then `v` is not equal even to itself). */
+const containsNaN = (v: Value): boolean => {
+  if (typeof v !== "object") return false
+  if (Array.isArray(v)) return v.some(containsNaN)
+  const o = v as Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
+  switch (o._tag) {
+    case "Float":
+      return Number.isNaN(o.value)
+    case "Some":
+    case "Ok":
+    case "Err":
+      return containsNaN(o.value)
+    case "Record":
+      return o.fields.some(containsNaN)
+    case "Enum":
+      return o.payload !== undefined && containsNaN(o.payload)
+    case "Map":
+      for (const x of o.entries.values()) if (containsNaN(x)) return true
+      return false
+    default:
+      return false
+  }
+}
+
 export const equals = (a: Value, b: Value): boolean => {
-  if (a === b) return true
+  if (a === b) return typeof a !== "object" || !containsNaN(a) // IEEE: NaN equals nothing, not even itself
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false

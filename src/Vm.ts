@@ -180,10 +180,15 @@ const negSlow = (a: Value): Value => {
   throw typeFault("numeric", a)
 }
 
-/** -1, 0, 1 for Int×Int, Float×Float (NaN compares as equal), String×String (UTF-8 byte order). */
+/**
+ * -1, 0, 1 for Int×Int, Float×Float, String×String (UTF-8 byte order); `NaN` when a Float operand is
+ * NaN (IEEE: unordered), so every `< <= > >=` test on it is false.
+ */
 const compare = (a: Value, b: Value): number => {
   if (isInt(a) && isInt(b)) return a < b ? -1 : a > b ? 1 : 0
-  if (a instanceof AxFloat && b instanceof AxFloat) return a.value < b.value ? -1 : a.value > b.value ? 1 : 0
+  if (a instanceof AxFloat && b instanceof AxFloat) {
+    return a.value < b.value ? -1 : a.value > b.value ? 1 : a.value === b.value ? 0 : NaN
+  }
   if (typeof a === "string" && typeof b === "string") return compareStrings(a, b)
   throw typeFault("comparable operands of the same type", a)
 }
@@ -637,13 +642,13 @@ export class Machine {
           case 19: { // EQ
             const b = stack[--sp]
             const x = stack[sp - 1]
-            stack[sp - 1] = x === b || (typeof x === "object" && equals(x, b))
+            stack[sp - 1] = typeof x === "object" ? equals(x, b) : x === b
             break
           }
           case 20: { // NE
             const b = stack[--sp]
             const x = stack[sp - 1]
-            stack[sp - 1] = !(x === b || (typeof x === "object" && equals(x, b)))
+            stack[sp - 1] = typeof x === "object" ? !equals(x, b) : x !== b
             break
           }
           case 21: { // LT
