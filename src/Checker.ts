@@ -605,7 +605,8 @@ class Checker {
     const okL = this.subst.unify(l, want)
     const okR = this.subst.unify(r, want)
     if (!okL || !okR) {
-      this.error(e.pos, "type_error", `${what}, found ${this.subst.show(l)} and ${this.subst.show(r)}`)
+      // the expression failed: its type is Error, so the mistake is not reported again further up
+      return this.error(e.pos, "type_error", `${what}, found ${this.subst.show(l)} and ${this.subst.show(r)}`)
     }
     return want
   }

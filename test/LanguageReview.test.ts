@@ -61,3 +61,17 @@ fn main() -> List<Bool> {
 }`)).toBe("ok 0")
   })
 })
+
+describe("one mistake, one diagnostic", () => {
+  it("`%` on Floats is reported once (was: also `main must return Float, but its body has type Int`)", () => {
+    expect(outcome(`fn main() -> Float { 5.0 % 2.0 }`)).toBe("error type_error@1:26")
+  })
+
+  it("`++` on Ints is reported once (was: also a return-type mismatch with String)", () => {
+    expect(outcome(`fn main() -> Int { 1 ++ 2 }`)).toBe("error type_error@1:22")
+  })
+
+  it("`&&` on an Int is reported once", () => {
+    expect(outcome(`fn main() -> Int { 1 && true }`)).toBe("error type_error@1:22")
+  })
+})
