@@ -749,7 +749,8 @@ class Checker {
 
   private unknownVariant(pos: Pos, en: EnumInfo, name: string): Type {
     const near = closest(name, en.index.keys())
-    return this.error(pos, "type_error", `enum \`${en.decl.name}\` has no variant \`${name}\``,
+    // a name that is no variant of any enum is an unknown identifier; a variant of another enum is a type mismatch
+    return this.error(pos, this.variantOwners.has(name) ? "type_error" : "unknown_identifier", `enum \`${en.decl.name}\` has no variant \`${name}\``,
       near !== undefined ? `did you mean \`${near}\`?` : `variants: ${en.variants.map((v) => v.name).join(", ")}`)
   }
 

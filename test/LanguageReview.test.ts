@@ -75,3 +75,22 @@ describe("one mistake, one diagnostic", () => {
     expect(outcome(`fn main() -> Int { 1 && true }`)).toBe("error type_error@1:22")
   })
 })
+
+describe("unknown variants are unknown identifiers", () => {
+  it("`A::Q` where no enum has a variant `Q` is unknown_identifier (was: type_error)", () => {
+    expect(outcome(`enum A { X, Y }
+fn main() -> A { A::Q }`)).toBe("error unknown_identifier@2:18")
+  })
+
+  it("the same in a pattern", () => {
+    expect(outcome(`enum A { X, Y }
+fn f(a: A) -> Int { match a { A::Q => 1, _ => 2 } }
+fn main() -> Int { f(X) }`)).toBe("error unknown_identifier@2:31")
+  })
+
+  it("a variant of another enum stays a type_error", () => {
+    expect(outcome(`enum A { X, Y }
+enum B { Z }
+fn main() -> A { A::Z }`)).toBe("error type_error@3:18")
+  })
+})
