@@ -706,11 +706,13 @@ class Checker {
     if (info === undefined) return tError
     call.target = { kind: "cap", cap: info.cap }
     const sig = info.overloads.find((o) => o.params.length === call.args.length)
-    this.checkCapsSubset(call.pos, written, new Set([info.cap]), "calls the capability")
+    // `net.fetch(…)`: report at `net`, where the call starts (the VM's call site for it too)
+    const start = call.callee.kind === "Field" ? call.callee.target.pos : call.pos
+    this.checkCapsSubset(start, written, new Set([info.cap]), "calls the capability")
     if (sig === undefined) {
       this.inferAll(call.args)
       const forms = info.overloads.map((o) => `${written}(${o.params.map(showType).join(", ")})`).join(" or ")
-      return this.error(call.pos, "type_error", `\`${written}\` takes ${info.overloads.map((o) => o.params.length).join(" or ")} argument(s), got ${call.args.length}`, forms)
+      return this.error(start, "type_error", `\`${written}\` takes ${info.overloads.map((o) => o.params.length).join(" or ")} argument(s), got ${call.args.length}`, forms)
     }
     this.set(call.callee, tFn(sig.params, sig.ret))
     return this.checkArgs(call, written, sig)

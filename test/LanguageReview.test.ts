@@ -94,3 +94,22 @@ enum B { Z }
 fn main() -> A { A::Z }`)).toBe("error type_error@3:18")
   })
 })
+
+describe("diagnostic positions", () => {
+  it("an undeclared capability call is reported where the call starts (`net`), as the VM reports its call site (was: at `fetch`)", () => {
+    expect(outcome(`fn main() -> String {
+    let x = 1
+    net.fetch("u")
+}`)).toBe("error capability_error@3:5")
+  })
+
+  it("a capability call with the wrong number of arguments, likewise", () => {
+    expect(outcome(`fn main() -> String !{net} {
+    net.fetch()
+}`)).toBe("error type_error@2:5")
+  })
+
+  it("a compile error after a tab, CJK text and CRLF line ends keeps its line:column", () => {
+    expect(outcome("fn main() -> String {\r\n\tlet s = \"日本語\" ++ \"x\"\r\n\ts ++ y\r\n}\r\n")).toBe("error unknown_identifier@3:7")
+  })
+})
