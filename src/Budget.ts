@@ -1,7 +1,7 @@
 /**
  * Per-capability call quotas for one run.
  *
- * Exact under concurrency: `take` is one synchronous step (read, compare, increment), and a fiber
+ * Exact under concurrency: a take is one synchronous step (read, compare, increment), and a fiber
  * can only be preempted between Effect steps, so no two fibers can both see the last unit of a
  * budget. Usage counts every allowed attempt, including the one that exceeds the budget (as the
  * reference does); `remaining` is the post-call quota.
@@ -14,39 +14,65 @@ export type Take =
   | { readonly ok: true; readonly remaining: number | undefined }
   | { readonly ok: false; readonly budget: number }
 
+/** `Counter.take()` for an allowed call with no budget. */
+export const UNLIMITED = -1
+/** `Counter.take()` for a call over its budget. */
+export const EXCEEDED = -2
+
+/** The usage counter of one capability (what the gateway caches per capability). */
+export class Counter {
+  used = 0
+  /** the budget, or `UNLIMITED` */
+  readonly limit: number
+
+  constructor(limit: number | undefined) {
+    this.limit = limit === undefined ? UNLIMITED : limit
+  }
+
+  /**
+   * Count one call; the post-call remaining quota (≥ 0), `UNLIMITED` or `EXCEEDED`. A number rather
+   * than a `Take` so the gateway's per-call path allocates nothing here.
+   */
+  take(): number {
+    const used = ++this.used
+    const limit = this.limit
+    if (limit === UNLIMITED) return UNLIMITED
+    return used > limit ? EXCEEDED : limit - used
+  }
+}
+
 export class Budget {
-  private readonly usage = new Map<CapabilityName, number>()
-  private readonly limits = new Map<CapabilityName, number | undefined>()
+  private readonly counters = new Map<CapabilityName, Counter>()
 
   constructor(private readonly policy: Policy) {}
 
-  private limit(cap: CapabilityName): number | undefined {
-    let l = this.limits.get(cap)
-    if (l === undefined && !this.limits.has(cap)) {
-      l = budgetOf(this.policy, cap)
-      this.limits.set(cap, l)
+  /** The counter of `cap` (one per capability per run). */
+  counter(cap: CapabilityName): Counter {
+    let c = this.counters.get(cap)
+    if (c === undefined) {
+      c = new Counter(budgetOf(this.policy, cap))
+      this.counters.set(cap, c)
     }
-    return l
+    return c
   }
 
   /** Count one call; say whether it is within budget and what remains after it. */
   take(cap: CapabilityName): Take {
-    const used = (this.usage.get(cap) ?? 0) + 1
-    this.usage.set(cap, used)
-    const limit = this.limit(cap)
-    if (limit === undefined) return { ok: true, remaining: undefined }
-    if (used > limit) return { ok: false, budget: limit }
-    return { ok: true, remaining: limit - used }
+    const c = this.counter(cap)
+    const r = c.take()
+    if (r === UNLIMITED) return { ok: true, remaining: undefined }
+    if (r === EXCEEDED) return { ok: false, budget: c.limit }
+    return { ok: true, remaining: r }
   }
 
   /** Calls counted so far for `cap`. */
   used(cap: CapabilityName): number {
-    return this.usage.get(cap) ?? 0
+    return this.counters.get(cap)?.used ?? 0
   }
 
   /** What remains for `cap` (undefined when unlimited). */
   remaining(cap: CapabilityName): number | undefined {
-    const limit = this.limit(cap)
-    return limit === undefined ? undefined : Math.max(0, limit - this.used(cap))
+    const c = this.counter(cap)
+    return c.limit === UNLIMITED ? undefined : Math.max(0, c.limit - c.used)
   }
 }

@@ -25,6 +25,7 @@ export interface HandlerContext {
 export type Handler = (args: ReadonlyArray<Value>, ctx: HandlerContext) => Effect.Effect<Value, HandlerFailure>
 
 export interface HandlersService {
+  /** the handler of `cap`; the same one every time for the life of the service (the gateway caches it) */
   readonly get: (cap: CapabilityName) => Handler | undefined
 }
 
