@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { HandlerFailure } from "../src/Errors.js"
 import * as EventLog from "../src/EventLog.js"
@@ -143,5 +145,71 @@ describe("Gateway", () => {
       Effect.provide(Gateway.layer(allowAll).pipe(Layer.provide(Layer.mergeAll(Handlers.demo, EventLog.memory, Telemetry.off)))),
       Effect.withTracer(tracer)
     )
+  })
+  describe("telemetry off (the untraced path)", () => {
+    const plain = (policy: Policy, handlers: Handlers.HandlersService = Handlers.demoService) => {
+      const log = EventLog.makeMemory()
+      return { log, g: Gateway.make({ policy, handlers, log, traced: false }) }
+    }
+
+    it.effect("lazy: building the call performs nothing; running the same effect twice makes two calls", () =>
+      Effect.gen(function*() {
+        let ran = 0
+        const { g, log } = plain(budgetPolicy("time.now", 5), Handlers.fromRecord({ "time.now": () => Effect.sync(() => ++ran) }))
+        const call = g.call("time.now", [])
+        expect(ran).toBe(0)
+        expect(log.events()).toEqual([])
+        expect(g.budget.used("time.now")).toBe(0)
+        expect(yield* call).toBe(1)
+        expect(yield* call).toBe(2)
+        expect(g.budget.used("time.now")).toBe(2)
+        expect(log.events().map((e) => e.type)).toEqual(["CapCall", "CapResult", "CapCall", "CapResult"])
+      }))
+
+    it.effect("policy before budget; budget exact; CapCall logged before the handler runs", () =>
+      Effect.gen(function*() {
+        const denied = plain(denyAll)
+        const d = yield* Effect.flip(denied.g.call("time.now", []))
+        expect(d._tag).toBe("Denied")
+        expect(denied.g.budget.used("time.now")).toBe(0)
+        const seen: Array<number> = []
+        const { g, log } = plain(budgetPolicy("time.now", 1), Handlers.fromRecord({
+          "time.now": () => Effect.sync(() => seen.push(log.events().length))
+        }))
+        yield* g.call("time.now", [], { file: "a.ax", line: 1, col: 2 })
+        const e = yield* Effect.flip(g.call("time.now", []))
+        expect(e._tag).toBe("BudgetExceeded")
+        expect(seen).toEqual([1]) // the handler saw its CapCall already logged
+        expect(log.events()).toEqual([
+          { type: "CapCall", capability: "time.now", args: [], site: { file: "a.ax", line: 1, col: 2 } },
+          { type: "CapResult", capability: "time.now", result: 1 }
+        ])
+      }))
+
+    it.effect("handler failure and defect become RuntimeError and are logged as CapError; a missing handler too", () =>
+      Effect.gen(function*() {
+        const { g, log } = plain(allowAll, Handlers.fromRecord({
+          "fs.read": () => Effect.fail(new HandlerFailure({ message: "disk on fire" })),
+          "db.query": () => Effect.die(new Error("boom"))
+        }))
+        const a = yield* Effect.flip(g.call("fs.read", ["x"]))
+        const b = yield* Effect.flip(g.call("db.query", []))
+        const c = yield* Effect.flip(g.call("time.now", []))
+        expect([a._tag, b._tag, c._tag]).toEqual(["RuntimeError", "RuntimeError", "RuntimeError"])
+        expect(a.message).toContain("disk on fire")
+        expect(b.message).toContain("boom")
+        expect(c.message).toContain("no handler installed for time.now")
+        expect(log.events().map((e) => e.type)).toEqual(["CapCall", "CapError", "CapCall", "CapError", "CapCall", "CapError"])
+      }))
+
+    it.effect("interruption of a running handler propagates as interruption (no CapError logged)", () =>
+      Effect.gen(function*() {
+        const { g, log } = plain(allowAll, Handlers.fromRecord({ "net.fetch": () => Effect.never }))
+        const fiber = yield* Effect.fork(g.call("net.fetch", ["u"]))
+        yield* Effect.yieldNow()
+        const exit = yield* Fiber.interrupt(fiber)
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        expect(log.events().map((e) => e.type)).toEqual(["CapCall"])
+      }))
   })
 })
