@@ -66,6 +66,9 @@ export const make = (options: {
   readonly traced: boolean
 }): GatewayInstance => {
   const { policy, handlers, log } = options
+  const logCall = log.appendCall ?? ((capability: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined): void =>
+    log.append(site === undefined ? { type: "CapCall", capability, args } : { type: "CapCall", capability, args, site }))
+  const logResult = log.appendResult ?? ((capability: CapabilityName, result: Value): void => log.append({ type: "CapResult", capability, result }))
   const budget = new Budget(policy)
 
   /**
@@ -110,7 +113,7 @@ export const make = (options: {
         return Effect.fail(err)
       },
       onSuccess: (result) => {
-        log.append({ type: "CapResult", capability: cap, result })
+        logResult(cap, result)
         return Effect.succeed(result)
       }
     })
@@ -127,12 +130,12 @@ export const make = (options: {
         return Effect.fail(new Denied({ capability: cap, reason: "not granted by policy" }))
       }
       if (e.counter.take() === EXCEEDED) return Effect.fail(new BudgetExceeded({ capability: cap, budget: e.counter.limit }))
-      log.append(site === undefined ? { type: "CapCall", capability: cap, args } : { type: "CapCall", capability: cap, args, site })
+      logCall(cap, args, site)
       const handler = e.handler
       if (handler === undefined) return settle(cap, missing(cap))
       const run = handler(args, e.ctx)
       if (isSucceeded(run)) {
-        log.append({ type: "CapResult", capability: cap, result: run.value })
+        logResult(cap, run.value)
         return run
       }
       return settle(cap, run)
@@ -153,7 +156,7 @@ export const make = (options: {
       return Effect.fail(new BudgetExceeded({ capability: cap, budget: e.counter.limit }))
     }
     if (remaining !== UNLIMITED) span.attribute("cap.budget_remaining", remaining)
-    log.append(site === undefined ? { type: "CapCall", capability: cap, args } : { type: "CapCall", capability: cap, args, site })
+    logCall(cap, args, site)
     const ctx: HandlerContext = {
       capability: cap,
       policy,

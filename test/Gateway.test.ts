@@ -212,4 +212,26 @@ describe("Gateway", () => {
         expect(log.events().map((e) => e.type)).toEqual(["CapCall"])
       }))
   })
+  it("the in-memory log keeps order across chunk boundaries, mixing calls, results and other events; events() stays one array", () => {
+    const log = EventLog.makeMemory()
+    const expected: Array<unknown> = []
+    const first = log.events()
+    for (let k = 0; k < 5_000; k++) {
+      const args = [k]
+      log.appendCall!("random", args, k % 3 === 0 ? { file: "a.ax", line: k, col: 1 } : undefined)
+      expected.push(k % 3 === 0 ? { type: "CapCall", capability: "random", args, site: { file: "a.ax", line: k, col: 1 } } : { type: "CapCall", capability: "random", args })
+      if (k % 7 === 0) {
+        log.append({ type: "UiEmit", tree: `t${k}` })
+        expected.push({ type: "UiEmit", tree: `t${k}` })
+      }
+      log.appendResult!("random", k / 2)
+      expected.push({ type: "CapResult", capability: "random", result: k / 2 })
+      if (k === 2_500) expect(log.events()).toEqual(expected)
+    }
+    const all = log.events()
+    expect(all).toBe(first)
+    expect(all).toEqual(expected)
+    expect(all.filter((e) => e.type === "CapCall" && "site" in e).length).toBe(1_667)
+    expect(log.events()).toEqual(expected)
+  })
 })
