@@ -9,10 +9,12 @@
 import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type { SpanRecorder } from "./Telemetry.js"
 import * as Capability from "./cli/capability.js"
-import { CliError, ExitCode } from "./cli/CliError.js"
+import { checkArgv, COMMANDS, GROUPS } from "./cli/argv.js"
+import { CliError, ExitCode, usage } from "./cli/CliError.js"
 import * as Compile from "./cli/compile.js"
 import * as Inspect from "./cli/inspect.js"
 import * as PolicyCmd from "./cli/policy.js"
@@ -35,9 +37,47 @@ export const root = Command.make("boruna").pipe(
 
 const cli = Command.run(root, { name: "boruna", version: VERSION, executable: "boruna" })
 
-export const runCli = (argv: ReadonlyArray<string>): Effect.Effect<void, CliError, SpanRecorder> =>
-  cli(["node", "boruna", ...argv]).pipe(
-    Effect.catchIf(ValidationError.isValidationError, (e) =>
-      Effect.fail(new CliError({ kind: "usage", message: e._tag, exitCode: ExitCode.usage, reported: true }))),
-    Effect.provide(NodeContext.layer)
-  )
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g
+
+/**
+ * The Console @effect/cli prints through: help text without colour codes when stdout is not a
+ * terminal (or NO_COLOR is set), and its usage errors (multi-line help docs on stderr) captured so
+ * that `runCli` prints them as one `error[usage]: …` line instead.
+ */
+const cliConsole = (base: Console.Console, captured: Array<string>, plain: boolean): Console.Console => ({
+  ...base,
+  log: (...args) => base.log(...(plain ? args.map((a) => (typeof a === "string" ? a.replace(ANSI, "") : a)) : args)),
+  error: (...args) => Effect.sync(() => void captured.push(args.map(String).join(" ").replace(ANSI, "")))
+})
+
+/** @effect/cli's wording, made one line and grammatical. */
+const usageLine = (text: string): string =>
+  text.replace(/\s*\n\s*/g, " ").trim().replace(/ is not a integer/g, " is not an integer") || "invalid command line"
+
+/** `run `, `policy simulate ` or nothing: whose `--help` the usage line points to. */
+const helpFor = (argv: ReadonlyArray<string>): string => {
+  const [a, b] = argv
+  if (a === undefined || !(a in COMMANDS || a in GROUPS)) return ""
+  return b !== undefined && `${a} ${b}` in COMMANDS ? `${a} ${b} ` : `${a} `
+}
+
+export const runCli = (argv: ReadonlyArray<string>): Effect.Effect<void, CliError, SpanRecorder> => {
+  const problem = checkArgv(argv)
+  if (problem !== undefined) return Effect.fail(usage(problem))
+  if (argv.includes("--wizard") && process.stdin.isTTY !== true) {
+    return Effect.fail(usage("--wizard asks questions: it needs an interactive terminal on stdin"))
+  }
+  const captured: Array<string> = []
+  const plain = process.stdout.isTTY !== true || (process.env.NO_COLOR ?? "") !== ""
+  return Effect.flatMap(Effect.console, (base) =>
+    cli(["node", "boruna", ...argv]).pipe(
+      Effect.withConsole(cliConsole(base, captured, plain)),
+      Effect.catchIf(ValidationError.isValidationError, (e) =>
+        Effect.fail(
+          captured.length === 0
+            ? new CliError({ kind: "usage", message: e._tag, exitCode: ExitCode.usage, reported: true })
+            : usage(`${usageLine(captured.join("\n"))} (see boruna ${helpFor(argv)}--help)`)
+        )),
+      Effect.provide(NodeContext.layer)
+    ))
+}

@@ -1,0 +1,87 @@
+/**
+ * Regression tests from a review of the command as a new user meets it: bad input of every kind
+ * gets one clear `error[KIND]: …` line naming the file (and line:column), the documented exit code,
+ * no stack trace, and no file of the user's is ever overwritten. Runs the BUILT command.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { COMMANDS } from "../src/cli/argv.js"
+import { boruna, type CliResult, ensureBuilt } from "./support/BuiltCli.js"
+
+let dir: string
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "boruna-review-"))
+  await ensureBuilt()
+}, 120_000)
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const HELLO = "fn main() -> Int { 40 + 2 }\n"
+const file = (name: string, content: string | Uint8Array): string => {
+  const p = join(dir, name)
+  writeFileSync(p, content)
+  return p
+}
+
+/** exactly one stderr line, of the error kind, with the exit code, and no stack trace */
+const oneLine = (r: CliResult, code: number, kind: string): string => {
+  expect(r.code, r.stderr).toBe(code)
+  const lines = r.stderr.trimEnd().split("\n")
+  expect(lines, r.stderr).toHaveLength(1)
+  expect(lines[0]).toMatch(new RegExp(`^error\\[${kind}\\]: `))
+  expect(r.stderr).not.toMatch(/\n\s+at /)
+  return lines[0]
+}
+
+describe("usage errors: one error[usage] line, exit 2", () => {
+  it.each([
+    [["frobnicate"], "unknown command 'frobnicate'"],
+    [["policy", "frob"], "unknown command 'frob' for boruna policy (expected: validate, simulate)"],
+    [["run", "x.ax", "--policy"], "option --policy needs a value"],
+    [["run", "--policy"], "option --policy needs a value"],
+    [["run", "x.ax", "--record", "--trace"], "option --record needs a value"],
+    [["check", "--jsn", "x.ax"], "unknown option --jsn for boruna check"],
+    [["run", "x.ax", "-o", "y"], "unknown option -o for boruna run"],
+    [["compile"], "missing argument FILE"],
+    [["replay", "x.ax"], "missing argument LOG"],
+    [["run", "x.ax", "extra"], "unexpected argument 'extra'"],
+    [["capability", "list", "x"], "unexpected argument 'x'"],
+    [["run", "x.ax", "--max-steps", "abc"], "'abc' is not an integer (see boruna run --help)"],
+    [["policy", "simulate", "run.json"], "Expected to find option: '--policy' (see boruna policy simulate --help)"],
+    [["--completions", "ksh"], "--completions takes one of sh, bash, fish, zsh, not 'ksh'"],
+    [["--wizard"], "--wizard asks questions: it needs an interactive terminal"]
+  ])("boruna %j", async (args, message) => {
+    const line = oneLine(await boruna(args), 2, "usage")
+    expect(line).toContain(message)
+  })
+
+  it("a line that parses still runs (flags with values, --opt=value, --)", async () => {
+    const hello = file("ok.ax", HELLO)
+    for (const args of [["run", hello, "--live", "false"], ["run", hello, "--max-steps=500"], ["run", "--", hello], ["run", hello, "--policy=allow-all"]]) {
+      const r = await boruna(args)
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0)
+      expect(r.stdout).toBe("42\n")
+    }
+  })
+
+  it("help has no colour codes when stdout is not a terminal", async () => {
+    for (const args of [["--help"], ["run", "--help"], ["policy", "simulate", "--help"]]) {
+      const r = await boruna(args, { NO_COLOR: "" })
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain("USAGE")
+      expect(r.stdout).not.toContain("\x1b[")
+    }
+  })
+
+  it("the pre-parse table matches each command's --help, option for option", async () => {
+    for (const [name, spec] of Object.entries(COMMANDS)) {
+      const r = await boruna([...name.split(" "), "--help"])
+      const listed = new Set([...r.stdout.matchAll(/^(?:\(?(-\w), )?(--[a-z-]+)/gm)].flatMap((m) => (m[1] ? [m[1], m[2]] : [m[2]])))
+      for (const b of ["-h", "--help", "--completions", "--log-level", "--wizard", "--version"]) listed.delete(b)
+      expect([...listed].sort(), name).toEqual([...spec.values, ...spec.flags].sort())
+    }
+  })
+})
