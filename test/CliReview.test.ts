@@ -85,3 +85,26 @@ describe("usage errors: one error[usage] line, exit 2", () => {
     }
   })
 })
+
+describe("bad source files", () => {
+  it("binary garbage is one invalid_utf8 line at its line:column, not thousands of lex errors", async () => {
+    const bytes = Buffer.concat([Buffer.from("fn main() -> Int {\n  1 + "), Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0x00, 0x84]), Buffer.alloc(4000, 0x9f)])
+    const p = file("garbage.ax", bytes)
+    for (const cmd of ["run", "check", "compile"]) {
+      const line = oneLine(await boruna([cmd, p]), 3, "invalid_utf8")
+      expect(line).toBe(`error[invalid_utf8]: ${p} is not UTF-8 text: byte 0xc3 at offset 25 is not valid UTF-8 (${p}:2:7)`)
+    }
+  })
+
+  it("a U+FFFD written in the file is text, not an encoding error", async () => {
+    const r = await boruna(["run", file("fffd.ax", 'fn main() -> String { "\uFFFD" }\n')])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe('"\uFFFD"\n')
+  })
+
+  it("a UTF-8 byte-order mark (Windows editors) is dropped from sources and policies", async () => {
+    const r = await boruna(["run", file("bom.ax", "\uFEFF" + HELLO), "--policy", file("bom.json", '\uFEFF{"default_allow": true}')])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe("42\n")
+  })
+})

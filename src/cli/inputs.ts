@@ -22,11 +22,38 @@ const reason = (e: unknown): string => {
   return typeof o?.message === "string" ? o.message : String(e)
 }
 
+/**
+ * A file's bytes as text: UTF-8 with a leading byte-order mark dropped (editors on Windows add one).
+ * Bytes that are not UTF-8 are an error at their line:column, never silently replaced with U+FFFD.
+ */
+export const decodeText = (file: string, bytes: Uint8Array): Either.Either<string, CliError> => {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const bom = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0
+  const text = buf.toString("utf8", bom)
+  // a U+FFFD in the decoded text is either written in the file (bytes EF BF BD) or a replaced bad sequence
+  for (let j = text.indexOf("\uFFFD"); j !== -1; j = text.indexOf("\uFFFD", j + 1)) {
+    const prefix = text.slice(0, j)
+    const at = bom + Buffer.byteLength(prefix, "utf8")
+    if (buf[at] === 0xef && buf[at + 1] === 0xbf && buf[at + 2] === 0xbd) continue
+    const line = prefix.split("\n").length
+    const col = j - prefix.lastIndexOf("\n")
+    return Either.left(input(
+      "invalid_utf8",
+      `${file} is not UTF-8 text: byte 0x${buf[at].toString(16).padStart(2, "0")} at offset ${at} is not valid UTF-8`,
+      { file, line, col }
+    ))
+  }
+  return Either.right(text)
+}
+
 export const readText = (file: string): Effect.Effect<string, CliError> =>
-  Effect.tryPromise({
-    try: () => readFile(file, "utf8"),
-    catch: (e) => input("io_error", `cannot read ${file}: ${reason(e)}`)
-  })
+  Effect.flatMap(
+    Effect.tryPromise({
+      try: () => readFile(file),
+      catch: (e) => input("io_error", `cannot read ${file}: ${reason(e)}`)
+    }),
+    (bytes) => decodeText(file, bytes)
+  )
 
 export const writeText = (file: string, text: string): Effect.Effect<void, CliError> =>
   Effect.tryPromise({
