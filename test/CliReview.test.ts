@@ -107,4 +107,16 @@ describe("bad source files", () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe("42\n")
   })
+
+  it("many diagnostics: run prints the first 20 and says how many more (check lists them all)", async () => {
+    const p = file("many.ax", "@\n".repeat(50))
+    const r = await boruna(["run", p])
+    expect(r.code).toBe(3)
+    const lines = r.stderr.trimEnd().split("\n")
+    expect(lines).toHaveLength(21)
+    expect(lines[19]).toBe(`error[lex_error]: E001 unexpected character "@" (${p}:20:1)`)
+    expect(lines[20]).toBe(`error[compile_error]: 30 more error(s) in ${p} not shown (boruna check ${p} lists them all)`)
+    const c = await boruna(["check", p, "--json"])
+    expect(JSON.parse(c.stdout)).toHaveLength(50)
+  })
 })

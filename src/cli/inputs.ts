@@ -80,12 +80,18 @@ export const parsePolicyFile = (file: string, text: string): Effect.Effect<Polic
 export const diagnosticError = (d: Diagnostic): CliError =>
   input(d.kind, `${d.code} ${d.message}${d.suggestion ? ` (help: ${d.suggestion})` : ""}`, { file: d.file, line: d.line, col: d.col })
 
-/** One CliError for a list of compile diagnostics (each printed on its own line). */
+/** At most this many compile diagnostics are printed by `run`/`compile`/`replay` (`check` prints all). */
+export const MAX_DIAGNOSTIC_LINES = 20
+
+/** One CliError for a list of compile diagnostics (each printed on its own line, at most `MAX_DIAGNOSTIC_LINES`). */
 export const diagnosticsError = (ds: ReadonlyArray<Diagnostic>): CliError => {
-  const [first, ...rest] = ds.map(diagnosticError)
-  return first === undefined
-    ? input("compile_error", "compilation failed")
-    : new CliError({ kind: first.kind, message: first.message, exitCode: first.exitCode, location: first.location!, more: rest })
+  const [first, ...rest] = ds.slice(0, MAX_DIAGNOSTIC_LINES).map(diagnosticError)
+  if (first === undefined) return input("compile_error", "compilation failed")
+  const hidden = ds.length - MAX_DIAGNOSTIC_LINES
+  const more = hidden > 0
+    ? [...rest, input("compile_error", `${hidden} more error(s) in ${first.location!.file} not shown (boruna check ${first.location!.file} lists them all)`)]
+    : rest
+  return new CliError({ kind: first.kind, message: first.message, exitCode: first.exitCode, location: first.location!, more })
 }
 
 export const compile = (engine: Engine, file: string): Effect.Effect<Program, CliError> =>
