@@ -119,4 +119,14 @@ describe("bad source files", () => {
     const c = await boruna(["check", p, "--json"])
     expect(JSON.parse(c.stdout)).toHaveLength(50)
   })
+
+  it("an operator chain too long for the compiler's recursion is a diagnostic on the file, not an internal error", async () => {
+    const p = file("chain.ax", `fn main() -> Int { ${"1 + ".repeat(20_000)}1 }\n`)
+    const line = oneLine(await boruna(["run", p]), 3, "parse_error")
+    expect(line).toContain("the program is nested too deeply to compile")
+    expect(line).toMatch(/\(.*chain\.ax:1:1\)$/)
+    const c = await boruna(["check", p, "--json"])
+    expect(c.code).toBe(3)
+    expect(JSON.parse(c.stdout)[0]).toMatchObject({ kind: "parse_error", code: "E002", line: 1, col: 1 })
+  })
 })
