@@ -130,3 +130,28 @@ describe("bad source files", () => {
     expect(JSON.parse(c.stdout)[0]).toMatchObject({ kind: "parse_error", code: "E002", line: 1, col: 1 })
   })
 })
+
+describe("outputs never overwrite inputs", () => {
+  it("compile -o naming the source file is refused, and the source is intact", async () => {
+    const p = file("keep.ax", HELLO)
+    for (const o of [p, join(dir, ".", "keep.ax")]) {
+      expect(oneLine(await boruna(["compile", p, "-o", o]), 2, "usage")).toContain("is the source file: refusing to overwrite it")
+    }
+    expect(readFileSync(p, "utf8")).toBe(HELLO)
+  })
+
+  it("--record / --record-net-to naming the program, the policy, the tape or each other is refused", async () => {
+    const p = file("keep2.ax", HELLO)
+    const pol = file("keep2.json", '{"default_allow": true}')
+    const tape = file("keep2-tape.json", '{"format_version": 1, "transactions": []}')
+    const cases: Array<[ReadonlyArray<string>, string]> = [
+      [["run", p, "--record", p], "--record " + p + " is the program"],
+      [["run", p, "--policy", pol, "--record", pol], "is the policy"],
+      [["run", p, "--replay-net-from", tape, "--record", tape], "is the --replay-net-from tape"],
+      [["run", p, "--live", "--record", join(dir, "same.json"), "--record-net-to", join(dir, "same.json")], "--record and --record-net-to name the same file"]
+    ]
+    for (const [args, message] of cases) expect(oneLine(await boruna(args), 2, "usage")).toContain(message)
+    expect(readFileSync(p, "utf8")).toBe(HELLO)
+    expect(readFileSync(pol, "utf8")).toBe('{"default_allow": true}')
+  })
+})

@@ -8,7 +8,7 @@ import * as Option from "effect/Option"
 import { formatDiagnostic } from "../Diagnostic.js"
 import { CliError, ExitCode, usage } from "./CliError.js"
 import { loadEngine } from "./engine.js"
-import { compile as compileFile, readText, writeText } from "./inputs.js"
+import { compile as compileFile, readText, refuseOverwrite, writeText } from "./inputs.js"
 
 const sourceArg = Args.text({ name: "FILE" }).pipe(Args.withDescription("a .ax source file"))
 
@@ -24,9 +24,10 @@ export const compileCommand = Command.make(
   ({ file, output }) =>
     Effect.gen(function*() {
       yield* requireAx(file)
+      const out = Option.getOrElse(output, () => file.replace(/\.ax$/, ".axbc"))
+      yield* refuseOverwrite([["-o", out]], [["the source file", file]])
       const engine = yield* Effect.promise(loadEngine)
       const program = yield* compileFile(engine, file)
-      const out = Option.getOrElse(output, () => file.replace(/\.ax$/, ".axbc"))
       yield* writeText(out, engine.encodeAxbc(program))
       yield* Console.log(`compiled ${file} -> ${out}`)
     })

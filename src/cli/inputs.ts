@@ -7,7 +7,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import { statSync } from "node:fs"
 import { readFile, writeFile } from "node:fs/promises"
+import { resolve } from "node:path"
 import type { Diagnostic } from "../Diagnostic.js"
 import type { Policy } from "../Policy.js"
 import { allowAll, denyAll } from "../PolicyCore.js"
@@ -60,6 +62,35 @@ export const writeText = (file: string, text: string): Effect.Effect<void, CliEr
     try: () => writeFile(file, text, "utf8"),
     catch: (e) => input("io_error", `cannot write ${file}: ${reason(e)}`)
   })
+
+/** Whether two paths name the same file (the same inode when both exist, else the same absolute path). */
+export const sameFile = (a: string, b: string): boolean => {
+  const sa = statSync(a, { throwIfNoEntry: false })
+  const sb = statSync(b, { throwIfNoEntry: false })
+  return sa !== undefined && sb !== undefined ? sa.dev === sb.dev && sa.ino === sb.ino : resolve(a) === resolve(b)
+}
+
+/**
+ * A usage error when an output path names one of the inputs (or another output): `--record`
+ * or `-o` pointed at the program would overwrite the user's source before it is even read.
+ */
+export const refuseOverwrite = (
+  outputs: ReadonlyArray<readonly [option: string, path: string | undefined]>,
+  inputs: ReadonlyArray<readonly [what: string, path: string | undefined]>
+): Effect.Effect<void, CliError> => {
+  const outs = outputs.filter((o): o is readonly [string, string] => o[1] !== undefined)
+  for (const [i, [option, path]] of outs.entries()) {
+    for (const [what, other] of inputs) {
+      if (other !== undefined && sameFile(path, other)) {
+        return Effect.fail(usage(`${option} ${path} is ${what}: refusing to overwrite it`))
+      }
+    }
+    for (const [option2, path2] of outs.slice(i + 1)) {
+      if (sameFile(path, path2)) return Effect.fail(usage(`${option} and ${option2} name the same file ${path}`))
+    }
+  }
+  return Effect.void
+}
 
 /** `allow-all`, `deny-all` or a JSON policy file. */
 export const loadPolicy = (arg: string): Effect.Effect<Policy, CliError> => {

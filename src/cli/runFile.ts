@@ -16,7 +16,7 @@ import * as Telemetry from "../Telemetry.js"
 import { show } from "../Value.js"
 import { CliError, exitCodeOfKind, ExitCode, input, usage } from "./CliError.js"
 import { loadEngine, type Program, type VmErrorLike } from "./engine.js"
-import { loadPolicy, loadProgram } from "./inputs.js"
+import { loadPolicy, loadProgram, refuseOverwrite } from "./inputs.js"
 import { formatTraceTable } from "./traceTable.js"
 
 export interface RunOptions {
@@ -99,6 +99,11 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
     if (!o.file.endsWith(".ax") && !o.file.endsWith(".axbc")) {
       return yield* Effect.fail(usage(`unknown file extension: ${o.file} (expected .ax or .axbc)`))
     }
+    const policyFile = o.policy === "allow-all" || o.policy === "deny-all" ? undefined : o.policy
+    yield* refuseOverwrite(
+      [["--record", o.record], ["--record-net-to", o.recordNetTo]],
+      [["the program", o.file], ["the policy", policyFile], ["the --replay-net-from tape", o.replayNetFrom]]
+    )
     const policy = yield* loadPolicy(o.policy)
     const engine = yield* Effect.promise(loadEngine)
     const program = yield* loadProgram(engine, o.file)
