@@ -155,3 +155,43 @@ describe("outputs never overwrite inputs", () => {
     expect(readFileSync(pol, "utf8")).toBe('{"default_allow": true}')
   })
 })
+
+describe("unwritable outputs fail before any effect", () => {
+  let server: Server
+  let hits = 0
+  let url = ""
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      hits++
+      res.end("hello")
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`
+  })
+  afterAll(() => new Promise<void>((r) => server.close(() => r())))
+
+  it("--record-net-to into a missing directory: exit 3 and no HTTP request was made", async () => {
+    const p = file("net.ax", `fn main() -> String !{net.fetch} { net.fetch("${url}") }\n`)
+    const pol = file("net.json", JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } }))
+    // sanity: the same run with a writable tape does reach the server
+    const ok = await boruna(["run", p, "--policy", pol, "--live", "--record-net-to", join(dir, "tape.json")])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(hits).toBe(1)
+    const missing = join(dir, "no-such-dir", "tape.json")
+    expect(oneLine(await boruna(["run", p, "--policy", pol, "--live", "--record-net-to", missing]), 3, "io_error"))
+      .toBe(`error[io_error]: --record-net-to: cannot write ${missing}: its directory does not exist`)
+    mkdirSync(join(dir, "a-dir"), { recursive: true })
+    expect(oneLine(await boruna(["run", p, "--policy", pol, "--live", "--record-net-to", join(dir, "a-dir")]), 3, "io_error"))
+      .toContain("is a directory")
+    expect(hits).toBe(1)
+  })
+
+  it("--record and compile -o into a missing directory say so", async () => {
+    const p = file("w.ax", HELLO)
+    const missing = join(dir, "nope", "out")
+    expect(oneLine(await boruna(["run", p, "--record", missing + ".json"]), 3, "io_error"))
+      .toBe(`error[io_error]: --record: cannot write ${missing}.json: its directory does not exist`)
+    expect(oneLine(await boruna(["compile", p, "-o", missing + ".axbc"]), 3, "io_error"))
+      .toBe(`error[io_error]: cannot write ${missing}.axbc: its directory does not exist`)
+  })
+})

@@ -7,20 +7,23 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { statSync } from "node:fs"
-import { readFile, writeFile } from "node:fs/promises"
-import { resolve } from "node:path"
+import { constants, statSync } from "node:fs"
+import { access, readFile, writeFile } from "node:fs/promises"
+import { dirname, resolve } from "node:path"
 import type { Diagnostic } from "../Diagnostic.js"
 import type { Policy } from "../Policy.js"
 import { allowAll, denyAll } from "../PolicyCore.js"
 import { CliError, ExitCode, input, usage } from "./CliError.js"
 import type { Engine, Program } from "./engine.js"
 
-const reason = (e: unknown): string => {
+const reason = (e: unknown, writing = false): string => {
   const o = e as { code?: unknown; message?: unknown }
-  if (o?.code === "ENOENT") return "no such file"
+  if (o?.code === "ENOENT") return writing ? "its directory does not exist" : "no such file"
+  if (o?.code === "ENOTDIR") return "a component of the path is not a directory"
   if (o?.code === "EISDIR") return "is a directory"
-  if (o?.code === "EACCES") return "permission denied"
+  if (o?.code === "EACCES" || o?.code === "EPERM") return "permission denied"
+  if (o?.code === "EROFS") return "read-only file system"
+  if (o?.code === "ENOSPC") return "no space left on the device"
   return typeof o?.message === "string" ? o.message : String(e)
 }
 
@@ -60,7 +63,7 @@ export const readText = (file: string): Effect.Effect<string, CliError> =>
 export const writeText = (file: string, text: string): Effect.Effect<void, CliError> =>
   Effect.tryPromise({
     try: () => writeFile(file, text, "utf8"),
-    catch: (e) => input("io_error", `cannot write ${file}: ${reason(e)}`)
+    catch: (e) => input("io_error", `cannot write ${file}: ${reason(e, true)}`)
   })
 
 /** Whether two paths name the same file (the same inode when both exist, else the same absolute path). */
@@ -91,6 +94,17 @@ export const refuseOverwrite = (
   }
   return Effect.void
 }
+
+/** Before any effect: the file can be created or replaced (its directory exists and is writable). */
+export const checkWritable = (option: string, file: string): Effect.Effect<void, CliError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const st = statSync(file, { throwIfNoEntry: false })
+      if (st?.isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" })
+      await access(dirname(resolve(file)), constants.W_OK)
+    },
+    catch: (e) => input("io_error", `${option}: cannot write ${file}: ${reason(e, true)}`)
+  })
 
 /** `allow-all`, `deny-all` or a JSON policy file. */
 export const loadPolicy = (arg: string): Effect.Effect<Policy, CliError> => {

@@ -16,7 +16,7 @@ import * as Telemetry from "../Telemetry.js"
 import { show } from "../Value.js"
 import { CliError, exitCodeOfKind, ExitCode, input, usage } from "./CliError.js"
 import { loadEngine, type Program, type VmErrorLike } from "./engine.js"
-import { loadPolicy, loadProgram, refuseOverwrite } from "./inputs.js"
+import { checkWritable, loadPolicy, loadProgram, refuseOverwrite } from "./inputs.js"
 import { formatTraceTable } from "./traceTable.js"
 
 export interface RunOptions {
@@ -104,6 +104,9 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
       [["--record", o.record], ["--record-net-to", o.recordNetTo]],
       [["the program", o.file], ["the policy", policyFile], ["the --replay-net-from tape", o.replayNetFrom]]
     )
+    // the tape is written after the first live exchange: find out now, before any effect, that it cannot be
+    if (o.recordNetTo !== undefined) yield* checkWritable("--record-net-to", o.recordNetTo)
+    if (o.record !== undefined) yield* checkWritable("--record", o.record)
     const policy = yield* loadPolicy(o.policy)
     const engine = yield* Effect.promise(loadEngine)
     const program = yield* loadProgram(engine, o.file)
