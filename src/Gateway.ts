@@ -47,6 +47,12 @@ interface CapEntry {
   readonly handler: Handler | undefined
   /** the handler context of the untraced path (span hooks are no-ops) */
   readonly ctx: HandlerContext
+  readonly outcome: Outcome
+}
+
+interface Outcome {
+  readonly onFailure: (cause: Cause.Cause<HandlerFailure>) => Effect.Effect<Value, CapabilityError>
+  readonly onSuccess: (result: Value) => Effect.Effect<Value, CapabilityError>
 }
 
 /** Whether a handler's effect is an already-succeeded Exit (what `Effect.succeed` returns). */
@@ -83,7 +89,8 @@ export const make = (options: {
         allowed: isAllowed(policy, cap),
         counter: budget.counter(cap),
         handler: handlers.get(cap),
-        ctx: { capability: cap, policy, annotate: noop, event: noop }
+        ctx: { capability: cap, policy, annotate: noop, event: noop },
+        outcome: outcomeOf(cap)
       }
       entries.set(cap, e)
     }
@@ -96,28 +103,31 @@ export const make = (options: {
   /** Run the handler and record its outcome; shared by both paths. */
   const invoke = (e: CapEntry, cap: CapabilityName, args: ReadonlyArray<Value>, ctx: HandlerContext): Effect.Effect<Value, CapabilityError> => {
     const handler = e.handler
-    return settle(cap, handler === undefined ? missing(cap) : handler(args, ctx))
+    return settle(e, handler === undefined ? missing(cap) : handler(args, ctx))
   }
 
+  /**
+   * How to record the outcome of `cap`'s handler and map its failure to a `CapabilityError`. Built
+   * once per capability (it only closes over `cap`), so `settle` allocates no closures per call.
+   */
+  const outcomeOf = (cap: CapabilityName): Outcome => ({
+    onFailure: (cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+      const err: CapabilityError = Cause.isFailType(cause)
+        ? toRuntime(cap)(cause.error)
+        : new RuntimeError({ capability: cap, reason: describeCause(cause) })
+      log.append({ type: "CapError", capability: cap, kind: err.kind, message: err.message })
+      return Effect.fail(err)
+    },
+    onSuccess: (result) => {
+      logResult(cap, result)
+      return Effect.succeed(result)
+    }
+  })
+
   /** Record the outcome of a handler's effect and map its failure to a `CapabilityError`. */
-  const settle = (cap: CapabilityName, run: Effect.Effect<Value, HandlerFailure>): Effect.Effect<Value, CapabilityError> => {
-    return Effect.matchCauseEffect(run, {
-      onFailure: (cause) => {
-        const err: CapabilityError = Cause.isFailType(cause)
-          ? toRuntime(cap)(cause.error)
-          : Cause.isInterruptedOnly(cause)
-          ? new RuntimeError({ capability: cap, reason: "interrupted" })
-          : new RuntimeError({ capability: cap, reason: describeCause(cause) })
-        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-        log.append({ type: "CapError", capability: cap, kind: err.kind, message: err.message })
-        return Effect.fail(err)
-      },
-      onSuccess: (result) => {
-        logResult(cap, result)
-        return Effect.succeed(result)
-      }
-    })
-  }
+  const settle = (e: CapEntry, run: Effect.Effect<Value, HandlerFailure>): Effect.Effect<Value, CapabilityError> =>
+    Effect.matchCauseEffect(run, e.outcome)
 
   // -- telemetry off: no span work at all ------------------------------------------------------
   // Fast path: a handler that answers synchronously (`Effect.succeed`, as demo and replay handlers
@@ -132,13 +142,13 @@ export const make = (options: {
       if (e.counter.take() === EXCEEDED) return Effect.fail(new BudgetExceeded({ capability: cap, budget: e.counter.limit }))
       logCall(cap, args, site)
       const handler = e.handler
-      if (handler === undefined) return settle(cap, missing(cap))
+      if (handler === undefined) return settle(e, missing(cap))
       const run = handler(args, e.ctx)
       if (isSucceeded(run)) {
         logResult(cap, run.value)
         return run
       }
-      return settle(cap, run)
+      return settle(e, run)
     })
 
   // -- telemetry on: one boruna.cap span per call ------------------------------------------------
