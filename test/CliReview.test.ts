@@ -131,6 +131,26 @@ describe("bad source files", () => {
   })
 })
 
+describe("values too deep to print", () => {
+  it("a 9000-level recursive enum value: run and replay print one runtime_error line, not an internal error", async () => {
+    const p = file("deep.ax", [
+      "enum Tree { Leaf, Node(Tree) }",
+      "fn build(n: Int, t: Tree) -> Tree { if n == 0 { t } else { build(n - 1, Node(t)) } }",
+      "fn main() -> Tree { build(9000, Leaf) }",
+      ""
+    ].join("\n"))
+    const log = join(dir, "deep.json")
+    const r = await boruna(["run", p, "--record", log])
+    expect(oneLine(r, 1, "runtime_error")).toContain("main's value is nested too deeply to print")
+    const again = await boruna(["replay", p, log])
+    expect(again.stderr).toContain("error[runtime_error]: main's value is nested too deeply to print")
+    expect(again.stderr).not.toContain("internal")
+    expect(again.stdout).toBe("replay: identical (0 events)\n")
+    const small = await boruna(["run", file("shallow.ax", readFileSync(p, "utf8").replace("9000", "3"))])
+    expect(small.stdout).toBe("Node(Node(Node(Leaf)))\n")
+  })
+})
+
 describe("outputs never overwrite inputs", () => {
   it("compile -o naming the source file is refused, and the source is intact", async () => {
     const p = file("keep.ax", HELLO)
