@@ -52,7 +52,8 @@ describe("usage errors: one error[usage] line, exit 2", () => {
     [["run", "x.ax", "--max-steps", "abc"], "'abc' is not an integer (see boruna run --help)"],
     [["policy", "simulate", "run.json"], "Expected to find option: '--policy' (see boruna policy simulate --help)"],
     [["--completions", "ksh"], "--completions takes one of sh, bash, fish, zsh, not 'ksh'"],
-    [["--wizard"], "--wizard asks questions: it needs an interactive terminal"]
+    [["--wizard"], "--wizard asks questions: it needs an interactive terminal"],
+    [["run", "x.ax", "--max-steps", "99999999999999999999"], "--max-steps must be at most 9007199254740991, got 99999999999999999999"]
   ])("boruna %j", async (args, message) => {
     const line = oneLine(await boruna(args), 2, "usage")
     expect(line).toContain(message)

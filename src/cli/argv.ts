@@ -91,6 +91,9 @@ export const checkArgv = (argv: ReadonlyArray<string>): string | undefined => {
       const v = rest[i + 1]
       // a negative number is a value (`--max-steps -5` gets its own message); another option is not
       if (v === undefined || (v.startsWith("-") && !/^-\d/.test(v))) return `option ${a} needs a value (${help})`
+      if (opt === "--max-steps" && /^\d+$/.test(v) && Number(v) > Number.MAX_SAFE_INTEGER) {
+        return `--max-steps must be at most ${Number.MAX_SAFE_INTEGER}, got ${v}`
+      }
       i++
     } else if (spec.flags.includes(opt)) {
       if (opt === a && rest[i + 1] !== undefined && BOOLEAN_WORDS.has(rest[i + 1].toLowerCase())) i++
