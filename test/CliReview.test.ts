@@ -132,6 +132,14 @@ describe("bad source files", () => {
   })
 })
 
+describe("policies", () => {
+  it("a misspelt shorthand names what --policy takes", async () => {
+    const hello = file("p.ax", HELLO)
+    expect(oneLine(await boruna(["run", hello, "--policy", "allowall"]), 3, "io_error"))
+      .toBe("error[io_error]: cannot read allowall: no such file (--policy takes allow-all, deny-all or a policy JSON file)")
+  })
+})
+
 describe("values too deep to print", () => {
   it("a 9000-level recursive enum value: run and replay print one runtime_error line, not an internal error", async () => {
     const p = file("deep.ax", [

@@ -110,7 +110,13 @@ export const checkWritable = (option: string, file: string): Effect.Effect<void,
 export const loadPolicy = (arg: string): Effect.Effect<Policy, CliError> => {
   if (arg === "allow-all") return Effect.succeed(allowAll)
   if (arg === "deny-all") return Effect.succeed(denyAll)
-  return Effect.flatMap(readText(arg), (text) => parsePolicyFile(arg, text))
+  return Effect.flatMap(
+    Effect.mapError(readText(arg), (e) =>
+      e.kind === "io_error" && e.message.endsWith(": no such file")
+        ? input("io_error", `${e.message} (--policy takes allow-all, deny-all or a policy JSON file)`)
+        : e),
+    (text) => parsePolicyFile(arg, text)
+  )
 }
 
 /** Decode a policy file's text (the Schema decoder is loaded only now: shorthands never need it). */
