@@ -53,6 +53,11 @@ describe("usage errors: one error[usage] line, exit 2", () => {
     [["policy", "simulate", "run.json"], "Expected to find option: '--policy' (see boruna policy simulate --help)"],
     [["--completions", "ksh"], "--completions takes one of sh, bash, fish, zsh, not 'ksh'"],
     [["--wizard"], "--wizard asks questions: it needs an interactive terminal"],
+    [["run", ""], "an empty argument where FILE was expected"],
+    [["run", "x.ax", "--record", ""], "option --record needs a value"],
+    [["run", "x.ax", "--policy="], "option --policy needs a value"],
+    [["replay", "x.ax", ""], "an empty argument where LOG was expected"],
+    [["compile", "x.ax", "-o", ""], "option -o needs a value"],
     [["run", "x.ax", "--max-steps", "99999999999999999999"], "--max-steps must be at most 9007199254740991, got 99999999999999999999"]
   ])("boruna %j", async (args, message) => {
     const line = oneLine(await boruna(args), 2, "usage")

@@ -82,15 +82,19 @@ export const checkArgv = (argv: ReadonlyArray<string>): string | undefined => {
       break
     }
     if (!a.startsWith("-") || a === "-") {
+      if (a === "") return `an empty argument where ${spec.args[positional.length] ?? "nothing"} was expected (${help})`
       positional.push(a)
       continue
     }
     const opt = optionName(a)
     if (spec.values.includes(opt)) {
-      if (opt !== a) continue // --opt=value
+      if (opt !== a) {
+        if (a === `${opt}=`) return `option ${opt} needs a value (${help})`
+        continue // --opt=value
+      }
       const v = rest[i + 1]
       // a negative number is a value (`--max-steps -5` gets its own message); another option is not
-      if (v === undefined || (v.startsWith("-") && !/^-\d/.test(v))) return `option ${a} needs a value (${help})`
+      if (v === undefined || v === "" || (v.startsWith("-") && !/^-\d/.test(v))) return `option ${a} needs a value (${help})`
       if (opt === "--max-steps" && /^\d+$/.test(v) && Number(v) > Number.MAX_SAFE_INTEGER) {
         return `--max-steps must be at most ${Number.MAX_SAFE_INTEGER}, got ${v}`
       }

@@ -38,7 +38,7 @@ export const fastRun = (argv: ReadonlyArray<string>, env: Record<string, string 
     const a = argv[i]
     const value = (): string | undefined => {
       const v = argv[++i]
-      return v === undefined || v.startsWith("-") ? undefined : v
+      return v === undefined || v === "" || v.startsWith("-") ? undefined : v
     }
     if (a === "--policy" || a === "-p") {
       const v = value()
@@ -54,7 +54,7 @@ export const fastRun = (argv: ReadonlyArray<string>, env: Record<string, string 
       const v = value()
       if (v === undefined) return undefined
       record = v
-    } else if (a.startsWith("-") || file !== undefined || BOOLEAN_WORDS.has(a.toLowerCase())) return undefined
+    } else if (a === "" || a.startsWith("-") || file !== undefined || BOOLEAN_WORDS.has(a.toLowerCase())) return undefined
     else file = a
   }
   return file === undefined ? undefined : { file, policy, live, trace, maxSteps, record }
