@@ -299,44 +299,104 @@ const showKey = (k: MapKey): string => (typeof k === "string" ? quoteString(k) :
 
 /** The `.ax` literal form printed by `boruna run`. */
 export const show = (v: Value): string => {
-  switch (typeof v) {
-    case "number":
-    case "bigint":
-      return String(v)
-    case "string":
-      return quoteString(v)
-    case "boolean":
-      return v ? "true" : "false"
+  // Iterative (an explicit work stack, not JS recursion): a value nested thousands of levels deep —
+  // a long list built as a recursive enum, say — prints instead of overflowing the JS stack.
+  // The stack holds values still to print and literal text, in reverse order of output.
+  let out = ""
+  const work: Array<Value | Text> = [v]
+  const later = (parts: Array<Value | Text>): void => {
+    for (let k = parts.length - 1; k >= 0; k--) work.push(parts[k])
   }
-  if (Array.isArray(v)) return "[" + v.map(show).join(", ") + "]"
-  const o = v as Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
-  switch (o._tag) {
-    case "Unit":
-      return "()"
-    case "Float":
-      return formatFloat(o.value)
-    case "None":
-      return "None"
-    case "Some":
-      return `Some(${show(o.value)})`
-    case "Ok":
-      return `Ok(${show(o.value)})`
-    case "Err":
-      return `Err(${show(o.value)})`
-    case "Record":
-      return o.names.length === 0
-        ? `${o.type} {}`
-        : `${o.type} { ${o.names.map((n, i) => `${n}: ${show(o.fields[i])}`).join(", ")} }`
-    case "Enum":
-      return o.payload === undefined ? o.name : `${o.name}(${show(o.payload)})`
-    case "Map":
-      return "{" + o.keys().map((k) => `${showKey(k)}: ${show(o.get(k)!)}`).join(", ") + "}"
-    case "ActorId":
-      return `Actor#${o.id}`
-    case "FnRef":
-      return `Fn#${o.name}`
+  while (work.length > 0) {
+    const x = work.pop()!
+    if (x instanceof Text) {
+      out += x.text
+      continue
+    }
+    switch (typeof x) {
+      case "number":
+      case "bigint":
+        out += String(x)
+        continue
+      case "string":
+        out += quoteString(x)
+        continue
+      case "boolean":
+        out += x ? "true" : "false"
+        continue
+    }
+    if (Array.isArray(x)) {
+      const parts: Array<Value | Text> = [OPEN_LIST]
+      x.forEach((e, k) => parts.push(...(k === 0 ? [e] : [COMMA, e])))
+      parts.push(CLOSE_LIST)
+      later(parts)
+      continue
+    }
+    const o = x as Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
+    switch (o._tag) {
+      case "Unit":
+        out += "()"
+        break
+      case "Float":
+        out += formatFloat(o.value)
+        break
+      case "None":
+        out += "None"
+        break
+      case "Some":
+      case "Ok":
+      case "Err":
+        out += o._tag + "("
+        later([o.value, CLOSE_PAREN])
+        break
+      case "Record": {
+        if (o.names.length === 0) {
+          out += `${o.type} {}`
+          break
+        }
+        out += `${o.type} { `
+        const parts: Array<Value | Text> = []
+        o.names.forEach((n, k) => parts.push(new Text(`${k === 0 ? "" : ", "}${n}: `), o.fields[k]))
+        parts.push(CLOSE_RECORD)
+        later(parts)
+        break
+      }
+      case "Enum":
+        if (o.payload === undefined) out += o.name
+        else {
+          out += o.name + "("
+          later([o.payload, CLOSE_PAREN])
+        }
+        break
+      case "Map": {
+        out += "{"
+        const parts: Array<Value | Text> = []
+        o.keys().forEach((k, n) => parts.push(new Text(`${n === 0 ? "" : ", "}${showKey(k)}: `), o.get(k)!))
+        parts.push(CLOSE_MAP)
+        later(parts)
+        break
+      }
+      case "ActorId":
+        out += `Actor#${o.id}`
+        break
+      case "FnRef":
+        out += `Fn#${o.name}`
+        break
+    }
   }
+  return out
 }
+
+/** Literal text on `show`'s work stack (a class, so it can never be mistaken for a Value). */
+class Text {
+  constructor(readonly text: string) {}
+}
+const OPEN_LIST = new Text("[")
+const CLOSE_LIST = new Text("]")
+const COMMA = new Text(", ")
+const CLOSE_PAREN = new Text(")")
+const CLOSE_RECORD = new Text(" }")
+const CLOSE_MAP = new Text("}")
 
 /** Plain text of a value: a String as-is, anything else in literal form. */
 export const display = (v: Value): string => (typeof v === "string" ? v : show(v))
