@@ -220,6 +220,14 @@ describe("unwritable outputs fail before any effect", () => {
     expect(hits).toBe(1)
   })
 
+  it("--replay-net-from a missing file or a directory: one io_error line like every other input", async () => {
+    const p = file("t.ax", HELLO)
+    expect(oneLine(await boruna(["run", p, "--replay-net-from", join(dir, "none.json")]), 3, "io_error"))
+      .toBe(`error[io_error]: --replay-net-from: cannot read ${join(dir, "none.json")}: no such file`)
+    expect(oneLine(await boruna(["run", p, "--replay-net-from", dir]), 3, "io_error"))
+      .toBe(`error[io_error]: --replay-net-from: cannot read ${dir}: is a directory`)
+  })
+
   it("--record and compile -o into a missing directory say so", async () => {
     const p = file("w.ax", HELLO)
     const missing = join(dir, "nope", "out")

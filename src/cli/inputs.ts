@@ -8,7 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { constants, statSync } from "node:fs"
-import { access, readFile, writeFile } from "node:fs/promises"
+import { access, readFile, stat, writeFile } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
 import type { Diagnostic } from "../Diagnostic.js"
 import type { Policy } from "../Policy.js"
@@ -94,6 +94,15 @@ export const refuseOverwrite = (
   }
   return Effect.void
 }
+
+/** A file to be read by another module exists and is a file (so its errors are worded like readText's). */
+export const checkReadable = (file: string, option?: string): Effect.Effect<void, CliError> =>
+  Effect.tryPromise({
+    try: async () => {
+      if ((await stat(file)).isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" })
+    },
+    catch: (e) => input("io_error", `${option === undefined ? "" : `${option}: `}cannot read ${file}: ${reason(e)}`)
+  })
 
 /** Before any effect: the file can be created or replaced (its directory exists and is writable). */
 export const checkWritable = (option: string, file: string): Effect.Effect<void, CliError> =>

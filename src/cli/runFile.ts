@@ -16,7 +16,7 @@ import * as Telemetry from "../Telemetry.js"
 import { show, type Value } from "../Value.js"
 import { CliError, exitCodeOfKind, ExitCode, input, usage } from "./CliError.js"
 import { loadEngine, type Program, type VmErrorLike } from "./engine.js"
-import { checkWritable, loadPolicy, loadProgram, refuseOverwrite } from "./inputs.js"
+import { checkReadable, checkWritable, loadPolicy, loadProgram, refuseOverwrite } from "./inputs.js"
 import { formatTraceTable } from "./traceTable.js"
 
 export interface RunOptions {
@@ -122,6 +122,7 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
     // the tape is written after the first live exchange: find out now, before any effect, that it cannot be
     if (o.recordNetTo !== undefined) yield* checkWritable("--record-net-to", o.recordNetTo)
     if (o.record !== undefined) yield* checkWritable("--record", o.record)
+    if (o.replayNetFrom !== undefined) yield* checkReadable(o.replayNetFrom, "--replay-net-from")
     const policy = yield* loadPolicy(o.policy)
     const engine = yield* Effect.promise(loadEngine)
     const program = yield* loadProgram(engine, o.file)
