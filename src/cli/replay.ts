@@ -65,10 +65,8 @@ export const replayFile = (o: ReplayOptions): Effect.Effect<void, CliError> =>
       Effect.provide(Replay.runtime(log, { policy }))
     )
     if (Exit.isSuccess(exit)) {
-      const { showResult } = yield* Effect.promise(() => import("./runFile.js"))
-      const shown = yield* Effect.either(showResult(exit.value))
-      if (shown._tag === "Right") out(shown.right)
-      else err(formatLine(shown.left))
+      const { show } = yield* Effect.promise(() => import("../Value.js"))
+      out(show(exit.value))
     } else {
       // the program failed (as the recorded run may have): print it as `run` does; a defect or an
       // interruption is not a program outcome and goes on up

@@ -13,7 +13,7 @@ import * as Gateway from "../Gateway.js"
 import * as Handlers from "../Handlers.js"
 import type { Policy } from "../Policy.js"
 import * as Telemetry from "../Telemetry.js"
-import { show, type Value } from "../Value.js"
+import { show } from "../Value.js"
 import { CliError, exitCodeOfKind, ExitCode, input, usage } from "./CliError.js"
 import { loadEngine, type Program, type VmErrorLike } from "./engine.js"
 import { checkReadable, checkWritable, loadPolicy, loadProgram, refuseOverwrite } from "./inputs.js"
@@ -91,21 +91,6 @@ const vmError = (e: VmErrorLike): CliError =>
     ...(e.file !== undefined && e.line !== undefined ? { location: { file: e.file, line: e.line, col: e.col } } : {})
   })
 
-/**
- * The value's `.ax` literal form; a value nested deeper than `show`'s recursion can go (a
- * 9000-level recursive enum) is a one-line error, not `error[internal]: Maximum call stack size exceeded`.
- */
-export const showResult = (v: Value): Effect.Effect<string, CliError> =>
-  Effect.try({
-    try: () => show(v),
-    catch: (e) => {
-      if (e instanceof RangeError) {
-        return new CliError({ kind: "runtime_error", message: `main's value is nested too deeply to print (${e.message})`, exitCode: ExitCode.runtime })
-      }
-      throw e
-    }
-  })
-
 const calls = (events: ReadonlyArray<Event>): number => events.filter((e) => e.type === "CapResult" || e.type === "CapError").length
 
 /** Run a program file; prints the result on stdout, fails with a `CliError`. */
@@ -147,6 +132,6 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
       })),
       Effect.ensuring(Effect.sync(() => (log as Partial<LogWriter>).close?.()))
     )
-    out(yield* showResult(result))
+    out(show(result))
     if (o.record !== undefined) err(`events recorded to ${o.record}`)
   })
