@@ -126,14 +126,19 @@ describe("bad source files", () => {
     expect(JSON.parse(c.stdout)).toHaveLength(50)
   })
 
-  it("an operator chain too long for the compiler's recursion is a diagnostic on the file, not an internal error", async () => {
+  it("an operator chain too long for the compiler's recursion is a diagnostic on the file, never an internal error", async () => {
     const p = file("chain.ax", `fn main() -> Int { ${"1 + ".repeat(20_000)}1 }\n`)
-    const line = oneLine(await boruna(["run", p]), 3, "parse_error")
-    expect(line).toContain("the program is nested too deeply to compile")
-    expect(line).toMatch(/\(.*chain\.ax:1:1\)$/)
-    const c = await boruna(["check", p, "--json"])
-    expect(c.code).toBe(3)
-    expect(JSON.parse(c.stdout)[0]).toMatchObject({ kind: "parse_error", code: "E002", line: 1, col: 1 })
+    const r = await boruna(["run", p])
+    // the compiler may learn to handle it (then it runs); until then: one E002 line on the file, exit 3
+    if (r.code === 0) expect(r.stdout).toBe("20001\n")
+    else {
+      const line = oneLine(r, 3, "parse_error")
+      expect(line).toContain("the program is nested too deeply to compile")
+      expect(line).toMatch(/\(.*chain\.ax:1:1\)$/)
+      const c = await boruna(["check", p, "--json"])
+      expect(c.code).toBe(3)
+      expect(JSON.parse(c.stdout)[0]).toMatchObject({ kind: "parse_error", code: "E002", line: 1, col: 1 })
+    }
   })
 })
 
