@@ -10,7 +10,8 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { COMMANDS } from "../src/cli/argv.js"
-import { boruna, type CliResult, ensureBuilt } from "./support/BuiltCli.js"
+import { jsonErrorOffset } from "../src/cli/jsonLocate.js"
+import { boruna, type CliResult, ensureBuilt, ROOT as ROOT_DIR } from "./support/BuiltCli.js"
 
 let dir: string
 beforeAll(async () => {
@@ -143,6 +144,50 @@ describe("bad source files", () => {
 })
 
 describe("policies", () => {
+  it.each([
+    ["tru.json", '{\n  "rules": { "net.fetch": { "allow": tru } }\n}', "line 2, column 41"],
+    ["yes.json", '{\n  "default_allow": yes\n}', "line 2, column 20"],
+    ["empty.json", "", "line 1, column 1"],
+    ["comma.json", '{"rules": {},, "default_allow": true}', "line 1, column 14"]
+  ])("a JSON syntax error V8 gives no position for is still at a line and column: %s", async (name, text, where) => {
+    const p = file(name, text)
+    expect(oneLine(await boruna(["policy", "validate", p]), 3, "invalid_policy")).toMatch(new RegExp(`^error\\[invalid_policy\\]: ${p}: ${where}: invalid JSON: `))
+  })
+
+  it("the locator agrees with JSON.parse on 5,000 seeded mutations of a policy", () => {
+    const base = readFileSync(join(ROOT_DIR, "examples", "agent-policy.json"), "utf8")
+    let seed = 42
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    const alphabet = ['"', "{", "}", "[", "]", ",", ":", " ", "\n", "1", "-", ".", "e", "t", "n", "\\", "u", "x", "\u0001"]
+    let invalid = 0
+    for (let k = 0; k < 5000; k++) {
+      let t = base
+      for (let m = 0, n = 1 + rand(3); m < n; m++) {
+        const at = rand(t.length + 1)
+        const op = rand(3)
+        t = op === 0 ? t.slice(0, at) + t.slice(at + 1) : t.slice(0, at) + alphabet[rand(alphabet.length)] + t.slice(at + (op === 1 ? 1 : 0))
+      }
+      let parses = true
+      try {
+        JSON.parse(t)
+      } catch {
+        parses = false
+      }
+      const offset = jsonErrorOffset(t)
+      expect(offset === undefined, t).toBe(parses)
+      if (!parses) invalid++
+    }
+    expect(invalid).toBeGreaterThan(3000)
+  })
+
+  it("the same for a .axbc file", async () => {
+    const p = file("bad.axbc", '{\n "format": "boruna-axbc",\n "x": [1, 2,, 3]\n}')
+    expect(oneLine(await boruna(["run", p]), 3, "invalid_bytecode")).toMatch(new RegExp(`^error\\[invalid_bytecode\\]: ${p}: line 3, column 13: invalid JSON: `))
+  })
+
   it("a misspelt shorthand names what --policy takes", async () => {
     const hello = file("p.ax", HELLO)
     expect(oneLine(await boruna(["run", hello, "--policy", "allowall"]), 3, "io_error"))
