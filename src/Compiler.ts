@@ -143,6 +143,22 @@ export type CompileSourceResult =
 
 /** Parse, check and compile one `.ax` file. Never throws on bad input. */
 export const compileSource = (file: string, source: string): CompileSourceResult => {
+  try {
+    return compileChecked(file, source)
+  } catch (e) {
+    // Last line of defence: the parser bounds nesting and operator chains so the recursive passes stay
+    // far from the JS stack limit; should some shape still get past that, it is a diagnostic on the
+    // file, never a thrown RangeError.
+    if (!(e instanceof RangeError)) throw e
+    return {
+      ok: false,
+      diagnostics: [diagnostic(file, { line: 1, col: 1 }, "parse_error", "the program is nested too deeply to compile",
+        "split long expressions and deep nesting with `let` bindings or helper functions")]
+    }
+  }
+}
+
+const compileChecked = (file: string, source: string): CompileSourceResult => {
   const parsed = parse(file, source)
   if (parsed.program === undefined || parsed.diagnostics.length > 0) {
     return { ok: false, diagnostics: parsed.diagnostics }

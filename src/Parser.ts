@@ -24,6 +24,12 @@ import { KEYWORDS, lex, type Token } from "./Lexer.js"
 
 /** nesting bound for expressions, blocks and types (keeps recursion far from the JS stack limit) */
 const MAX_DEPTH = 300
+/**
+ * Bound on binary operators along one path of the tree. A chain `a + b + … + z` is parsed in a
+ * loop, but it is a left-deep tree that the checker and compiler walk recursively, so its length
+ * counts as nesting for them.
+ */
+const MAX_CHAIN = 500
 
 class ParseFailure {
   readonly _tag = "ParseFailure"
@@ -110,6 +116,7 @@ class Parser {
   /** record literals are not allowed (condition position) */
   private noStruct = false
   private depth = 0
+  private chain = 0
   readonly diagnostics: Diagnostic[] = []
 
   constructor(private readonly file: string, private readonly toks: ReadonlyArray<Token>) {}
@@ -522,6 +529,16 @@ class Parser {
     if (level === BINARY_LEVELS.length) return this.parseUnary()
     let left = this.parseBinary(level + 1)
     const ops = BINARY_LEVELS[level]
+    const chainAtEntry = this.chain
+    try {
+      return this.binaryTail(level, left, ops)
+    } finally {
+      this.chain = chainAtEntry
+    }
+  }
+
+  private binaryTail(level: number, first: Expr, ops: ReadonlySet<string>): Expr {
+    let left = first
     for (;;) {
       let t = this.peek()
       if (t.kind === "nl") {
@@ -533,6 +550,9 @@ class Parser {
         t = n
       }
       if (t.kind !== "punct" || !ops.has(t.text)) return left
+      if (++this.chain > MAX_CHAIN) {
+        this.fail(t, `more than ${MAX_CHAIN} operators in one expression`, "split it with `let` bindings or a helper function")
+      }
       this.advance()
       this.skipNl()
       const right = this.parseBinary(level + 1)

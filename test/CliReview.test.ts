@@ -130,16 +130,13 @@ describe("bad source files", () => {
   it("an operator chain too long for the compiler's recursion is a diagnostic on the file, never an internal error", async () => {
     const p = file("chain.ax", `fn main() -> Int { ${"1 + ".repeat(20_000)}1 }\n`)
     const r = await boruna(["run", p])
-    // the compiler may learn to handle it (then it runs); until then: one E002 line on the file, exit 3
-    if (r.code === 0) expect(r.stdout).toBe("20001\n")
-    else {
-      const line = oneLine(r, 3, "parse_error")
-      expect(line).toContain("the program is nested too deeply to compile")
-      expect(line).toMatch(/\(.*chain\.ax:1:1\)$/)
-      const c = await boruna(["check", p, "--json"])
-      expect(c.code).toBe(3)
-      expect(JSON.parse(c.stdout)[0]).toMatchObject({ kind: "parse_error", code: "E002", line: 1, col: 1 })
-    }
+    // one E002 line at the operator past the parser's chain bound (500), exit 3
+    const line = oneLine(r, 3, "parse_error")
+    expect(line).toContain("more than 500 operators in one expression")
+    expect(line).toMatch(/\(.*chain\.ax:1:2022\)$/)
+    const c = await boruna(["check", p, "--json"])
+    expect(c.code).toBe(3)
+    expect(JSON.parse(c.stdout)[0]).toMatchObject({ kind: "parse_error", code: "E002", line: 1, col: 2022 })
   })
 })
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { readdirSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import type { Expr, FnDecl, Program, Stmt } from "../src/Ast.js"
+import { compileSource } from "../src/Compiler.js"
 import { parse } from "../src/Parser.js"
 
 const CONFORMANCE = path.resolve(__dirname, "../../shared/conformance")
@@ -306,3 +307,23 @@ describe("Parser: conformance corpus", () => {
   })
 })
 
+
+describe("operator chains", () => {
+  it("a chain up to the bound compiles; one operator more is a parse error at that operator, never a throw", () => {
+    const chain = (n: number) => `fn main() -> Int { ${Array(n + 1).fill("1").join(" + ")} }\n`
+    const ok = compileSource("c.ax", chain(500))
+    expect(ok.ok).toBe(true)
+    const bad = compileSource("c.ax", chain(501))
+    expect(bad.ok).toBe(false)
+    if (!bad.ok) {
+      expect(bad.diagnostics[0]).toMatchObject({ kind: "parse_error", line: 1, col: 22 + 500 * 4 })
+      expect(bad.diagnostics[0].message).toContain("more than 500 operators")
+    }
+    // separate chains side by side do not add up
+    const siblings = `fn main() -> Int { let a: Int = ${Array(400).fill("1").join(" + ")}\n let b: Int = ${Array(400).fill("1").join(" + ")}\n a + b }\n`
+    expect(compileSource("s.ax", siblings).ok).toBe(true)
+    // nothing shape-wise throws: deep parens wrapped around long chains
+    const mixed = `fn main() -> Int { ${"(".repeat(250)}${Array(450).fill("1").join(" * ")}${")".repeat(250)} }\n`
+    expect(() => compileSource("m.ax", mixed)).not.toThrow()
+  })
+})

@@ -22,32 +22,7 @@ export interface Engine {
   readonly run: (program: Program, options: { maxSteps?: number; maxWallMs?: number }) => Effect.Effect<Value, VmError, Gateway | EventLog>
 }
 
-/**
- * The compiler's passes recurse over the syntax tree; a tree deeper than the JavaScript stack (a
- * chain of thousands of operators the parser's nesting limit does not count) overflows it. That is
- * reported as a diagnostic on the file, not as an internal error.
- */
-const guardDepth = (compileSource: Engine["compileSource"]): Engine["compileSource"] => (file, source) => {
-  try {
-    return compileSource(file, source)
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e
-    return {
-      ok: false,
-      diagnostics: [{
-        file,
-        line: 1,
-        col: 1,
-        kind: "parse_error",
-        code: "E002",
-        message: `the program is nested too deeply to compile (${e.message})`,
-        suggestion: "split long operator chains and deep nesting into smaller functions or let bindings"
-      }]
-    }
-  }
-}
-
 export const loadEngine = async (): Promise<Engine> => {
   const [compiler, bytecode, vm] = await Promise.all([import("../Compiler.js"), import("../Bytecode.js"), import("../Vm.js")])
-  return { compileSource: guardDepth(compiler.compileSource), encodeAxbc: bytecode.encodeAxbc, decodeAxbc: async (text, file) => (await import("../BytecodeDecode.js")).decodeAxbc(text, file), run: vm.Vm.run }
+  return { compileSource: compiler.compileSource, encodeAxbc: bytecode.encodeAxbc, decodeAxbc: async (text, file) => (await import("../BytecodeDecode.js")).decodeAxbc(text, file), run: vm.Vm.run }
 }
