@@ -8,6 +8,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { AXBC_FORMAT, AXBC_VERSION, AxbcError, type BytecodeProgram, verify, VerifyError } from "./Bytecode.js"
 import { CAPABILITIES } from "./Capability.js"
+import { jsonPath, parseJson } from "./Json.js"
 import type { Value } from "./Value.js"
 import { fromJson, ValueJsonError } from "./ValueJson.js"
 
@@ -46,25 +47,13 @@ const ProgramJson = Schema.Struct({
 
 const decodeProgramJson = Schema.decodeUnknownEither(ProgramJson, { errors: "first", onExcessProperty: "error" })
 
-const jsonPath = (path: ReadonlyArray<PropertyKey>): string =>
-  "$" + path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")
 
 /** Read and verify an `.axbc` text. `file` names the source in error messages. */
 export const decodeAxbc = (text: string, file: string): Either.Either<BytecodeProgram, AxbcError> => {
   const fail = (path: string, reason: string) => Either.left(new AxbcError({ file, path, reason }))
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e)
-    const m = /position (\d+)/.exec(msg)
-    if (m) {
-      const upto = text.slice(0, Number(m[1]))
-      const line = upto.split("\n").length
-      return fail(`line ${line}, column ${Number(m[1]) - upto.lastIndexOf("\n")}`, `invalid JSON: ${msg}`)
-    }
-    return fail("$", `invalid JSON: ${msg}`)
-  }
+  const parsed = parseJson(text)
+  if (!parsed.ok) return fail(parsed.where, parsed.message)
+  const json = parsed.value
   if (typeof json !== "object" || json === null || Array.isArray(json)) return fail("$", "not a bytecode file (expected a JSON object)")
   const o = json as Record<string, unknown>
   if (o.format !== AXBC_FORMAT) {

@@ -4,6 +4,7 @@
  * value the Schema decoder refused.
  */
 import * as ParseResult from "effect/ParseResult"
+import { jsonErrorOffset, lineCol } from "./JsonLocate.js"
 
 /** `$`, `.name`, `["odd key"]`, `[3]`: the path format every error message uses. */
 export const jsonPath = (path: ReadonlyArray<PropertyKey>): string =>
@@ -19,17 +20,20 @@ export type JsonText =
   /** `where`: `line L, column C` when the parser says where, else `$` */
   | { readonly ok: false; readonly where: string; readonly message: string }
 
-/** `JSON.parse` with the syntax error's position turned into line and column. */
+/**
+ * `JSON.parse` with the syntax error's place as line and column: from V8's "at position N" when
+ * the message has one, else from our own scanner (V8 gives none for e.g. "Unexpected end of JSON
+ * input" or an unexpected token).
+ */
 export const parseJson = (text: string): JsonText => {
   try {
     return { ok: true, value: JSON.parse(text) }
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e)
     const m = /position (\d+)/.exec(msg)
-    if (m === null) return { ok: false, where: "$", message: `invalid JSON: ${msg}` }
-    const upto = text.slice(0, Number(m[1]))
-    const line = upto.split("\n").length
-    const col = Number(m[1]) - upto.lastIndexOf("\n")
+    const offset = m !== null ? Number(m[1]) : jsonErrorOffset(text)
+    if (offset === undefined) return { ok: false, where: "$", message: `invalid JSON: ${msg}` }
+    const { line, col } = lineCol(text, offset)
     return { ok: false, where: `line ${line}, column ${col}`, message: `invalid JSON: ${msg}` }
   }
 }

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { COMMANDS } from "../src/cli/argv.js"
-import { jsonErrorOffset } from "../src/cli/jsonLocate.js"
+import { jsonErrorOffset } from "../src/JsonLocate.js"
 import { boruna, type CliResult, ensureBuilt, ROOT as ROOT_DIR } from "./support/BuiltCli.js"
 
 let dir: string

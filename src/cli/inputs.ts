@@ -15,7 +15,6 @@ import type { Policy } from "../Policy.js"
 import { allowAll, denyAll } from "../PolicyCore.js"
 import { CliError, ExitCode, input, usage } from "./CliError.js"
 import type { Engine, Program } from "./engine.js"
-import { locateJsonMessage } from "./jsonLocate.js"
 
 const reason = (e: unknown, writing = false): string => {
   const o = e as { code?: unknown; message?: unknown }
@@ -134,7 +133,7 @@ export const parsePolicyFile = (file: string, text: string): Effect.Effect<Polic
   Effect.flatMap(Effect.promise(() => import("../Policy.js")), ({ parsePolicy }) => {
     const r = parsePolicy(text, file)
     if (Either.isRight(r)) return Effect.succeed(r.right)
-    const [first, ...rest] = r.left.issues.map((i) => input("invalid_policy", locateJsonMessage(`${file}: ${i.path}: ${i.message}`, text)))
+    const [first, ...rest] = r.left.issues.map((i) => input("invalid_policy", `${file}: ${i.path}: ${i.message}`))
     return Effect.fail(new CliError({ kind: first.kind, message: first.message, exitCode: ExitCode.input, more: rest }))
   })
 
@@ -164,7 +163,7 @@ export const compile = (engine: Engine, file: string): Effect.Effect<Program, Cl
 export const decode = (engine: Engine, file: string): Effect.Effect<Program, CliError> =>
   Effect.flatMap(readText(file), (text) =>
     Effect.flatMap(Effect.promise(() => engine.decodeAxbc(text, file)), (r) =>
-      Effect.mapError(r, (e) => input("invalid_bytecode", locateJsonMessage(e.message, text)))))
+      Effect.mapError(r, (e) => input("invalid_bytecode", e.message))))
 
 /** Compile a `.ax` file or decode a `.axbc` file; any other extension is a usage error. */
 export const loadProgram = (engine: Engine, file: string): Effect.Effect<Program, CliError> =>

@@ -2,7 +2,7 @@
  * Where a JSON text stops being JSON. V8's `JSON.parse` messages give a position for some syntax
  * errors ("… at position 23") and none for others ("Unexpected token 'x', "…" is not valid JSON",
  * "Unexpected end of JSON input"); this small scanner finds the offset itself so that every
- * syntax error in a policy or bytecode file can be reported at a line and column.
+ * syntax error in JSON we read (policies, bytecode, logs, tapes) is reported at a line and column.
  */
 
 class Stop {
@@ -97,18 +97,4 @@ export const jsonErrorOffset = (text: string): number | undefined => {
 export const lineCol = (text: string, offset: number): { readonly line: number; readonly col: number } => {
   const upto = text.slice(0, offset)
   return { line: upto.split("\n").length, col: offset - upto.lastIndexOf("\n") }
-}
-
-/**
- * A message `…: $: invalid JSON: …` (no position) rewritten to `…: line L, column C: invalid JSON: …`
- * when the scanner finds where `text` breaks; any other message is returned as it is.
- */
-export const locateJsonMessage = (message: string, text: string): string => {
-  const marker = ": $: invalid JSON: "
-  const at = message.indexOf(marker)
-  if (at === -1) return message
-  const offset = jsonErrorOffset(text)
-  if (offset === undefined) return message
-  const { line, col } = lineCol(text, offset)
-  return `${message.slice(0, at)}: line ${line}, column ${col}: invalid JSON: ${message.slice(at + marker.length)}`
 }
