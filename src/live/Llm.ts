@@ -92,10 +92,15 @@ export const make = (options: LlmOptions): Handler => {
   const allowed = new Set(policy?.allowed_models ?? [])
   const maxTokens = policy?.max_tokens
   const liveClock = Clock.make()
+  // OpenAI itself always needs a key; a compatible server elsewhere (a local model) may not
+  const missingKey = Option.isNone(apiKey) && new URL(endpoint).hostname === "api.openai.com"
 
   return (args, ctx) =>
     Effect.gen(function*() {
       if (args.length < 1 || args.length > 2) return yield* fail(`expected llm.call(prompt) or llm.call(model, prompt), got ${args.length} arguments`)
+      if (missingKey) {
+        return yield* fail("OPENAI_API_KEY is not set (set it, or point OPENAI_BASE_URL at an OpenAI-compatible server that needs no key)")
+      }
       const prompt = args[args.length - 1]
       if (typeof prompt !== "string") return yield* fail(`prompt must be a String, got ${typeName(prompt)}`)
       let model = policy?.model ?? DEFAULT_MODEL

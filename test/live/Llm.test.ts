@@ -150,4 +150,13 @@ describe("live llm.call", () => {
         expect(String(exit.cause)).not.toContain("SECRET")
       }
     }))
+
+  it.effect("no OPENAI_API_KEY with the default OpenAI endpoint: a clear runtime_error before any request", () =>
+    Effect.gen(function*() {
+      const e = yield* Effect.flip(Gateway.call("llm.call", ["hello"]))
+      expect(e._tag).toBe("RuntimeError")
+      expect(e.message).toContain("OPENAI_API_KEY is not set")
+      const [span] = yield* capSpans
+      expect(span.attributes["error.kind"]).toBe("runtime_error")
+    }).pipe(Effect.provide(setupWithEnv(llmPolicy(), {}))))
 })
