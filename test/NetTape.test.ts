@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import { vi } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -14,6 +13,7 @@ import * as Handlers from "../src/Handlers.js"
 import * as Live from "../src/Live.js"
 import * as NetTape from "../src/NetTape.js"
 import { parsePolicy, type Policy } from "../src/Policy.js"
+import { borunaInProcess } from "./support/InProcessCli.js"
 
 const tmp = () => mkdtempSync(join(tmpdir(), "boruna-tape-"))
 
@@ -173,16 +173,7 @@ describe("NetTape", () => {
 })
 
 describe("CLI: boruna run --record-net-to / --replay-net-from", () => {
-  const boruna = (argv: ReadonlyArray<string>) =>
-    Effect.gen(function*() {
-      const { main } = yield* Effect.promise(() => import("../src/cli/entry.js"))
-      const stdout: Array<string> = []
-      const stderr: Array<string> = []
-      const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => (stdout.push(String(s)), true))
-      const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (stderr.push(String(s)), true))
-      const code = yield* main(argv, {}).pipe(Effect.ensuring(Effect.sync(() => (o.mockRestore(), e.mockRestore()))))
-      return { code, stdout: stdout.join(""), stderr: stderr.join("") }
-    })
+  const boruna = borunaInProcess
 
   it.effect("records live over loopback, replays with the origin closed; the flags exclude each other", () =>
     Effect.gen(function*() {

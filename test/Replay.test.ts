@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import { vi } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -20,6 +19,7 @@ import * as Live from "../src/Live.js"
 import { allowAll, parsePolicy, type Policy } from "../src/Policy.js"
 import * as Replay from "../src/Replay.js"
 import { AxFloat, type Value } from "../src/Value.js"
+import { borunaInProcess } from "./support/InProcessCli.js"
 
 const policyOf = (json: unknown): Policy => Either.getOrThrow(parsePolicy(JSON.stringify(json)))
 
@@ -315,17 +315,7 @@ fn main() -> String !{net.fetch, llm.call, time.now} {
 }
 `
 
-/** Run `boruna ARGV` in this process; its exit code and what it wrote. */
-const boruna = (argv: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const { main } = yield* Effect.promise(() => import("../src/cli/entry.js"))
-    const stdout: Array<string> = []
-    const stderr: Array<string> = []
-    const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => (stdout.push(String(s)), true))
-    const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (stderr.push(String(s)), true))
-    const code = yield* main(argv, {}).pipe(Effect.ensuring(Effect.sync(() => (o.mockRestore(), e.mockRestore()))))
-    return { code, stdout: stdout.join(""), stderr: stderr.join("") }
-  })
+const boruna = borunaInProcess
 
 describe("CLI: boruna replay and boruna policy simulate", () => {
   it.effect("record, replay identically, then a changed program: drift and the first divergence, exit 1", () =>
