@@ -3,8 +3,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as EventLog from "../src/EventLog.js"
@@ -14,6 +12,7 @@ import * as Live from "../src/Live.js"
 import * as NetTape from "../src/NetTape.js"
 import { parsePolicy, type Policy } from "../src/Policy.js"
 import { borunaInProcess } from "./support/InProcessCli.js"
+import { server } from "./support/LoopbackServer.js"
 
 const tmp = () => mkdtempSync(join(tmpdir(), "boruna-tape-"))
 
@@ -21,31 +20,19 @@ const policy: Policy = Either.getOrThrow(
   parsePolicy(JSON.stringify({ default_allow: true, net_policy: { allowed_domains: ["127.0.0.1"] } }))
 )
 
-/** An HTTP origin on 127.0.0.1 answering `METHOD path body#n`; closed with the scope. */
-const origin = Effect.acquireRelease(
-  Effect.async<{ srv: Http.Server; url: string; hits: { n: number } }>((resume) => {
-    const hits = { n: 0 }
-    const srv = Http.createServer((req, res) => {
-      const chunks: Array<Buffer> = []
-      req.on("data", (c: Buffer) => chunks.push(c))
-      req.on("end", () => {
-        hits.n++
-        if (req.url === "/fail") {
-          res.writeHead(500)
-          return res.end("nope")
-        }
-        res.writeHead(200, { "content-type": "text/plain" })
-        res.end(`${req.method} ${req.url} ${Buffer.concat(chunks).toString("utf8")}#${hits.n}`)
-      })
-    })
-    srv.listen(0, "127.0.0.1", () => resume(Effect.succeed({ srv, url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, hits })))
-  }),
-  ({ srv }) =>
-    Effect.async<void>((resume) => {
-      srv.closeAllConnections()
-      srv.close(() => resume(Effect.void))
-    })
-)
+/** An HTTP origin on 127.0.0.1 answering `METHOD path body#n` (n = requests so far); closed with the scope. */
+const origin = Effect.suspend(() => {
+  let n = 0
+  return server((req, body, res) => {
+    n++
+    if (req.url === "/fail") {
+      res.writeHead(500)
+      return res.end("nope")
+    }
+    res.writeHead(200, { "content-type": "text/plain" })
+    res.end(`${req.method} ${req.url} ${body}#${n}`)
+  })
+})
 
 const gateway = (handlers: Layer.Layer<Handlers.Handlers, unknown>) =>
   Gateway.layer(policy).pipe(Layer.provideMerge(Layer.merge(Layer.orDie(handlers), EventLog.memory)))
@@ -66,9 +53,9 @@ describe("NetTape", () => {
       const { base, live } = yield* Effect.scoped(
         Effect.gen(function*() {
           const o = yield* origin
-          const live = yield* Effect.provide(script(o.url), gateway(NetTape.recordLayer(file).pipe(Layer.provide(Live.layer(policy)))))
-          expect(o.hits.n).toBe(4)
-          return { base: o.url, live }
+          const live = yield* Effect.provide(script(o.origin), gateway(NetTape.recordLayer(file).pipe(Layer.provide(Live.layer(policy)))))
+          expect(o.requests.length).toBe(4)
+          return { base: o.origin, live }
         })
       )
       expect(live[0]).toBe("GET /a #1")
@@ -186,7 +173,7 @@ describe("CLI: boruna run --record-net-to / --replay-net-from", () => {
       const live = yield* Effect.scoped(
         Effect.gen(function*() {
           const o = yield* origin
-          writeFileSync(file, src(o.url))
+          writeFileSync(file, src(o.origin))
           return yield* boruna(["run", file, "--policy", pol, "--live", "--record-net-to", tape])
         })
       )

@@ -3,8 +3,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { mkdtempSync, writeFileSync } from "node:fs"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Capabilities from "../src/Capabilities.js"
@@ -20,6 +18,7 @@ import { allowAll, parsePolicy, type Policy } from "../src/Policy.js"
 import * as Replay from "../src/Replay.js"
 import { AxFloat, type Value } from "../src/Value.js"
 import { borunaInProcess } from "./support/InProcessCli.js"
+import { server } from "./support/LoopbackServer.js"
 
 const policyOf = (json: unknown): Policy => Either.getOrThrow(parsePolicy(JSON.stringify(json)))
 
@@ -226,27 +225,6 @@ describe("Replay.drift", () => {
 
 // ---------------------------------------------------------------------------------------------
 // TypeScript users: an Effect workflow recorded live against loopback servers, replayed offline
-
-const server = (handler: (req: Http.IncomingMessage, body: string, res: Http.ServerResponse) => void) =>
-  Effect.acquireRelease(
-    Effect.async<{ srv: Http.Server; origin: string; hits: { n: number } }>((resume) => {
-      const hits = { n: 0 }
-      const srv = Http.createServer((req, res) => {
-        const chunks: Array<Buffer> = []
-        req.on("data", (c: Buffer) => chunks.push(c))
-        req.on("end", () => {
-          hits.n++
-          handler(req, Buffer.concat(chunks).toString("utf8"), res)
-        })
-      })
-      srv.listen(0, "127.0.0.1", () => resume(Effect.succeed({ srv, origin: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, hits })))
-    }),
-    ({ srv }) =>
-      Effect.async<void>((resume) => {
-        srv.closeAllConnections()
-        srv.close(() => resume(Effect.void))
-      })
-  )
 
 const workflow = (origin: string) =>
   Effect.gen(function*() {
