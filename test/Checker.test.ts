@@ -7,7 +7,7 @@ import type { Diagnostic } from "../src/Diagnostic.js"
 import { parse } from "../src/Parser.js"
 import { showType } from "../src/Types.js"
 
-const CONFORMANCE = path.resolve(__dirname, "../../shared/conformance")
+const CONFORMANCE = path.resolve(__dirname, "conformance")
 
 const parsed = (src: string): Program => {
   const r = parse("t.ax", src)

@@ -146,7 +146,7 @@ fn main() -> R !{time.now, random} { R { second: random(), first: time.now() } }
 
 describe("robustness on mutated programs", () => {
   it("compileSource never throws; every program it accepts runs to a value or a VmError (no JS exception, no VM type error)", () => {
-    const dir = path.resolve(__dirname, "../../shared/conformance")
+    const dir = path.resolve(__dirname, "conformance")
     const sources = fs.readdirSync(dir).filter((f) => f.endsWith(".ax")).sort().map((f) => fs.readFileSync(path.join(dir, f), "utf8"))
     let seed = 42
     const rnd = (): number => {

@@ -1,5 +1,5 @@
 /**
- * Every program of the shared conformance corpus, through both paths:
+ * Every program of the conformance corpus (test/conformance), through both paths:
  * - the library: `compileSource`, then `Vm.run` with the gateway under the header's policy
  *   (`mode: demo` ⇒ the demo handlers);
  * - the CLI: the built `boruna run FILE --policy P` as a child process (demo handlers are its
@@ -21,7 +21,7 @@ import { show } from "../src/Value.js"
 import { Vm } from "../src/Vm.js"
 import { boruna, ensureBuilt } from "./support/BuiltCli.js"
 
-const dir = path.resolve(__dirname, "../../shared/conformance")
+const dir = path.resolve(__dirname, "conformance")
 const files = fs.readdirSync(dir).filter((f) => f.endsWith(".ax")).sort()
 
 interface Header {

@@ -12,7 +12,7 @@ import { DIAGNOSTIC_CODES, type Diagnostic } from "../src/Diagnostic.js"
 import { lex } from "../src/Lexer.js"
 import { parse } from "../src/Parser.js"
 
-const CONFORMANCE = path.resolve(__dirname, "../../shared/conformance")
+const CONFORMANCE = path.resolve(__dirname, "conformance")
 const COMPILER = path.resolve(__dirname, "../src/Compiler.ts")
 const MUTANTS_PER_PROGRAM = 600
 /** per-mutant bound: generous for slow CI machines, far below what a hang would take */

@@ -5,7 +5,7 @@ import type { Expr, FnDecl, Program, Stmt } from "../src/Ast.js"
 import { compileSource } from "../src/Compiler.js"
 import { parse } from "../src/Parser.js"
 
-const CONFORMANCE = path.resolve(__dirname, "../../shared/conformance")
+const CONFORMANCE = path.resolve(__dirname, "conformance")
 
 const ok = (src: string): Program => {
   const r = parse("t.ax", src)
