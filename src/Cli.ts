@@ -16,11 +16,16 @@ import * as Capability from "./cli/capability.js"
 import { checkArgv, COMMANDS, GROUPS } from "./cli/argv.js"
 import { CliError, ExitCode, usage } from "./cli/CliError.js"
 import * as Compile from "./cli/compile.js"
+import * as Doctor from "./cli/doctor.js"
+import * as Evidence from "./cli/evidence.js"
 import * as Inspect from "./cli/inspect.js"
+import * as Mcp from "./cli/mcp.js"
 import * as PolicyCmd from "./cli/policy.js"
 import * as Replay from "./cli/replay.js"
 import * as Run from "./cli/run.js"
+import * as Runner from "./cli/runner.js"
 import { VERSION } from "./cli/version.js"
+import * as Workflow from "./cli/workflow.js"
 
 export const root = Command.make("boruna").pipe(
   Command.withDescription("Deterministic, capability-gated runtime for AI-agent workflows"),
@@ -31,7 +36,12 @@ export const root = Command.make("boruna").pipe(
     Inspect.command,
     Capability.makeCommand(VERSION),
     PolicyCmd.command,
-    Replay.command
+    Replay.command,
+    Workflow.command,
+    Evidence.command,
+    Runner.command,
+    Mcp.command,
+    Doctor.command
   ])
 )
 

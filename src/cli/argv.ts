@@ -9,16 +9,17 @@
  * option here is in the command's `--help` and the other way round.
  */
 
-interface Spec {
-  /** options taking a value (`--policy P` or `--policy=P`) */
-  readonly values: ReadonlyArray<string>
-  /** boolean flags (an optional `true`/`false`/… word after them is their value, as in @effect/cli) */
-  readonly flags: ReadonlyArray<string>
-  /** names of the positional arguments */
-  readonly args: ReadonlyArray<string>
-}
+import type { CommandSpecs, Spec } from "./argvSpec.js"
+import * as Doctor from "./doctor.js"
+import * as Evidence from "./evidence.js"
+import * as Mcp from "./mcp.js"
+import * as Runner from "./runner.js"
+import * as Workflow from "./workflow.js"
 
-export const COMMANDS: Readonly<Record<string, Spec>> = {
+/** Commands defined in modules of their own, each with its table beside its command. */
+const EXTENSIONS: ReadonlyArray<CommandSpecs> = [Workflow.specs, Evidence.specs, Runner.specs, Mcp.specs, Doctor.specs]
+
+const CORE_COMMANDS: Readonly<Record<string, Spec>> = {
   run: {
     values: ["--policy", "-p", "--max-steps", "--record", "--record-net-to", "--replay-net-from"],
     flags: ["--live", "--trace"],
@@ -33,16 +34,20 @@ export const COMMANDS: Readonly<Record<string, Spec>> = {
   replay: { values: ["--policy", "-p"], flags: ["--allow-drift", "--allow-torn"], args: ["FILE", "LOG"] }
 }
 
-export const GROUPS: Readonly<Record<string, ReadonlyArray<string>>> = {
-  capability: ["list"],
-  policy: ["validate", "simulate"]
-}
+export const COMMANDS: Readonly<Record<string, Spec>> = Object.assign({}, CORE_COMMANDS, ...EXTENSIONS.map((e) => e.commands))
+
+export const GROUPS: Readonly<Record<string, ReadonlyArray<string>>> = Object.assign(
+  { capability: ["list"], policy: ["validate", "simulate"] },
+  ...EXTENSIONS.map((e) => e.groups)
+)
 
 /** @effect/cli's built-in options: with any of them the line is @effect/cli's to handle. */
 const BUILT_IN = new Set(["--help", "-h", "--version", "--wizard", "--completions", "--log-level"])
 const BOOLEAN_WORDS = new Set(["true", "false", "yes", "no", "on", "off", "y", "n", "1", "0"])
 
-const ROOT_COMMANDS = ["run", "compile", "check", "inspect", "capability", "policy", "replay"]
+const ROOT_COMMANDS = [
+  ...new Set([...Object.keys(COMMANDS).map((c) => c.split(" ")[0]), ...Object.keys(GROUPS)])
+]
 
 const optionName = (a: string): string => (a.startsWith("--") && a.includes("=") ? a.slice(0, a.indexOf("=")) : a)
 
