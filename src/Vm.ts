@@ -60,6 +60,8 @@ export interface RunOptions {
   readonly maxWallMs?: number
   /** entry function name (default: the program's entry, `main`) */
   readonly entry?: string
+  /** called with the run's machine once it exists (`Vm.run`): a caller reads `stepCount` from it for progress */
+  readonly onMachine?: (machine: Machine) => void
 }
 
 export const DEFAULT_MAX_STEPS = 10_000_000
@@ -919,6 +921,7 @@ export const run = (program: BytecodeProgram, options: RunOptions = {}): Effect.
         let m: Machine
         try {
           m = new Machine(program, options, log.append)
+          options.onMachine?.(m)
         } catch (e) {
           return Effect.fail(toError(e))
         }
