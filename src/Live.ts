@@ -70,29 +70,21 @@ const describe = (cause: Cause.Cause<unknown>): string => {
 
 const openDatabase = (policy: Policy, cwd: string) =>
   Effect.gen(function*() {
-    const readOnly = policy.db_policy?.read_only ?? false
-    const raw = policy.db_policy?.path ?? ":memory:"
+    const db = policy.db_policy
+    const readOnly = db?.read_only ?? false
+    const raw = db?.path ?? ":memory:"
     const memory = raw === ":memory:" || raw === ""
     const filename = memory ? ":memory:" : Path.resolve(cwd, raw)
-    const [SqliteClient, SqlClient, Db] = yield* load("db.query", () =>
-      Promise.all([import("@effect/sql-sqlite-node/SqliteClient"), import("@effect/sql/SqlClient"), import("./live/Db.js")])
+    const Db = yield* load("db.query", () => import("./live/Db.js"))
+    return yield* Db.open({
+      filename,
+      readOnly,
+      maxRows: db?.max_rows,
+      maxResultBytes: db?.max_result_bytes,
+      timeoutMs: db?.timeout_ms
+    }).pipe(
+      Effect.catchAll((why) => configError(`db_policy.path: cannot open SQLite database '${memory ? ":memory:" : raw}': ${why}`))
     )
-    const context = yield* Layer.build(
-      // an in-memory database cannot be opened read-only; query_only (below) covers it
-      SqliteClient.layer({ filename, readonly: readOnly && !memory, disableWAL: true })
-    ).pipe(
-      Effect.catchAllCause((cause) =>
-        configError(`db_policy.path: cannot open SQLite database '${memory ? ":memory:" : raw}': ${describe(cause)}`)
-      )
-    )
-    const sql = Context.get(context, SqlClient.SqlClient)
-    if (readOnly) {
-      yield* sql.unsafe("PRAGMA query_only = ON").pipe(
-        Effect.withTracerEnabled(false),
-        Effect.catchAllCause((cause) => configError(`db_policy.read_only: cannot make the connection read-only: ${describe(cause)}`))
-      )
-    }
-    return Db.make({ sql, readOnly })
   })
 
 const fsRoot = (policy: Policy, cwd: string, fs: FileSystem.FileSystem) =>

@@ -49,14 +49,29 @@ export type NetPolicy = typeof NetPolicy.Type
 export const FsPolicy = Schema.Struct({
   /** directory that fs.read / fs.write are confined to; default the working directory */
   root: Schema.optional(Schema.String),
-  read_only: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  read_only: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  // the knobs below have no schema default, so a policy that does not name them keeps its hash;
+  // live/Fs.ts applies the documented defaults
+  /** read a regular file whose link count is above 1 (a hard link may name a file outside the root) */
+  allow_hardlinks: Schema.optional(Schema.Boolean),
+  /** largest file fs.read returns (default 10 MiB), enforced while reading */
+  max_read_bytes: Schema.optional(PositiveInt),
+  /** largest data fs.write writes (default 10 MiB) */
+  max_write_bytes: Schema.optional(PositiveInt)
 })
 export type FsPolicy = typeof FsPolicy.Type
 
 export const DbPolicy = Schema.Struct({
   /** SQLite database file; default an in-memory database */
   path: Schema.optional(Schema.String),
-  read_only: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  read_only: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  // no schema defaults (a policy that does not name them keeps its hash); live/Db.ts applies them
+  /** most rows one query returns (default 10,000) */
+  max_rows: Schema.optional(PositiveInt),
+  /** most bytes of result text one query returns (default 10 MiB) */
+  max_result_bytes: Schema.optional(PositiveInt),
+  /** a query running longer is stopped (default 30,000) */
+  timeout_ms: Schema.optional(PositiveInt)
 })
 export type DbPolicy = typeof DbPolicy.Type
 
