@@ -15,6 +15,12 @@ import {
   formatFloat,
   intFromBigInt,
   isInt,
+  isList,
+  listAt,
+  listConcat,
+  listItems,
+  listPush,
+  type ListValue,
   type MapKey,
   MapV,
   None,
@@ -60,8 +66,8 @@ const str = (v: Value): string => {
   if (typeof v !== "string") throw typeFault("String", v)
   return v
 }
-const list = (v: Value): ReadonlyArray<Value> => {
-  if (!Array.isArray(v)) throw typeFault("List", v)
+const list = (v: Value): ListValue => {
+  if (!isList(v)) throw typeFault("List", v)
   return v
 }
 const int = (v: Value): number | bigint => {
@@ -69,8 +75,8 @@ const int = (v: Value): number | bigint => {
   return v
 }
 const map = (v: Value): MapV => {
-  if (typeof v !== "object" || Array.isArray(v) || (v as { _tag?: string })._tag !== "Map") throw typeFault("Map", v)
-  return v as MapV
+  if (!(v instanceof MapV)) throw typeFault("Map", v)
+  return v
 }
 const key = (v: Value): MapKey => {
   if (typeof v === "string" || typeof v === "number" || typeof v === "bigint") return v
@@ -125,11 +131,11 @@ export const sliceBytes = (s: string, start: number | bigint, end: number | bigi
 const asciiUpper = (s: string): string => s.replace(/[a-z]+/g, (m) => m.toUpperCase())
 const asciiLower = (s: string): string => s.replace(/[A-Z]+/g, (m) => m.toLowerCase())
 
-export const listGet = (l: ReadonlyArray<Value>, i: number | bigint): Value => {
+export const listGet = (l: ListValue, i: number | bigint): Value => {
   if (typeof i !== "number" || i < 0 || i >= l.length) {
     throw new VmFault("index_out_of_bounds", `list index out of bounds: index ${i}, length ${l.length}`)
   }
-  return l[i]
+  return listAt(l, i)
 }
 
 // ---------------------------------------------------------------------------
@@ -150,7 +156,7 @@ export const BUILTINS: ReadonlyArray<Builtin> = [
   // early names
   b("list_len", 1, (l) => list(l).length),
   b("list_get", 2, (l, i) => listGet(list(l), int(i))),
-  b("list_push", 2, (l, x) => [...list(l), x]),
+  b("list_push", 2, (l, x) => listPush(list(l), x)),
   b("parse_int", 1, (s) => parseInt64(str(s).trim()) ?? 0),
   b("try_parse_int", 1, (s) => {
     const n = parseInt64(str(s).trim())
@@ -182,7 +188,7 @@ export const BUILTINS: ReadonlyArray<Builtin> = [
     const xs = list(l)
     const sp = str(sep)
     let out = ""
-    for (let i = 0; i < xs.length; i++) out += (i === 0 ? "" : sp) + str(xs[i])
+    for (let i = 0; i < xs.length; i++) out += (i === 0 ? "" : sp) + str(listAt(xs, i))
     return out
   }),
   b("__builtin_string_split", 2, (s, sep) => {
@@ -210,19 +216,19 @@ export const BUILTINS: ReadonlyArray<Builtin> = [
   b("__builtin_list_is_empty", 1, (l) => list(l).length === 0),
   b("__builtin_list_head", 1, (l) => {
     const xs = list(l)
-    return xs.length === 0 ? None : new SomeV(xs[0])
+    return xs.length === 0 ? None : new SomeV(listAt(xs, 0))
   }),
-  b("__builtin_list_tail", 1, (l) => list(l).slice(1)),
-  b("__builtin_list_append", 2, (l, x) => [...list(l), x]),
-  b("__builtin_list_concat", 2, (l, m) => [...list(l), ...list(m)]),
-  b("__builtin_list_reverse", 1, (l) => [...list(l)].reverse()),
+  b("__builtin_list_tail", 1, (l) => listItems(list(l)).slice(1)),
+  b("__builtin_list_append", 2, (l, x) => listPush(list(l), x)),
+  b("__builtin_list_concat", 2, (l, m) => listConcat(list(l), list(m))),
+  b("__builtin_list_reverse", 1, (l) => [...listItems(list(l))].reverse()),
   b("__builtin_map_get", 2, (m, k) => {
     const v = map(m).get(key(k))
     return v === undefined ? None : new SomeV(v)
   }),
   b("__builtin_map_set", 3, (m, k, v) => map(m).set(key(k), v)),
   b("__builtin_map_remove", 2, (m, k) => map(m).remove(key(k))),
-  b("__builtin_map_contains_key", 2, (m, k) => map(m).entries.has(key(k))),
+  b("__builtin_map_contains_key", 2, (m, k) => map(m).has(key(k))),
   b("__builtin_map_keys", 1, (m) => [...map(m).keys()]),
   b("__builtin_map_values", 1, (m) => {
     const mm = map(m)

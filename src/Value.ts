@@ -10,11 +10,14 @@
  * - `Option` / `Result` → `None` singleton, `Some`, `Ok`, `Err`.
  * - records  → `RecordV` (type name, field names shared with the type, field values in declaration order).
  * - enums    → `EnumV` (type name, variant index and name, optional payload).
- * - `List`   → a frozen-by-convention JS array.
- * - `Map`    → `MapV` (keys String or Int, iterated in sorted key order).
+ * - `List`   → a frozen-by-convention JS array, or a `ListV` persistent vector (what `list_push`
+ *              and list `++` build); both are Lists everywhere (`isList`, `listItems`).
+ * - `Map`    → `MapV`, a persistent hash map (keys String or Int, iterated in sorted key order).
  * - actors and function references → `ActorIdV`, `FnRefV`.
  * Values are immutable: every operation returns a new value.
  */
+
+import * as HashMap from "effect/HashMap"
 
 export class UnitV {
   readonly _tag = "Unit" as const
@@ -69,32 +72,204 @@ export class EnumV {
 
 export type MapKey = string | number | bigint
 
+/**
+ * A `Map` value: a persistent hash array mapped trie (Effect's `HashMap`), so `map_set` and
+ * `map_remove` cost O(log n) and share structure with the map they came from instead of copying
+ * it. Iteration, printing and the JSON form use the canonical key order (`keys()`), computed once
+ * per map value.
+ */
 export class MapV {
   readonly _tag = "Map" as const
   private sortedKeys: ReadonlyArray<MapKey> | undefined
-  constructor(readonly entries: ReadonlyMap<MapKey, Value>) {}
+  constructor(readonly hm: HashMap.HashMap<MapKey, Value>) {}
+  /** A map of these pairs (a later pair wins over an earlier one with the same key). */
+  static of(pairs: Iterable<readonly [MapKey, Value]>): MapV {
+    const m = HashMap.beginMutation(HashMap.empty<MapKey, Value>())
+    for (const [k, v] of pairs) HashMap.set(m, k, v)
+    return new MapV(HashMap.endMutation(m))
+  }
   /** Keys in the canonical order: Ints numerically, then Strings by UTF-8 byte order. */
   keys(): ReadonlyArray<MapKey> {
-    if (this.sortedKeys === undefined) this.sortedKeys = [...this.entries.keys()].sort(compareKeys)
+    if (this.sortedKeys === undefined) this.sortedKeys = [...HashMap.keys(this.hm)].sort(compareKeys)
     return this.sortedKeys
   }
   get size(): number {
-    return this.entries.size
+    return HashMap.size(this.hm)
   }
   get(k: MapKey): Value | undefined {
-    return this.entries.get(k)
+    const o = HashMap.get(this.hm, k)
+    return o._tag === "Some" ? o.value : undefined
+  }
+  has(k: MapKey): boolean {
+    return HashMap.has(this.hm, k)
   }
   set(k: MapKey, v: Value): MapV {
-    const m = new Map(this.entries)
-    m.set(k, v)
-    return new MapV(m)
+    return new MapV(HashMap.set(this.hm, k, v))
   }
   remove(k: MapKey): MapV {
-    if (!this.entries.has(k)) return this
-    const m = new Map(this.entries)
-    m.delete(k)
-    return new MapV(m)
+    if (!HashMap.has(this.hm, k)) return this
+    return new MapV(HashMap.remove(this.hm, k))
   }
+  /** Every entry, in no particular order (use `keys()` for the canonical order). */
+  forEach(f: (v: Value, k: MapKey) => void): void {
+    HashMap.forEach(this.hm, f)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// persistent lists
+
+const BITS = 5
+const WIDTH = 1 << BITS
+const MASK = WIDTH - 1
+type Node = Array<unknown>
+
+/**
+ * A `List` value built by `list_push` / `list_concat` / `++`: a persistent vector (a 32-way trie
+ * of full 32-element leaves plus a tail, the structure of Clojure's and Scala's vectors), so
+ * `list_get` and `list_push` cost O(log32 n) and a push never copies the list it came from.
+ *
+ * The tail is an append buffer shared by the versions that were pushed in sequence: a version
+ * whose `tailLen` equals the buffer's length pushes in place (the versions before it only ever read
+ * their own first `tailLen` slots, so they cannot see the new slot), any other version copies its
+ * ≤ 32 tail slots first. Building a list in a loop is therefore one array push plus one small
+ * object per element. A full tail becomes a leaf of the trie and is never written again.
+ *
+ * A plain JS array is a List too (list literals, builtin results, handler results): every
+ * consumer goes through `isList` / `listItems` / `listLength` / `listAt`.
+ */
+export class ListV {
+  readonly _tag = "List" as const
+  constructor(
+    readonly length: number,
+    private readonly shift: number,
+    private readonly root: Node,
+    private readonly tail: Array<Value>,
+    private readonly tailLen: number
+  ) {}
+
+  static readonly empty: ListV = new ListV(0, BITS, [], [], 0)
+
+  static from(xs: ReadonlyArray<Value>): ListV {
+    let l = ListV.empty
+    const n = xs.length
+    let i = 0
+    // whole leaves straight into the trie (the last ≤ 32 elements stay in the tail)
+    while (n - i > WIDTH) {
+      l = l.withLeaf(xs.slice(i, i + WIDTH))
+      i += WIDTH
+    }
+    const tail = xs.slice(i)
+    return new ListV(n, l.shift, l.root, tail, tail.length)
+  }
+
+  /** A list of the trie of `this` plus `leaf` (32 elements), with an empty tail. */
+  private withLeaf(leaf: Array<Value>): ListV {
+    const inTrie = this.length - this.tailLen
+    let root: Node
+    let shift = this.shift
+    if (inTrie === 1 << (shift + BITS)) {
+      root = [this.root, newPath(shift, leaf)]
+      shift += BITS
+    } else {
+      root = pushLeaf(this.root, shift, inTrie, leaf)
+    }
+    return new ListV(inTrie + WIDTH, shift, root, [], 0)
+  }
+
+  get(i: number): Value {
+    const off = this.length - this.tailLen
+    if (i >= off) return this.tail[i - off]
+    let node = this.root
+    for (let level = this.shift; level > 0; level -= BITS) node = node[(i >>> level) & MASK] as Node
+    return node[i & MASK] as Value
+  }
+
+  push(x: Value): ListV {
+    const t = this.tailLen
+    if (t < WIDTH) {
+      let tail = this.tail
+      if (tail.length !== t) tail = tail.slice(0, t)
+      tail.push(x)
+      return new ListV(this.length + 1, this.shift, this.root, tail, t + 1)
+    }
+    const l = this.withLeaf(this.tail)
+    return new ListV(l.length + 1, l.shift, l.root, [x], 1)
+  }
+
+  set(i: number, x: Value): ListV {
+    const off = this.length - this.tailLen
+    if (i >= off) {
+      const tail = this.tail.slice(0, this.tailLen)
+      tail[i - off] = x
+      return new ListV(this.length, this.shift, this.root, tail, this.tailLen)
+    }
+    return new ListV(this.length, this.shift, setIn(this.root, this.shift, i, x), this.tail, this.tailLen)
+  }
+
+  /** The elements as a fresh array. */
+  toArray(): Array<Value> {
+    const n = this.length
+    const out = new Array<Value>(n)
+    const off = n - this.tailLen
+    let k = 0
+    for (let i = 0; i < off; i += WIDTH) {
+      let node = this.root
+      for (let level = this.shift; level > 0; level -= BITS) node = node[(i >>> level) & MASK] as Node
+      for (let j = 0; j < WIDTH; j++) out[k++] = node[j] as Value
+    }
+    for (let j = 0; j < this.tailLen; j++) out[k++] = this.tail[j]
+    return out
+  }
+}
+
+const newPath = (level: number, leaf: Node): Node => (level === 0 ? leaf : [newPath(level - BITS, leaf)])
+
+const pushLeaf = (node: Node, level: number, index: number, leaf: Node): Node => {
+  const copy = node.slice()
+  const sub = (index >>> level) & MASK
+  if (level === BITS) copy[sub] = leaf
+  else {
+    const child = node[sub] as Node | undefined
+    copy[sub] = child === undefined ? newPath(level - BITS, leaf) : pushLeaf(child, level - BITS, index, leaf)
+  }
+  return copy
+}
+
+const setIn = (node: Node, level: number, i: number, x: Value): Node => {
+  const copy = node.slice()
+  if (level === 0) copy[i & MASK] = x
+  else {
+    const sub = (i >>> level) & MASK
+    copy[sub] = setIn(node[sub] as Node, level - BITS, i, x)
+  }
+  return copy
+}
+
+/** A List value in either representation. */
+export type ListValue = ReadonlyArray<Value> | ListV
+
+export const isList = (v: Value): v is ListValue => Array.isArray(v) || v instanceof ListV
+
+/** The elements of a List (the array itself for an array; a fresh copy for a `ListV`). */
+export const listItems = (l: ListValue): ReadonlyArray<Value> => (l instanceof ListV ? l.toArray() : (l as ReadonlyArray<Value>))
+
+export const listLength = (l: ListValue): number => l.length
+
+/** Element `i` (0 ≤ i < length, unchecked). */
+export const listAt = (l: ListValue, i: number): Value => (l instanceof ListV ? l.get(i) : (l as ReadonlyArray<Value>)[i])
+
+/** `l` with `x` appended: O(log32 n), never a copy of `l`. */
+export const listPush = (l: ListValue, x: Value): ListV => (l instanceof ListV ? l : ListV.from(l as ReadonlyArray<Value>)).push(x)
+
+/** `a` followed by `b`. */
+export const listConcat = (a: ListValue, b: ListValue): ListValue => {
+  if (b.length === 0) return a
+  if (a.length === 0) return b
+  let l = a instanceof ListV ? a : ListV.from(a as ReadonlyArray<Value>)
+  const n = b.length
+  for (let i = 0; i < n; i++) l = l.push(listAt(b, i))
+  return l
 }
 
 export class ActorIdV {
@@ -125,6 +300,7 @@ export type Value =
   | RecordV
   | EnumV
   | MapV
+  | ListV
   | ActorIdV
   | FnRefV
   | ReadonlyArray<Value>
@@ -142,11 +318,7 @@ export const intFromBigInt = (b: bigint): Int | undefined => {
 export const isInt = (v: Value): v is Int =>
   (typeof v === "number") || typeof v === "bigint"
 
-export const mkMap = (pairs: Iterable<readonly [MapKey, Value]>): MapV => {
-  const m = new Map<MapKey, Value>()
-  for (const [k, v] of pairs) m.set(k, v)
-  return new MapV(m)
-}
+export const mkMap = (pairs: Iterable<readonly [MapKey, Value]>): MapV => MapV.of(pairs)
 
 const utf8 = new TextEncoder()
 
@@ -189,77 +361,129 @@ export const utf8Length = (s: string): number => {
 // ---------------------------------------------------------------------------
 // equality and ordering
 
-/** Whether a Float NaN is reachable from `v` (then `v` is not equal even to itself). */
-const containsNaN = (v: Value): boolean => {
-  if (typeof v !== "object") return false
-  if (Array.isArray(v)) return v.some(containsNaN)
-  const o = v as Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
+type Boxed = Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
+
+/**
+ * Push the values directly inside `v` onto `out` (elements, fields, payload, map values; map
+ * keys are scalars and not pushed). The traversals below are loops over an explicit work stack
+ * built with this, never JS recursion: a value nested 100,000 levels deep (a long list built as a
+ * recursive enum) is walked like a flat one.
+ */
+export const pushChildren = (v: Value, out: Array<Value>): void => {
+  if (typeof v !== "object") return
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) out.push(v[i])
+    return
+  }
+  const o = v as Boxed
   switch (o._tag) {
-    case "Float":
-      return Number.isNaN(o.value)
     case "Some":
     case "Ok":
     case "Err":
-      return containsNaN(o.value)
+      out.push(o.value)
+      return
     case "Record":
-      return o.fields.some(containsNaN)
+      for (let i = 0; i < o.fields.length; i++) out.push(o.fields[i])
+      return
     case "Enum":
-      return o.payload !== undefined && containsNaN(o.payload)
+      if (o.payload !== undefined) out.push(o.payload)
+      return
     case "Map":
-      for (const x of o.entries.values()) if (containsNaN(x)) return true
-      return false
-    default:
-      return false
+      o.forEach((x) => out.push(x))
+      return
+    case "List":
+      for (let i = 0; i < o.length; i++) out.push(o.get(i))
+      return
   }
 }
 
+/** Whether a Float NaN is reachable from `v` (then `v` is not equal even to itself). */
+const containsNaN = (v: Value): boolean => {
+  const work: Array<Value> = [v]
+  while (work.length > 0) {
+    const x = work.pop()!
+    if (typeof x !== "object") continue
+    if (x instanceof AxFloat) {
+      if (Number.isNaN(x.value)) return true
+      continue
+    }
+    pushChildren(x, work)
+  }
+  return false
+}
+
+/** Structural equality (IEEE for Floats: a NaN anywhere makes a value unequal to everything). */
 export const equals = (a: Value, b: Value): boolean => {
-  if (a === b) return typeof a !== "object" || !containsNaN(a) // IEEE: NaN equals nothing, not even itself
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (!equals(a[i], b[i])) return false
-    return true
-  }
-  if (Array.isArray(b)) return false
-  const x = a as Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
-  const y = b as typeof x
-  if (x._tag !== y._tag) return false
-  switch (x._tag) {
-    case "Float":
-      return x.value === (y as AxFloat).value
-    case "Some":
-    case "Ok":
-    case "Err":
-      return equals(x.value, (y as SomeV).value)
-    case "Record": {
-      const r = y as RecordV
-      if (x.type !== r.type || x.fields.length !== r.fields.length) return false
-      for (let i = 0; i < x.fields.length; i++) if (!equals(x.fields[i], r.fields[i])) return false
-      return true
+  // pairs still to compare, flattened: [x0, y0, x1, y1, …]
+  const work: Array<Value> = [a, b]
+  while (work.length > 0) {
+    const y = work.pop()!
+    const x = work.pop()!
+    if (x === y) {
+      if (typeof x === "object" && containsNaN(x)) return false
+      continue
     }
-    case "Enum": {
-      const e = y as EnumV
-      if (x.type !== e.type || x.variant !== e.variant) return false
-      if (x.payload === undefined || e.payload === undefined) return x.payload === e.payload
-      return equals(x.payload, e.payload)
+    if (typeof x !== "object" || typeof y !== "object" || x === null || y === null) return false
+    const xl = isList(x)
+    if (xl || isList(y)) {
+      if (!xl || !isList(y)) return false
+      const n = x.length
+      if (n !== y.length) return false
+      for (let i = n - 1; i >= 0; i--) work.push(listAt(x, i), listAt(y, i))
+      continue
     }
-    case "Map": {
-      const m = y as MapV
-      if (x.size !== m.size) return false
-      for (const [k, v] of x.entries) {
-        const w = m.get(k)
-        if (w === undefined || !equals(v, w)) return false
+    const p = x as Boxed
+    const q = y as Boxed
+    if (p._tag !== q._tag) return false
+    switch (p._tag) {
+      case "Float":
+        if (p.value !== (q as AxFloat).value) return false
+        break
+      case "Some":
+      case "Ok":
+      case "Err":
+        work.push(p.value, (q as SomeV).value)
+        break
+      case "Record": {
+        const r = q as RecordV
+        if (p.type !== r.type || p.fields.length !== r.fields.length) return false
+        for (let i = p.fields.length - 1; i >= 0; i--) work.push(p.fields[i], r.fields[i])
+        break
       }
-      return true
+      case "Enum": {
+        const e = q as EnumV
+        if (p.type !== e.type || p.variant !== e.variant) return false
+        if (p.payload === undefined || e.payload === undefined) {
+          if (p.payload !== e.payload) return false
+        } else work.push(p.payload, e.payload)
+        break
+      }
+      case "Map": {
+        const m = q as MapV
+        if (p.size !== m.size) return false
+        let missing = false
+        p.forEach((v, k) => {
+          const w = m.get(k)
+          if (w === undefined) missing = true
+          else work.push(v, w)
+        })
+        if (missing) return false
+        break
+      }
+      case "ActorId":
+        if (p.id !== (q as ActorIdV).id) return false
+        break
+      case "FnRef":
+        if (p.index !== (q as FnRefV).index) return false
+        break
+      case "Unit":
+      case "None":
+        break
+      default:
+        return false
     }
-    case "ActorId":
-      return x.id === (y as ActorIdV).id
-    case "FnRef":
-      return x.index === (y as FnRefV).index
-    default:
-      return false
   }
+  return true
 }
 
 // ---------------------------------------------------------------------------
@@ -325,11 +549,14 @@ export const show = (v: Value): string => {
         out += x ? "true" : "false"
         continue
     }
-    if (Array.isArray(x)) {
-      const parts: Array<Value | Text> = [OPEN_LIST]
-      x.forEach((e, k) => parts.push(...(k === 0 ? [e] : [COMMA, e])))
-      parts.push(CLOSE_LIST)
-      later(parts)
+    if (isList(x)) {
+      const n = x.length
+      work.push(CLOSE_LIST)
+      for (let k = n - 1; k >= 0; k--) {
+        work.push(listAt(x, k))
+        if (k > 0) work.push(COMMA)
+      }
+      out += "["
       continue
     }
     const o = x as Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
@@ -391,7 +618,6 @@ export const show = (v: Value): string => {
 class Text {
   constructor(readonly text: string) {}
 }
-const OPEN_LIST = new Text("[")
 const CLOSE_LIST = new Text("]")
 const COMMA = new Text(", ")
 const CLOSE_PAREN = new Text(")")
@@ -413,7 +639,7 @@ export const typeName = (v: Value): string => {
       return "Bool"
   }
   if (Array.isArray(v)) return "List"
-  const o = v as Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
+  const o = v as Boxed
   return o._tag === "Record" || o._tag === "Enum" ? o.type : o._tag
 }
 
@@ -422,34 +648,19 @@ export const typeName = (v: Value): string => {
 
 /** Sum of the UTF-8 bytes of every string reachable from `v` (map keys included). */
 export const approxBytes = (v: Value): number => {
-  if (typeof v === "string") return utf8Length(v)
-  if (typeof v !== "object") return 0
-  if (Array.isArray(v)) {
-    let n = 0
-    for (const x of v) n += approxBytes(x)
-    return n
+  let n = 0
+  const work: Array<Value> = [v]
+  while (work.length > 0) {
+    const x = work.pop()!
+    if (typeof x === "string") n += utf8Length(x)
+    else if (x instanceof MapV) {
+      x.forEach((y, k) => {
+        if (typeof k === "string") n += utf8Length(k)
+        work.push(y)
+      })
+    } else pushChildren(x, work)
   }
-  const o = v as Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
-  switch (o._tag) {
-    case "Some":
-    case "Ok":
-    case "Err":
-      return approxBytes(o.value)
-    case "Record": {
-      let n = 0
-      for (const x of o.fields) n += approxBytes(x)
-      return n
-    }
-    case "Enum":
-      return o.payload === undefined ? 0 : approxBytes(o.payload)
-    case "Map": {
-      let n = 0
-      for (const [k, x] of o.entries) n += (typeof k === "string" ? utf8Length(k) : 0) + approxBytes(x)
-      return n
-    }
-    default:
-      return 0
-  }
+  return n
 }
 
 export const approxBytesAll = (vs: ReadonlyArray<Value>): number => {

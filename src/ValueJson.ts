@@ -19,6 +19,8 @@ import {
   ErrV,
   FnRefV,
   intFromBigInt,
+  isList,
+  listAt,
   MapV,
   type MapKey,
   None,
@@ -31,7 +33,11 @@ import {
 
 export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [k: string]: Json }
 
-export const toJson = (v: Value): Json => {
+type Boxed = Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
+type Slot = Record<string | number, Json>
+
+/** The JSON form of one value whose children are filled in later (`fill` pushes their slots). */
+const shallow = (v: Value, fill: Array<[Value, Slot, string | number]>): Json => {
   switch (typeof v) {
     case "number":
       return { Int: v }
@@ -42,8 +48,13 @@ export const toJson = (v: Value): Json => {
     case "boolean":
       return { Bool: v }
   }
-  if (Array.isArray(v)) return { List: v.map(toJson) }
-  const o = v as Exclude<Value, ReadonlyArray<Value> | number | bigint | string | boolean>
+  if (isList(v)) {
+    const n = v.length
+    const arr = new Array<Json>(n).fill(null)
+    for (let i = n - 1; i >= 0; i--) fill.push([listAt(v, i), arr as unknown as Slot, i])
+    return { List: arr }
+  }
+  const o = v as Boxed
   switch (o._tag) {
     case "Unit":
       return "Unit"
@@ -54,36 +65,54 @@ export const toJson = (v: Value): Json => {
     case "None":
       return "None"
     case "Some":
-      return { Some: toJson(o.value) }
     case "Ok":
-      return { Ok: toJson(o.value) }
-    case "Err":
-      return { Err: toJson(o.value) }
+    case "Err": {
+      const out: Slot = { [o._tag]: null }
+      fill.push([o.value, out, o._tag])
+      return out
+    }
     case "Record": {
-      const fields: Record<string, Json> = {}
-      o.names.forEach((n, i) => (fields[n] = toJson(o.fields[i])))
+      const fields: Slot = {}
+      for (const n of o.names) fields[n] = null // declaration order
+      for (let i = o.names.length - 1; i >= 0; i--) fill.push([o.fields[i], fields, o.names[i]])
       return { Record: { type: o.type, fields } }
     }
-    case "Enum":
-      return {
-        Enum: o.payload === undefined
-          ? { type: o.type, variant: o.variant, name: o.name }
-          : { type: o.type, variant: o.variant, name: o.name, payload: toJson(o.payload) }
-      }
+    case "Enum": {
+      if (o.payload === undefined) return { Enum: { type: o.type, variant: o.variant, name: o.name } }
+      const e: Slot = { type: o.type, variant: o.variant, name: o.name, payload: null }
+      fill.push([o.payload, e, "payload"])
+      return { Enum: e }
+    }
     case "Map": {
       const keys = o.keys()
       if (keys.length > 0 && typeof keys[0] !== "string") {
-        return { IntMap: keys.map((k) => [intJson(k as number | bigint), toJson(o.get(k)!)]) }
+        const pairs = keys.map((k) => [intJson(k as number | bigint), null] as Array<Json>)
+        for (let i = keys.length - 1; i >= 0; i--) fill.push([o.get(keys[i])!, pairs[i] as unknown as Slot, 1])
+        return { IntMap: pairs }
       }
-      const out: Record<string, Json> = {}
-      for (const k of keys) out[k as string] = toJson(o.get(k)!)
+      const out: Slot = {}
+      for (const k of keys) out[k as string] = null
+      for (let i = keys.length - 1; i >= 0; i--) fill.push([o.get(keys[i])!, out, keys[i] as string])
       return { Map: out }
     }
     case "ActorId":
       return { ActorId: o.id }
     case "FnRef":
       return { FnRef: { index: o.index, name: o.name } }
+    default:
+      throw new Error(`toJson: not a value (${String(o)})`)
   }
+}
+
+/** The JSON form of a value (an explicit work stack: any nesting depth). */
+export const toJson = (v: Value): Json => {
+  const root: Slot = { v: null }
+  const fill: Array<[Value, Slot, string | number]> = [[v, root, "v"]]
+  while (fill.length > 0) {
+    const [x, slot, key] = fill.pop()!
+    slot[key] = shallow(x, fill)
+  }
+  return root.v
 }
 
 const intJson = (k: number | bigint): Json => (typeof k === "number" ? k : k.toString())
@@ -101,100 +130,217 @@ export class ValueJsonError extends Error {
 const isObj = (j: unknown): j is Record<string, unknown> =>
   typeof j === "object" && j !== null && !Array.isArray(j)
 
-const decodeInt = (j: unknown, path: string): number | bigint => {
+/** A JSON path built only when an error needs it (a deep value would otherwise build O(depth²) text). */
+class Path {
+  constructor(
+    readonly parent: Path | string,
+    readonly seg: string
+  ) {}
+  toString(): string {
+    const segs: Array<string> = []
+    let p: Path | string = this
+    while (p instanceof Path) {
+      segs.push(p.seg)
+      p = p.parent
+    }
+    return p + segs.reverse().join("")
+  }
+}
+type PathLike = Path | string
+const at = (p: PathLike, seg: string): Path => new Path(p, seg)
+const fail = (p: PathLike, reason: string): ValueJsonError => new ValueJsonError(String(p), reason)
+
+const decodeIntAt = (j: unknown, path: PathLike): number | bigint => {
   if (typeof j === "number") {
-    if (!Number.isSafeInteger(j)) throw new ValueJsonError(path, "Int must be a safe integer or a decimal string")
+    if (!Number.isSafeInteger(j)) throw fail(path, "Int must be a safe integer or a decimal string")
     return j
   }
   if (typeof j === "string" && /^-?[0-9]+$/.test(j)) {
     const i = intFromBigInt(BigInt(j))
-    if (i === undefined) throw new ValueJsonError(path, "Int out of signed 64-bit range")
+    if (i === undefined) throw fail(path, "Int out of signed 64-bit range")
     return i
   }
-  throw new ValueJsonError(path, "expected an Int")
+  throw fail(path, "expected an Int")
+}
+
+/** A value to build once its `n` children (the top `n` results) are decoded. */
+class Build {
+  constructor(
+    readonly n: number,
+    readonly make: (children: Array<Value>) => Value
+  ) {}
+}
+class Visit {
+  constructor(
+    readonly j: unknown,
+    readonly path: PathLike
+  ) {}
 }
 
 /** Decode the JSON form back to a Value; throws `ValueJsonError` naming the JSON path. */
 export const fromJson = (j: unknown, path = "$"): Value => {
-  if (j === "Unit") return Unit
-  if (j === "None") return None
-  if (!isObj(j)) throw new ValueJsonError(path, `expected a tagged value, got ${JSON.stringify(j)?.slice(0, 40)}`)
-  const keys = Object.keys(j)
-  if (keys.length !== 1) throw new ValueJsonError(path, "a tagged value has exactly one key")
-  const tag = keys[0]
-  const x = j[tag]
-  const p = `${path}.${tag}`
-  switch (tag) {
-    case "Int":
-      return decodeInt(x, p)
-    case "Float":
-      if (typeof x === "number") return new AxFloat(x)
-      if (x === "NaN") return new AxFloat(NaN)
-      if (x === "inf") return new AxFloat(Infinity)
-      if (x === "-inf") return new AxFloat(-Infinity)
-      if (x === "-0") return new AxFloat(-0)
-      throw new ValueJsonError(p, "expected a number")
-    case "String":
-      if (typeof x !== "string") throw new ValueJsonError(p, "expected a string")
-      return x
-    case "Bool":
-      if (typeof x !== "boolean") throw new ValueJsonError(p, "expected a boolean")
-      return x
-    case "Some":
-      return new SomeV(fromJson(x, p))
-    case "Ok":
-      return new OkV(fromJson(x, p))
-    case "Err":
-      return new ErrV(fromJson(x, p))
-    case "List":
-      if (!Array.isArray(x)) throw new ValueJsonError(p, "expected an array")
-      return x.map((e, i) => fromJson(e, `${p}[${i}]`))
-    case "Map": {
-      if (!isObj(x)) throw new ValueJsonError(p, "expected an object")
-      const m = new Map<MapKey, Value>()
-      for (const k of Object.keys(x)) m.set(k, fromJson(x[k], `${p}.${k}`))
-      return new MapV(m)
-    }
-    case "IntMap": {
-      if (!Array.isArray(x)) throw new ValueJsonError(p, "expected an array of [key, value] pairs")
-      const m = new Map<MapKey, Value>()
-      x.forEach((e, i) => {
-        if (!Array.isArray(e) || e.length !== 2) throw new ValueJsonError(`${p}[${i}]`, "expected [key, value]")
-        m.set(decodeInt(e[0], `${p}[${i}][0]`), fromJson(e[1], `${p}[${i}][1]`))
-      })
-      return new MapV(m)
-    }
-    case "Record": {
-      if (!isObj(x) || typeof x.type !== "string" || !isObj(x.fields)) {
-        throw new ValueJsonError(p, "expected {type, fields}")
-      }
-      const names = Object.keys(x.fields)
-      const fields = x.fields
-      return new RecordV(x.type, names, names.map((n) => fromJson(fields[n], `${p}.fields.${n}`)))
-    }
-    case "Enum": {
-      if (!isObj(x) || typeof x.type !== "string" || typeof x.variant !== "number" || typeof x.name !== "string") {
-        throw new ValueJsonError(p, "expected {type, variant, name, payload?}")
-      }
-      return new EnumV(x.type, x.variant, x.name, x.payload === undefined ? undefined : fromJson(x.payload, `${p}.payload`))
-    }
-    case "ActorId":
-      if (typeof x !== "number") throw new ValueJsonError(p, "expected a number")
-      return new ActorIdV(x)
-    case "FnRef":
-      if (!isObj(x) || typeof x.index !== "number" || typeof x.name !== "string") {
-        throw new ValueJsonError(p, "expected {index, name}")
-      }
-      return new FnRefV(x.index, x.name)
-    default:
-      throw new ValueJsonError(path, `unknown value tag '${tag}'`)
+  const work: Array<Visit | Build> = [new Visit(j, path)]
+  const results: Array<Value> = []
+  const children = (b: Build, kids: ReadonlyArray<Visit>): void => {
+    work.push(b)
+    for (let i = kids.length - 1; i >= 0; i--) work.push(kids[i])
   }
+  while (work.length > 0) {
+    const w = work.pop()!
+    if (w instanceof Build) {
+      const kids = w.n === 0 ? [] : results.splice(results.length - w.n, w.n)
+      results.push(w.make(kids))
+      continue
+    }
+    const { j, path } = w
+    if (j === "Unit") {
+      results.push(Unit)
+      continue
+    }
+    if (j === "None") {
+      results.push(None)
+      continue
+    }
+    if (!isObj(j)) throw fail(path, `expected a tagged value, got ${JSON.stringify(j)?.slice(0, 40)}`)
+    const keys = Object.keys(j)
+    if (keys.length !== 1) throw fail(path, "a tagged value has exactly one key")
+    const tag = keys[0]
+    const x = j[tag]
+    const p = at(path, `.${tag}`)
+    switch (tag) {
+      case "Int":
+        results.push(decodeIntAt(x, p))
+        break
+      case "Float":
+        if (typeof x === "number") results.push(new AxFloat(x))
+        else if (x === "NaN") results.push(new AxFloat(NaN))
+        else if (x === "inf") results.push(new AxFloat(Infinity))
+        else if (x === "-inf") results.push(new AxFloat(-Infinity))
+        else if (x === "-0") results.push(new AxFloat(-0))
+        else throw fail(p, "expected a number")
+        break
+      case "String":
+        if (typeof x !== "string") throw fail(p, "expected a string")
+        results.push(x)
+        break
+      case "Bool":
+        if (typeof x !== "boolean") throw fail(p, "expected a boolean")
+        results.push(x)
+        break
+      case "Some":
+        children(new Build(1, (c) => new SomeV(c[0])), [new Visit(x, p)])
+        break
+      case "Ok":
+        children(new Build(1, (c) => new OkV(c[0])), [new Visit(x, p)])
+        break
+      case "Err":
+        children(new Build(1, (c) => new ErrV(c[0])), [new Visit(x, p)])
+        break
+      case "List":
+        if (!Array.isArray(x)) throw fail(p, "expected an array")
+        children(new Build(x.length, (c) => c), x.map((e, i) => new Visit(e, at(p, `[${i}]`))))
+        break
+      case "Map": {
+        if (!isObj(x)) throw fail(p, "expected an object")
+        const ks = Object.keys(x)
+        children(new Build(ks.length, (c) => MapV.of(ks.map((k, i) => [k, c[i]] as const))), ks.map((k) => new Visit(x[k], at(p, `.${k}`))))
+        break
+      }
+      case "IntMap": {
+        if (!Array.isArray(x)) throw fail(p, "expected an array of [key, value] pairs")
+        const ks: Array<MapKey> = []
+        const kids: Array<Visit> = []
+        x.forEach((e, i) => {
+          if (!Array.isArray(e) || e.length !== 2) throw fail(at(p, `[${i}]`), "expected [key, value]")
+          ks.push(decodeIntAt(e[0], at(p, `[${i}][0]`)))
+          kids.push(new Visit(e[1], at(p, `[${i}][1]`)))
+        })
+        children(new Build(ks.length, (c) => MapV.of(ks.map((k, i) => [k, c[i]] as const))), kids)
+        break
+      }
+      case "Record": {
+        if (!isObj(x) || typeof x.type !== "string" || !isObj(x.fields)) throw fail(p, "expected {type, fields}")
+        const names = Object.keys(x.fields)
+        const fields = x.fields
+        const type = x.type
+        children(new Build(names.length, (c) => new RecordV(type, names, c)), names.map((n) => new Visit(fields[n], at(p, `.fields.${n}`))))
+        break
+      }
+      case "Enum": {
+        if (!isObj(x) || typeof x.type !== "string" || typeof x.variant !== "number" || typeof x.name !== "string") {
+          throw fail(p, "expected {type, variant, name, payload?}")
+        }
+        const { type, variant, name } = x
+        if (x.payload === undefined) results.push(new EnumV(type, variant, name, undefined))
+        else children(new Build(1, (c) => new EnumV(type, variant, name, c[0])), [new Visit(x.payload, at(p, ".payload"))])
+        break
+      }
+      case "ActorId":
+        if (typeof x !== "number") throw fail(p, "expected a number")
+        results.push(new ActorIdV(x))
+        break
+      case "FnRef":
+        if (!isObj(x) || typeof x.index !== "number" || typeof x.name !== "string") throw fail(p, "expected {index, name}")
+        results.push(new FnRefV(x.index, x.name))
+        break
+      default:
+        throw fail(path, `unknown value tag '${tag}'`)
+    }
+  }
+  return results[0]
 }
 
-/** Canonical JSON text: object keys sorted, no whitespace. Used for hashes. */
-export const canonicalJson = (j: unknown): string => {
-  if (j === null || typeof j !== "object") return JSON.stringify(j)
-  if (Array.isArray(j)) return "[" + j.map(canonicalJson).join(",") + "]"
-  const o = j as Record<string, unknown>
-  return "{" + Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => JSON.stringify(k) + ":" + canonicalJson(o[k])).join(",") + "}"
+/** Literal text on `stringify`'s work stack. */
+class Raw {
+  constructor(readonly text: string) {}
 }
+const COMMA = new Raw(",")
+const CLOSE_ARR = new Raw("]")
+const CLOSE_OBJ = new Raw("}")
+
+/**
+ * `JSON.stringify` of plain JSON data (no whitespace) without JS recursion, so any nesting depth
+ * is written (V8's own `JSON.stringify` overflows the stack at a few thousand levels). With `sort`,
+ * object keys are sorted (the canonical form used for hashes). `undefined` object members are
+ * left out and `undefined` array elements written as `null`, as `JSON.stringify` does.
+ */
+const stringify = (j: unknown, sort: boolean): string => {
+  let out = ""
+  const work: Array<unknown> = [j]
+  while (work.length > 0) {
+    const x = work.pop()
+    if (x instanceof Raw) {
+      out += x.text
+      continue
+    }
+    if (x === null || x === undefined || typeof x !== "object") {
+      out += x === undefined ? "null" : JSON.stringify(x)
+      continue
+    }
+    if (Array.isArray(x)) {
+      out += "["
+      work.push(CLOSE_ARR)
+      for (let i = x.length - 1; i >= 0; i--) {
+        work.push(x[i])
+        if (i > 0) work.push(COMMA)
+      }
+      continue
+    }
+    const o = x as Record<string, unknown>
+    let keys = Object.keys(o).filter((k) => o[k] !== undefined)
+    if (sort) keys = keys.sort()
+    out += "{"
+    work.push(CLOSE_OBJ)
+    for (let i = keys.length - 1; i >= 0; i--) {
+      work.push(o[keys[i]])
+      work.push(new Raw((i > 0 ? "," : "") + JSON.stringify(keys[i]) + ":"))
+    }
+  }
+  return out
+}
+
+/** JSON text of plain JSON data, keys in their order, any depth (see `stringify`). */
+export const stringifyJson = (j: unknown): string => stringify(j, false)
+
+/** Canonical JSON text: object keys sorted, no whitespace. Used for hashes. Any depth. */
+export const canonicalJson = (j: unknown): string => stringify(j, true)

@@ -30,6 +30,9 @@ import {
   ErrV,
   FnRefV,
   intFromBigInt,
+  isList,
+  listConcat,
+  ListV,
   type MapKey,
   MapV,
   OkV,
@@ -197,7 +200,7 @@ const compare = (a: Value, b: Value): number => {
 
 const concat = (a: Value, b: Value): Value => {
   if (typeof a === "string" && typeof b === "string") return a + b
-  if (Array.isArray(a) && Array.isArray(b)) return [...a, ...b]
+  if (isList(a) && isList(b)) return listConcat(a, b)
   throw typeFault("String", typeof a === "string" ? b : a)
 }
 
@@ -692,11 +695,11 @@ export class Machine {
           }
           case 27: { // MKMAP
             const n = code[pc++]
-            const m = new Map<MapKey, Value>()
+            const pairs: Array<readonly [MapKey, Value]> = []
             const base = sp - 2 * n
-            for (let i = 0; i < n; i++) m.set(mapKey(stack[base + 2 * i]), stack[base + 2 * i + 1])
+            for (let i = 0; i < n; i++) pairs.push([mapKey(stack[base + 2 * i]), stack[base + 2 * i + 1]])
             sp = base
-            stack[sp++] = new MapV(m)
+            stack[sp++] = MapV.of(pairs)
             break
           }
           case 28: { // MKRECORD
@@ -752,6 +755,11 @@ export class Machine {
               )
             }
             const args = stack.slice(sp - argc, sp)
+            // handlers see a List argument as a plain array (the persistent vector is the VM's)
+            for (let i = 0; i < argc; i++) {
+              const x = args[i]
+              if (x instanceof ListV) args[i] = x.toArray()
+            }
             sp -= argc
             this.pending = { cap, args, site: this.site(f, pc - 1) }
             this.save(a, stack, sp, bp, pc, fn, depth, steps)

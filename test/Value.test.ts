@@ -1,5 +1,24 @@
 import { describe, expect, it } from "@effect/vitest"
-import { AxFloat, EnumV, ErrV, mkMap, None, OkV, RecordV, show, SomeV, Unit, type Value } from "../src/Value.js"
+import {
+  approxBytes,
+  AxFloat,
+  EnumV,
+  equals,
+  ErrV,
+  isList,
+  listConcat,
+  listPush,
+  ListV,
+  mkMap,
+  None,
+  OkV,
+  RecordV,
+  show,
+  SomeV,
+  Unit,
+  type Value
+} from "../src/Value.js"
+import { canonicalJson, fromJson, stringifyJson, toJson } from "../src/ValueJson.js"
 
 describe("Value.show", () => {
   it("prints every value form in the .ax literal form", () => {
@@ -34,5 +53,159 @@ describe("Value.show", () => {
     const text = show(v)
     expect(text.startsWith("Cons(P { h: 99999, t: Cons(P { h: 99998, ")).toBe(true)
     expect(text.endsWith("Cons(P { h: 0, t: Nil" + " })".repeat(100_000))).toBe(true)
+  })
+})
+
+describe("persistent lists (ListV)", () => {
+  const items = (l: ListV): ReadonlyArray<Value> => l.toArray()
+
+  it("push never changes the list it came from, also when two pushes branch from one version", () => {
+    let l = ListV.empty
+    const versions: Array<ListV> = [l]
+    for (let i = 0; i < 2000; i++) {
+      l = l.push(i)
+      versions.push(l)
+    }
+    // branch from versions whose tail is shared with later ones: each branch sees only its own prefix
+    const a = versions[40].push("a")
+    const b = versions[40].push("b")
+    const c = versions[1024].push("c") // a version whose tail became a trie leaf
+    const d = versions[1056].push("d")
+    expect(items(a)).toEqual([...Array.from({ length: 40 }, (_, i) => i), "a"])
+    expect(items(b)).toEqual([...Array.from({ length: 40 }, (_, i) => i), "b"])
+    expect(items(c).length).toBe(1025)
+    expect(c.get(1024)).toBe("c")
+    expect(d.get(1056)).toBe("d")
+    for (let n = 0; n <= 2000; n += 37) {
+      expect(versions[n].length).toBe(n)
+      expect(items(versions[n])).toEqual(Array.from({ length: n }, (_, i) => i))
+    }
+    expect(versions[2000].get(1999)).toBe(1999)
+    expect(versions[2000].get(1023)).toBe(1023)
+  })
+
+  it("set copies a path: the old version keeps its element", () => {
+    const l = ListV.from(Array.from({ length: 5000 }, (_, i) => i))
+    const m = l.set(10, "x").set(4999, "y")
+    expect([l.get(10), l.get(4999), m.get(10), m.get(4999), m.get(11)]).toEqual([10, 4999, "x", "y", 11])
+  })
+
+  it("from, push and get agree with a plain array at every size around the leaf and level boundaries", () => {
+    for (const n of [0, 1, 31, 32, 33, 64, 1023, 1024, 1025, 1056, 32 * 1024 + 33]) {
+      const xs = Array.from({ length: n }, (_, i) => i * 3)
+      const l = ListV.from(xs)
+      expect(l.length).toBe(n)
+      expect(items(l)).toEqual(xs)
+      const p = l.push(-1)
+      expect(p.get(n)).toBe(-1)
+      if (n > 0) expect(p.get(n - 1)).toBe((n - 1) * 3)
+    }
+  })
+
+  it("a ListV and an array with the same elements are equal, print alike and have one JSON form", () => {
+    const arr = [1, "two", [3]]
+    const l = listPush(listPush(listPush([], 1), "two"), [3])
+    expect(isList(l)).toBe(true)
+    expect(equals(l, arr)).toBe(true)
+    expect(equals(arr, l)).toBe(true)
+    expect(equals(l, [1, "two", [4]])).toBe(false)
+    expect(show(l)).toBe(show(arr))
+    expect(JSON.stringify(toJson(l))).toBe(JSON.stringify(toJson(arr)))
+    expect(listConcat(l, arr).length).toBe(6)
+    expect(show(listConcat(l, arr))).toBe("[1, \"two\", [3], 1, \"two\", [3]]")
+  })
+})
+
+describe("persistent maps (MapV over HashMap)", () => {
+  it("set and remove leave the original map unchanged; keys print in canonical order", () => {
+    const m0 = mkMap([["b", 1], ["a", 2]])
+    const m1 = m0.set("c", 3)
+    const m2 = m1.remove("a")
+    expect([show(m0), show(m1), show(m2)]).toEqual(["{\"a\": 2, \"b\": 1}", "{\"a\": 2, \"b\": 1, \"c\": 3}", "{\"b\": 1, \"c\": 3}"])
+    expect(m2.remove("zz")).toBe(m2)
+    expect(equals(m1.remove("c"), m0)).toBe(true)
+    expect(equals(m0, mkMap([["a", 2], ["b", 1]]))).toBe(true)
+    expect(equals(m0, mkMap([["a", 2], ["b", 9]]))).toBe(false)
+    expect(equals(m0, mkMap([["a", 2], ["c", 1]]))).toBe(false)
+  })
+
+  it("Int keys (safe and 64-bit) are distinct from String keys", () => {
+    const m = mkMap([[1, "i"], ["1", "s"], [2n ** 62n, "big"]])
+    expect(m.size).toBe(3)
+    expect([m.get(1), m.get("1"), m.get(2n ** 62n), m.get(2)]).toEqual(["i", "s", "big", undefined])
+  })
+})
+
+// a linked list of `depth` cells as a recursive enum, the shape the issue reports
+const deep = (depth: number, leaf: Value = "end"): Value => {
+  let v: Value = new EnumV("L", 0, "Nil", leaf === undefined ? undefined : new SomeV(leaf))
+  for (let i = 0; i < depth; i++) v = new EnumV("L", 1, "Cons", new RecordV("P", ["h", "t"], [i % 7, v]))
+  return v
+}
+
+describe("values nested 100,000 levels deep", () => {
+  const N = 100_000
+
+  it("equality: equal, unequal at the bottom, and NaN at the bottom", () => {
+    expect(equals(deep(N), deep(N))).toBe(true)
+    expect(equals(deep(N), deep(N, "other"))).toBe(false)
+    const nan = deep(N, new AxFloat(NaN))
+    expect(equals(nan, nan)).toBe(false)
+    let lists: Value = []
+    let lists2: Value = []
+    for (let i = 0; i < N; i++) {
+      lists = [lists]
+      lists2 = listPush([], lists2)
+    }
+    expect(equals(lists, lists2)).toBe(true)
+    expect(equals(new OkV(lists), new OkV(lists2))).toBe(true)
+  })
+
+  it("JSON: encode, text (plain and canonical), decode and compare", () => {
+    const v = deep(N)
+    const j = toJson(v)
+    const text = stringifyJson(j)
+    expect(text.startsWith("{\"Enum\":{\"type\":\"L\",\"variant\":1,\"name\":\"Cons\",\"payload\":{\"Record\":{\"type\":\"P\",\"fields\":{\"h\":{\"Int\":" + ((N - 1) % 7) + "},\"t\":")).toBe(true)
+    expect(canonicalJson(j).length).toBe(text.length)
+    const back = fromJson(JSON.parse(text))
+    expect(equals(back, v)).toBe(true)
+    expect(show(back)).toBe(show(v))
+  })
+
+  it("a decode error deep inside names its full JSON path", () => {
+    let j: unknown = { Bool: 3 }
+    for (let i = 0; i < 3; i++) j = { Some: j }
+    expect(() => fromJson(j)).toThrow("$.Some.Some.Some.Bool: expected a boolean")
+    let big: unknown = { Int: "x" }
+    for (let i = 0; i < N; i++) big = { Ok: big }
+    expect(() => fromJson(big)).toThrow(`$${".Ok".repeat(N)}.Int: expected an Int`)
+  })
+
+  it("approxBytes counts every string of a deep value", () => {
+    expect(approxBytes(deep(N, "é"))).toBe(2)
+    let v: Value = "ab"
+    for (let i = 0; i < N; i++) v = new SomeV(mkMap([["k", v]]))
+    expect(approxBytes(v)).toBe(N + 2)
+  })
+})
+
+describe("approxBytes", () => {
+  // independent count: the UTF-8 bytes of every string, by Buffer.byteLength
+  const b = (s: string): number => Buffer.byteLength(s, "utf8")
+
+  it("counts every entry of a map with several entries, keys included", () => {
+    const m = mkMap([["alpha", "x"], ["β", "yy"], ["日本", "zzz"], ["k4", 7]])
+    expect(approxBytes(m)).toBe(b("alpha") + b("x") + b("β") + b("yy") + b("日本") + b("zzz") + b("k4"))
+  })
+
+  it("counts nested containers and non-ASCII strings", () => {
+    const strs = ["héllo", "😀", "plain", "ключ", "v", "𝄞x"]
+    const v: Value = [
+      new RecordV("R", ["a", "b"], [strs[0], [strs[1], new SomeV(strs[2])]]),
+      mkMap([[strs[3], mkMap([[1, strs[4]]])]]),
+      new EnumV("E", 1, "V", new OkV([strs[5], 42, new AxFloat(1.5)]))
+    ]
+    expect(approxBytes(v)).toBe(strs.reduce((n, s) => n + b(s), 0))
+    expect(approxBytes(listPush([], "ü"))).toBe(2)
   })
 })
