@@ -25,6 +25,6 @@ await build({
   minifySyntax: true,
   minifyWhitespace: true,
   // packages without an `effect` dependency of their own (so no second copy of Effect's runtime)
-  external: ["@opentelemetry/*", "better-sqlite3", "undici", "ws", "mime", "protobufjs"],
+  external: ["@opentelemetry/*", "better-sqlite3", "undici", "ws", "mime", "protobufjs", "pg", "pg-cursor", "pg-pool", "pg-connection-string"],
   logLevel: "warning"
 })
