@@ -1,0 +1,70 @@
+/**
+ * Approvals bound to what will happen.
+ *
+ * - Which calls need one: a policy rule with `"approve": true` for the capability, or a `net.fetch`
+ *   whose HTTP method is in `net_policy.approve_methods`.
+ * - The digest an approval is for: SHA-256 over canonical JSON of
+ *   `[run_id, step_id, attempt, seq, capability, [args as Value JSON]]` (`callDigest`); a gate's
+ *   digest is over `[run_id, step_id, "approval_gate"]`, a trigger's over `[run_id, step_id, "external_trigger"]`.
+ * - Tokens: 16 random bytes, base64url, printed once; only their SHA-256 is stored (`tokenHash`).
+ *   The engine's DurableDeferred token is an address, not a secret: the CLI checks this token first.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+import type { CapabilityName } from "./Capability.js"
+import type { Policy } from "./Policy.js"
+import { display, type Value } from "./Value.js"
+import { canonicalJson, toJson } from "./ValueJson.js"
+
+const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex")
+
+/** The HTTP method of a `net.fetch` call: `net.fetch(url)` is GET, `net.fetch(method, url, body)` names it. */
+export const fetchMethod = (args: ReadonlyArray<Value>): string =>
+  args.length >= 2 && typeof args[0] === "string" ? args[0].toUpperCase() : "GET"
+
+/** Whether the policy says this call must be approved by a person before its handler runs. */
+export const needsApproval = (policy: Policy, cap: CapabilityName, args: ReadonlyArray<Value>): boolean => {
+  const rule = policy.rules[cap] as { readonly approve?: boolean } | undefined
+  if (rule?.approve === true) return true
+  if (cap === "net.fetch") {
+    const methods = (policy.net_policy as { readonly approve_methods?: ReadonlyArray<string> } | undefined)?.approve_methods ?? []
+    return methods.includes(fetchMethod(args))
+  }
+  return false
+}
+
+/** Hex SHA-256 of the canonical JSON of the arguments. */
+export const argsDigest = (args: ReadonlyArray<Value>): string => sha256(canonicalJson(args.map(toJson)))
+
+/** The digest a per-call approval is bound to. */
+export const callDigest = (o: {
+  readonly runId: string
+  readonly stepId: string
+  readonly attempt: number
+  readonly seq: number
+  readonly capability: string
+  readonly args: ReadonlyArray<Value>
+}): string => sha256(canonicalJson([o.runId, o.stepId, o.attempt, o.seq, o.capability, o.args.map(toJson)]))
+
+export const gateDigest = (runId: string, stepId: string, kind: "approval_gate" | "external_trigger"): string =>
+  sha256(canonicalJson([runId, stepId, kind]))
+
+/** A fresh random token (printed once). */
+export const mintToken = (): string => randomBytes(16).toString("base64url")
+
+export const tokenHash = (token: string): string => sha256(`boruna-approval-token:${token}`)
+
+/** Constant-time comparison of a presented token against a stored hash. */
+export const tokenMatches = (token: string, hash: string): boolean => {
+  const a = Buffer.from(tokenHash(token), "hex")
+  const b = Buffer.from(hash, "hex")
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/** A readable one-line rendering of a call: `net.fetch("POST", "https://…", "body…")`. */
+export const renderCall = (cap: string, args: ReadonlyArray<Value>, max = 300): string => {
+  const parts = args.map((a) => {
+    const s = typeof a === "string" ? JSON.stringify(a) : display(a)
+    return s.length > max ? s.slice(0, max) + "…" : s
+  })
+  return `${cap}(${parts.join(", ")})`
+}

@@ -1,0 +1,80 @@
+/**
+ * The durable engines workflow runs execute on. Each layer provides the `@effect/workflow`
+ * `WorkflowEngine` and the `SqlClient` boruna's own store (`WorkflowStore.ts`) writes to.
+ *
+ * - `sqliteEngine(dataDir)`: one machine. `ClusterWorkflowEngine` over `SingleRunner` with SQL
+ *   runner storage, on `@effect/sql-sqlite-node` in `<data-dir>/engine.db` (the store's tables live
+ *   in the same file, through the same connection, so one process never contends with itself).
+ * - `memoryEngine`: `WorkflowEngine.layerMemory` and an in-memory SQLite store, for tests.
+ * - `clusterEngine(options)` lives in `src/Cluster.ts` (PostgreSQL, many runners) and provides the
+ *   same two services.
+ *
+ * The data dir is `--data-dir`, `$BORUNA_DATA_DIR`, or `./.boruna/data` (`dataDirOf`).
+ */
+import * as ClusterWorkflowEngine from "@effect/cluster/ClusterWorkflowEngine"
+import * as SingleRunner from "@effect/cluster/SingleRunner"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
+import * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { mkdirSync } from "node:fs"
+import { join, resolve } from "node:path"
+import * as RunnerAddress from "@effect/cluster/RunnerAddress"
+
+/** What every engine layer provides. */
+export type EngineServices = WorkflowEngine.WorkflowEngine | SqlClient.SqlClient
+
+export class EngineError extends Error {
+  readonly _tag = "EngineError"
+}
+
+/** `--data-dir`, else `$BORUNA_DATA_DIR`, else `./.boruna/data`. */
+export const dataDirOf = (option: string | undefined, env: Record<string, string | undefined> = process.env): string =>
+  resolve(option ?? env.BORUNA_DATA_DIR ?? join(".boruna", "data"))
+
+/**
+ * Sharding settings for a single runner on one machine: every value set here (none read from
+ * generic environment variables such as HOST or PORT), a small shard count (fast start), and short
+ * poll intervals so a resumed run is picked up promptly.
+ */
+export const singleRunnerConfig = {
+  runnerAddress: Option.some(RunnerAddress.make("localhost", 34431)),
+  runnerListenAddress: Option.none(),
+  runnerShardWeight: 1,
+  shardsPerGroup: 8,
+  availableShardGroups: ["default"],
+  assignedShardGroups: ["default"],
+  preemptiveShutdown: true,
+  shardLockRefreshInterval: Duration.seconds(5),
+  shardLockExpiration: Duration.seconds(20),
+  shardLockDisableAdvisory: true,
+  entityMailboxCapacity: 4096,
+  entityMaxIdleTime: Duration.minutes(1),
+  entityRegistrationTimeout: Duration.minutes(1),
+  entityTerminationTimeout: Duration.seconds(5),
+  entityMessagePollInterval: Duration.millis(500),
+  entityReplyPollInterval: Duration.millis(50),
+  sendRetryInterval: Duration.millis(50),
+  refreshAssignmentsInterval: Duration.seconds(3),
+  runnerHealthCheckInterval: Duration.minutes(1),
+  simulateRemoteSerialization: true
+} as const
+
+/** The durable single-machine engine on `<dataDir>/engine.db`. */
+export const sqliteEngine = (dataDir: string): Layer.Layer<EngineServices, EngineError> => {
+  mkdirSync(dataDir, { recursive: true })
+  const sql = SqliteClient.layer({ filename: join(dataDir, "engine.db") })
+  return ClusterWorkflowEngine.layer.pipe(
+    Layer.provideMerge(SingleRunner.layer({ runnerStorage: "sql", shardingConfig: singleRunnerConfig })),
+    Layer.provideMerge(sql),
+    Layer.mapError((e) => new EngineError(`cannot open the workflow engine in ${dataDir}: ${String(e)}`))
+  )
+}
+
+/** In memory: `WorkflowEngine.layerMemory` and an in-memory SQLite database for the store. */
+export const memoryEngine: Layer.Layer<EngineServices, EngineError> = Layer.merge(
+  WorkflowEngine.layerMemory,
+  Layer.mapError(SqliteClient.layer({ filename: ":memory:" }), (e) => new EngineError(String(e)))
+)

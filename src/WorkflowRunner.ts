@@ -1,0 +1,963 @@
+/**
+ * The durable DAG runner on `@effect/workflow` (docs/workflows.md).
+ *
+ * - A run is one engine workflow `boruna/run`, keyed by `run_id`. Its body schedules the DAG:
+ *   waves in Kahn order, steps of a wave concurrently (bounded by the run's concurrency), retries
+ *   per `retry_on` class with back-off, dependents of a failed step `skipped`.
+ * - Each step attempt is a child workflow `boruna/step`, keyed `run_id/step_id/attempt`.
+ * - Each capability call inside a step is an engine Activity named
+ *   `cap/STEP/ATTEMPT/SEQ/CAPABILITY`; it runs `Gateway.call` (policy, budget, live handler,
+ *   `boruna.cap` span) and journals `{argsHash, decision, result | error}`. Denials are values.
+ *   When a step is re-run after a crash, the VM executes again and each completed call returns its
+ *   journaled result; a different arguments hash (or capability) fails closed with `replay_diverged`.
+ *   The step's event log is rebuilt from the journal exactly as the gateway writes it, so it comes
+ *   out byte-identical to an uninterrupted run.
+ * - Pauses (approval gates, per-call approvals, external triggers) are `DurableDeferred`s in the
+ *   step workflow, recorded as pending in the store with a hashed random token.
+ *
+ * Everything the engine journals is private resume state; the run's record is `WorkflowStore`.
+ * The engine layer is a parameter (`sqliteEngine`, `memoryEngine`, `Cluster.clusterEngine`).
+ */
+import * as Activity from "@effect/workflow/Activity"
+import * as DurableDeferred from "@effect/workflow/DurableDeferred"
+import * as Workflow from "@effect/workflow/Workflow"
+import type * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
+import { createHash, randomBytes } from "node:crypto"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { argsDigest, callDigest, gateDigest, mintToken, needsApproval, renderCall, tokenHash } from "./Approval.js"
+import { CAPABILITIES, type CapabilityName } from "./Capability.js"
+import { compileSource } from "./Compiler.js"
+import { BudgetExceeded, type CapabilityError, Denied, HandlerFailure, RuntimeError } from "./Errors.js"
+import type { CallSite, Event } from "./Event.js"
+import * as EventLog from "./EventLog.js"
+import { encodeEvent } from "./EventLogFile.js"
+import * as Gateway from "./Gateway.js"
+import * as Handlers from "./Handlers.js"
+import type { Policy } from "./Policy.js"
+import { isAllowed } from "./PolicyCore.js"
+import { TelemetryEnabled } from "./TelemetryFlag.js"
+import type { Value } from "./Value.js"
+import { fromJson, type Json, toJson } from "./ValueJson.js"
+import * as Vm from "./Vm.js"
+import { dependencies, waves, type WorkflowDef, WorkflowSchema } from "./WorkflowFile.js"
+import { type ApprovalRecord, type StepRecord, type StepStatus, WorkflowStore, type WorkflowStoreService } from "./WorkflowStore.js"
+
+// ---------------------------------------------------------------------------------------------
+// services the workflow bodies need besides the store
+
+/** How a step's capabilities are performed: the deterministic demo handlers, or the live ones. */
+export interface RunnerEnvService {
+  /** the handlers for a step under `policy` (`live` as the run was started) */
+  readonly handlers: (policy: Policy, live: boolean) => Effect.Effect<Handlers.HandlersService, never, Scope.Scope>
+  /** a step changed state (the CLI prints a line) */
+  readonly onStep: (runId: string, stepId: string, status: StepStatus, attempt: number, detail?: string) => void
+  /** tokens minted in this process, by `runId/approvalId`: printed once, never stored */
+  readonly minted: Map<string, string>
+  /** typescript step bodies registered in this process (`WorkflowTs.ts`), by workflow name and step id */
+  readonly tsSteps: Map<string, TsStepBody>
+}
+
+/** A TypeScript step: an Effect over the step's capability services. */
+export type TsStepBody = (ctx: TsStepContext) => Effect.Effect<Value, CapabilityError | StepFailure, Gateway.Gateway>
+
+export interface TsStepContext {
+  readonly runId: string
+  readonly stepId: string
+  readonly attempt: number
+  /** resolved inputs: upstream outputs (by local name) and run inputs */
+  readonly inputs: ReadonlyMap<string, Value>
+}
+
+export class RunnerEnv extends Context.Tag("boruna/WorkflowRunnerEnv")<RunnerEnv, RunnerEnvService>() {}
+
+/** A step failed for a reason of its own (not a capability error). */
+export class StepFailure extends Data.TaggedError("StepFailure")<{ readonly kind: string; readonly message: string }> {}
+
+const demoOrLive = (policy: Policy, live: boolean): Effect.Effect<Handlers.HandlersService, never, Scope.Scope> =>
+  live
+    ? Effect.flatMap(Effect.promise(() => import("./Live.js")), (L) =>
+      Layer.build(L.layer(policy)).pipe(
+        Effect.map((ctx) => Context.get(ctx, Handlers.Handlers)),
+        Effect.catchAll((e) => Effect.succeed(Handlers.fromRecord({}) as Handlers.HandlersService).pipe(Effect.tap(() => Effect.logWarning(String(e)))))
+      ))
+    : Effect.succeed(Handlers.demoService)
+
+export const makeEnv = (options: Partial<Pick<RunnerEnvService, "handlers" | "onStep">> = {}): RunnerEnvService => ({
+  handlers: options.handlers ?? demoOrLive,
+  onStep: options.onStep ?? (() => {}),
+  minted: new Map(),
+  tsSteps: new Map()
+})
+
+// ---------------------------------------------------------------------------------------------
+// engine workflows
+
+export const StepOutcome = Schema.Struct({
+  status: Schema.Literal("completed", "failed"),
+  output: Schema.NullOr(Schema.String),
+  outputHash: Schema.NullOr(Schema.String),
+  errorKind: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String)
+})
+export type StepOutcome = typeof StepOutcome.Type
+
+export const RunOutcome = Schema.Struct({
+  status: Schema.Literal("completed", "failed"),
+  errorKind: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String)
+})
+export type RunOutcome = typeof RunOutcome.Type
+
+export const RunWorkflow = Workflow.make({
+  name: "boruna/run",
+  payload: { runId: Schema.String },
+  success: RunOutcome,
+  idempotencyKey: (p) => p.runId
+})
+
+export const StepWorkflow = Workflow.make({
+  name: "boruna/step",
+  payload: { runId: Schema.String, stepId: Schema.String, attempt: Schema.Number, parentSpanId: Schema.String },
+  success: StepOutcome,
+  idempotencyKey: (p) => `${p.runId}/${p.stepId}/${p.attempt}`
+})
+
+/** What a capability Activity journals. */
+export const CallJournal = Schema.Struct({
+  argsHash: Schema.String,
+  decision: Schema.Literal("allowed", "denied", "budget_exceeded"),
+  ok: Schema.Boolean,
+  result: Schema.optional(Schema.Unknown),
+  errorKind: Schema.optional(Schema.String),
+  errorMessage: Schema.optional(Schema.String)
+})
+export type CallJournal = typeof CallJournal.Type
+
+/** The value a pause is completed with. */
+export const Decision = Schema.Struct({
+  decision: Schema.Literal("approved", "rejected", "triggered"),
+  approver: Schema.String,
+  reason: Schema.NullOr(Schema.String),
+  payload: Schema.NullOr(Schema.String),
+  digest: Schema.String,
+  at: Schema.String
+})
+export type Decision = typeof Decision.Type
+
+/** The engine's DurableDeferred of one pause (the approval id names it). */
+export const pauseDeferred = (approvalId: string) => DurableDeferred.make(`pause/${approvalId}`, { success: Decision })
+
+export const stepExecutionId = (runId: string, stepId: string, attempt: number): Effect.Effect<string> =>
+  StepWorkflow.executionId({ runId, stepId, attempt, parentSpanId: "" })
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex")
+const nowIso = (): string => new Date().toISOString()
+const decodeWorkflowJson = Schema.decodeUnknownSync(Schema.parseJson(WorkflowSchema))
+
+/** The run's decoded workflow and policy (both stored with the run). */
+export const loadRunDef = (store: WorkflowStoreService, runId: string) =>
+  Effect.flatMap(store.getRun(runId), (run) =>
+    run === undefined
+      ? Effect.die(new Error(`unknown run ${runId}`))
+      : Effect.sync(() => ({
+        run,
+        workflow: decodeWorkflowJson(run.workflow_json) as WorkflowDef,
+        policy: JSON.parse(run.policy_json) as Policy,
+        inputs: JSON.parse(run.inputs_json) as Record<string, string>
+      })))
+
+/**
+ * The step's policy: the run policy narrowed by the step's declared capabilities (when it declares
+ * any, only those — plus `step.input` — are allowed) and its budget (`max_calls` caps each declared
+ * capability; `max_tokens` caps `llm_policy.max_tokens`).
+ */
+export const stepPolicy = (run: Policy, step: WorkflowDef["steps"][string]): Policy => {
+  const declared = new Set<string>(step.capabilities)
+  const narrowing = declared.size > 0
+  const rules: Record<string, Policy["rules"][string]> = {}
+  for (const c of CAPABILITIES) {
+    const base = run.rules[c.name]
+    // the runner always grants step.input (a step reads its own inputs)
+    let allow = c.name === "step.input" || isAllowed(run, c.name)
+    if (narrowing && !declared.has(c.name) && c.name !== "step.input") allow = false
+    let budget = base?.budget ?? 0
+    if (step.budget.max_calls !== null && declared.has(c.name)) budget = budget === 0 ? step.budget.max_calls : Math.min(budget, step.budget.max_calls)
+    rules[c.name] = { ...(base ?? {}), allow, budget }
+  }
+  const llm = run.llm_policy
+  const maxTokens = step.budget.max_tokens
+  return {
+    ...run,
+    default_allow: false,
+    rules,
+    ...(maxTokens === null || maxTokens === 0 ? {} : { llm_policy: { ...(llm ?? { allowed_models: [] }), max_tokens: llm?.max_tokens === undefined ? maxTokens : Math.min(llm.max_tokens, maxTokens) } })
+  }
+}
+
+const errorOf = (kind: string, capability: string, message: string): CapabilityError =>
+  kind === "denied"
+    ? new Denied({ capability, reason: message })
+    : kind === "budget_exceeded"
+    ? new BudgetExceeded({ capability, budget: Number(/budget (\d+)/.exec(message)?.[1] ?? 0) })
+    : new RuntimeError({ capability, reason: message })
+
+/** The reason text of a capability error (so a journaled error reproduces the same message). */
+const reasonOf = (e: CapabilityError): string =>
+  e._tag === "Denied" ? e.reason : e._tag === "RuntimeError" ? e.reason : e.message
+
+/** The message a journaled error is rebuilt from (inverse of `errorOf`). */
+const journalError = (e: CapabilityError): { errorKind: string; errorMessage: string } => ({ errorKind: e.kind, errorMessage: reasonOf(e) })
+
+/** A `step.input(name)` answer: upstream String outputs as themselves, other values as compact Value JSON. */
+const inputText = (v: Value): string => (typeof v === "string" ? v : JSON.stringify(toJson(v)))
+
+/** Resolved inputs of a step: its `inputs` (upstream outputs) over the run inputs. */
+const resolveInputs = (
+  store: WorkflowStoreService,
+  runId: string,
+  step: WorkflowDef["steps"][string],
+  runInputs: Record<string, string>
+): Effect.Effect<Map<string, Value>, StepFailure | import("./WorkflowStore.js").StoreError> =>
+  Effect.gen(function*() {
+    const out = new Map<string, Value>(Object.entries(runInputs))
+    if (Object.keys(step.inputs).length === 0) return out
+    const steps = new Map((yield* store.getSteps(runId)).map((s) => [s.step_id, s]))
+    for (const [name, ref] of Object.entries(step.inputs)) {
+      const from = ref.slice(0, ref.indexOf("."))
+      const rec = steps.get(from)
+      if (rec?.output_json === null || rec?.output_json === undefined) {
+        return yield* new StepFailure({ kind: "runtime_error", message: `output not found: ${ref}` })
+      }
+      out.set(name, fromJson(JSON.parse(rec.output_json)))
+    }
+    return out
+  })
+
+// ---------------------------------------------------------------------------------------------
+// the step: pauses, capability calls, the VM
+
+interface StepCtx {
+  readonly store: WorkflowStoreService
+  readonly env: RunnerEnvService
+  readonly runId: string
+  readonly stepId: string
+  readonly attempt: number
+}
+
+const setStep = (c: StepCtx, status: StepStatus, extra: Partial<StepRecord> = {}) =>
+  Effect.gen(function*() {
+    const prev = (yield* c.store.getSteps(c.runId)).find((s) => s.step_id === c.stepId)
+    yield* c.store.upsertStep({
+      run_id: c.runId,
+      step_id: c.stepId,
+      kind: extra.kind ?? prev?.kind ?? "source",
+      status,
+      attempts: Math.max(c.attempt, prev?.attempts ?? 0),
+      output_json: extra.output_json ?? null,
+      output_hash: extra.output_hash ?? null,
+      source_path: extra.source_path ?? prev?.source_path ?? null,
+      started_at: prev?.started_at ?? nowIso(),
+      ended_at: extra.ended_at ?? null,
+      duration_ms: extra.duration_ms ?? null,
+      error: extra.error ?? null,
+      error_kind: extra.error_kind ?? null
+    })
+    if (prev?.status !== status) c.env.onStep(c.runId, c.stepId, status, c.attempt, extra.error ?? undefined)
+  })
+
+/**
+ * Pause the step until a person (or a trigger) answers: record the pending item (minting its token
+ * once), mark the step and the run, and await the engine's DurableDeferred.
+ */
+const pause = (
+  c: StepCtx,
+  p: Omit<ApprovalRecord, "run_id" | "token_hash" | "status" | "approver" | "reason" | "payload_json" | "created_at" | "decided_at" | "decision_nonce" | "step_id" | "attempt">,
+  stepStatus: StepStatus
+): Effect.Effect<Decision, import("./WorkflowStore.js").StoreError, WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance> =>
+  Effect.gen(function*() {
+    const existing = yield* c.store.getApproval(c.runId, p.id)
+    if (existing === undefined) {
+      const token = mintToken()
+      const inserted = yield* c.store.addApproval({
+        ...p,
+        run_id: c.runId,
+        step_id: c.stepId,
+        attempt: c.attempt,
+        token_hash: tokenHash(token),
+        status: "pending",
+        approver: null,
+        reason: null,
+        payload_json: null,
+        created_at: nowIso(),
+        decided_at: null,
+        decision_nonce: null
+      })
+      if (inserted) {
+        c.env.minted.set(`${c.runId}/${p.id}`, token)
+        yield* c.store.addHistory({ run_id: c.runId, approval_id: p.id, at: nowIso(), actor: null, event: "pending", detail: p.args_rendered ?? p.kind })
+        yield* Effect.annotateCurrentSpan({ [`pause.${p.kind}`]: p.id })
+      }
+    }
+    const current = existing ?? (yield* c.store.getApproval(c.runId, p.id))
+    if (current?.status === "pending") {
+      yield* setStep(c, stepStatus)
+      yield* c.store.setRunStatus(c.runId, "paused")
+    }
+    const d = yield* DurableDeferred.await(pauseDeferred(p.id))
+    yield* Effect.sync(() => {
+      const span = Effect.runSync(Effect.option(Effect.currentSpan))
+      if (span._tag === "Some") span.value.event(`boruna.${d.decision}`, BigInt(Date.now()) * 1_000_000n, { "approval.id": p.id, approver: d.approver })
+    })
+    yield* c.store.setRunStatus(c.runId, "running")
+    yield* setStep(c, "running")
+    return d
+  })
+
+const capActivity = (
+  c: StepCtx,
+  o: {
+    readonly seq: number
+    readonly cap: CapabilityName
+    readonly args: ReadonlyArray<Value>
+    readonly site: CallSite | undefined
+    readonly argsHash: string
+    readonly policy: Policy
+    readonly live: boolean
+    readonly priorTakes: number
+    readonly inputs: ReadonlyMap<string, Value>
+  }
+) =>
+  Activity.make({
+    name: `cap/${c.stepId}/${c.attempt}/${o.seq}/${o.cap}`,
+    success: CallJournal,
+    execute: Effect.gen(function*() {
+      yield* c.store.startCall({ run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: o.seq, capability: o.cap, args_digest: o.argsHash })
+      const base = yield* c.env.handlers(o.policy, o.live)
+      const handlers = Handlers.override(base, {
+        "step.input": (args) => {
+          const name = typeof args[0] === "string" ? args[0] : ""
+          const v = o.inputs.get(name)
+          return v === undefined
+            ? Effect.fail(new HandlerFailure({ message: `no input named '${name}' (inputs: ${[...o.inputs.keys()].join(", ") || "none"})` }))
+            : Effect.succeed(inputText(v))
+        }
+      })
+      const traced = yield* TelemetryEnabled
+      const gw = Gateway.make({ policy: o.policy, handlers, log: EventLog.makeMemory(), traced })
+      // calls of this capability earlier in the step count against its budget
+      const counter = gw.budget.counter(o.cap)
+      for (let i = 0; i < o.priorTakes; i++) counter.take()
+      const exit = yield* Effect.exit(gw.call(o.cap, o.args, o.site))
+      let j: CallJournal
+      if (Exit.isSuccess(exit)) {
+        j = { argsHash: o.argsHash, decision: "allowed", ok: true, result: toJson(exit.value) }
+      } else {
+        const e = exit.cause._tag === "Fail" ? exit.cause.error : new RuntimeError({ capability: o.cap, reason: "interrupted" })
+        j = { argsHash: o.argsHash, decision: e.kind === "denied" && !isAllowed(o.policy, o.cap) ? "denied" : e.kind === "budget_exceeded" ? "budget_exceeded" : "allowed", ok: false, ...journalError(e) }
+      }
+      yield* c.store.completeCall({ run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: o.seq, decision: j.decision, result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage])) })
+      return j
+    }).pipe(Effect.orDie)
+  })
+
+class Abort extends Data.TaggedError("Abort")<{ readonly kind: string; readonly message: string }> {}
+
+/** The gateway a step's VM (or TypeScript body) calls: approvals, journaled Activities, the event log. */
+const journalingGateway = (
+  c: StepCtx,
+  o: { readonly policy: Policy; readonly live: boolean; readonly log: EventLog.EventLogService; readonly inputs: ReadonlyMap<string, Value>; readonly abort: { current: Abort | undefined } },
+  runtime: import("effect/Runtime").Runtime<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance | Scope.Scope>
+): Gateway.GatewayService => {
+  let seq = 0
+  const takes = new Map<string, number>()
+  return {
+    call: (cap, args, site) =>
+      Effect.gen(function*() {
+        const n = seq++
+        const argsHash = argsDigest(args)
+        const fail = (kind: string, message: string) => {
+          o.abort.current = new Abort({ kind, message })
+          return Effect.fail(new RuntimeError({ capability: cap, reason: message }))
+        }
+        const prev = yield* Effect.orDie(c.store.getCall({ run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n }))
+        if (prev !== undefined && (prev.capability !== cap || prev.args_digest !== argsHash)) {
+          return yield* fail("replay_diverged", `replay diverged at call ${n} of step '${c.stepId}' (attempt ${c.attempt}): the journal has ${prev.capability} with args ${prev.args_digest.slice(0, 12)}…, the step now calls ${cap} with args ${argsHash.slice(0, 12)}…`)
+        }
+        const allowed = isAllowed(o.policy, cap)
+        if (allowed && needsApproval(o.policy, cap, args)) {
+          const digest = callDigest({ runId: c.runId, stepId: c.stepId, attempt: c.attempt, seq: n, capability: cap, args })
+          const d = yield* Effect.orDie(pause(c, { id: `call:${digest}`, kind: "call", seq: n, capability: cap, args_rendered: renderCall(cap, args), digest, required_role: null }, "awaiting_approval"))
+          if (d.decision !== "approved") {
+            return yield* fail("approval_rejected", `call ${n} of step '${c.stepId}' (${cap}) was rejected by ${d.approver}${d.reason ? `: ${d.reason}` : ""}`)
+          }
+        }
+        const prior = takes.get(cap) ?? 0
+        if (allowed) takes.set(cap, prior + 1)
+        const j = yield* capActivity(c, { seq: n, cap, args, site, argsHash, policy: o.policy, live: o.live, priorTakes: prior, inputs: o.inputs })
+        if (j.argsHash !== argsHash) {
+          return yield* fail("replay_diverged", `replay diverged at call ${n} of step '${c.stepId}': journaled args ${j.argsHash.slice(0, 12)}…, now ${argsHash.slice(0, 12)}…`)
+        }
+        yield* Effect.orDie(c.store.ensureCall({
+          run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash, decision: j.decision,
+          result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage]))
+        }))
+        // the event log, exactly as the gateway writes it: nothing for a refused call
+        if (j.decision === "allowed") {
+          o.log.append(site === undefined ? { type: "CapCall", capability: cap, args } : { type: "CapCall", capability: cap, args, site })
+          if (j.ok) o.log.append({ type: "CapResult", capability: cap, result: fromJson(j.result) })
+          else o.log.append({ type: "CapError", capability: cap, kind: j.errorKind ?? "runtime_error", message: errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? "").message })
+        }
+        if (j.ok) return fromJson(j.result)
+        return yield* Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))
+      }).pipe(Effect.provide(runtime))
+  }
+}
+
+const outcome = (status: "completed" | "failed", o: Partial<StepOutcome> = {}): StepOutcome => ({
+  status,
+  output: o.output ?? null,
+  outputHash: o.outputHash ?? null,
+  errorKind: o.errorKind ?? null,
+  error: o.error ?? null
+})
+
+const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const env = yield* RunnerEnv
+    const { runId, stepId, attempt } = payload
+    const { inputs: runInputs, policy: runPolicy, run, workflow } = yield* Effect.orDie(loadRunDef(store, runId))
+    const step = workflow.steps[stepId]
+    const c: StepCtx = { store, env, runId, stepId, attempt }
+    const started = Date.now()
+    const startedIso = nowIso()
+    const finish = (o: StepOutcome, eventLog: string) =>
+      Effect.gen(function*() {
+        const ended = nowIso()
+        yield* Effect.orDie(store.upsertAttempt({
+          run_id: runId, step_id: stepId, attempt, status: o.status, started_at: startedIso, ended_at: ended,
+          duration_ms: Date.now() - started, error: o.error, error_kind: o.errorKind, event_log: eventLog
+        }))
+        yield* Effect.annotateCurrentSpan({ "step.status": o.status })
+        return o
+      })
+    yield* Effect.orDie(setStep(c, "running", { kind: step.kind, source_path: step.source ?? null }))
+    if (step.kind === "approval_gate" || step.kind === "external_trigger") {
+      const gate = step.kind === "approval_gate"
+      const digest = gateDigest(runId, stepId, step.kind)
+      const d = yield* Effect.orDie(pause(c, {
+        id: `${gate ? "gate" : "trigger"}:${stepId}`,
+        kind: gate ? "gate" : "trigger",
+        seq: null,
+        capability: null,
+        args_rendered: gate ? `approval gate '${stepId}' (role: ${step.required_role ?? "any"})` : `external trigger '${stepId}'${step.description ? `: ${step.description}` : ""}`,
+        digest,
+        required_role: step.required_role ?? null
+      }, gate ? "awaiting_approval" : "awaiting_trigger"))
+      if (d.decision === "rejected") {
+        return yield* finish(outcome("failed", { errorKind: "approval_rejected", error: `step '${stepId}' was rejected by ${d.approver}${d.reason ? `: ${d.reason}` : ""}` }), "")
+      }
+      const v: Value = gate ? `approved by ${d.approver}` : (d.payload ?? "")
+      const out = JSON.stringify(toJson(v))
+      return yield* finish(outcome("completed", { output: out, outputHash: sha256(out) }), "")
+    }
+    const inputsE = yield* Effect.either(resolveInputs(store, runId, step, runInputs))
+    if (Either.isLeft(inputsE)) {
+      const e = inputsE.left
+      return yield* finish(outcome("failed", { errorKind: e._tag === "StepFailure" ? e.kind : "runtime_error", error: e.message }), "")
+    }
+    const inputs = inputsE.right
+    const policy = stepPolicy(runPolicy, step)
+    const log = EventLog.makeMemory()
+    const abort: { current: Abort | undefined } = { current: undefined }
+    const runtime = yield* Effect.runtime<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance | Scope.Scope>()
+    const gateway = journalingGateway(c, { policy, live: run.live, log, inputs, abort }, runtime)
+    const tsBody = env.tsSteps.get(`${workflow.name}/${stepId}`)
+    let work: Effect.Effect<Value, { readonly kind: string; readonly message: string }, Gateway.Gateway | EventLog.EventLog>
+    if (tsBody !== undefined) {
+      work = tsBody({ runId, stepId, attempt, inputs })
+    } else {
+      const file = join(run.workflow_path.endsWith(".ax") ? join(run.workflow_path, "..") : run.workflow_path, step.source ?? "")
+      let source: string
+      try {
+        source = readFileSync(file, "utf8").replace(/^\uFEFF/, "")
+      } catch (e) {
+        return yield* finish(outcome("failed", { errorKind: "io_error", error: `cannot read ${file}: ${(e as { code?: string }).code ?? String(e)}` }), "")
+      }
+      const compiled = compileSource(file, source)
+      if (!compiled.ok) {
+        const d = compiled.diagnostics[0]
+        return yield* finish(outcome("failed", { errorKind: "compile_error", error: `${d.file}:${d.line}:${d.col}: ${d.code} ${d.message}` }), "")
+      }
+      work = Vm.run(compiled.program, {})
+    }
+    const timed = step.timeout_ms === null
+      ? work
+      : Effect.timeoutFail(work, { duration: step.timeout_ms, onTimeout: () => ({ kind: "wall_time_exceeded", message: `step '${stepId}' exceeded timeout_ms ${step.timeout_ms}` }) })
+    const result = yield* Effect.either(timed.pipe(
+      Effect.provideService(Gateway.Gateway, gateway),
+      Effect.provideService(EventLog.EventLog, log)
+    ))
+    const eventLog = log.events().map((e: Event) => encodeEvent(e) + "\n").join("")
+    if (Either.isLeft(result)) {
+      const e = abort.current ?? result.left
+      const l = result.left as { readonly file?: unknown; readonly line?: unknown; readonly col?: unknown }
+      const where = abort.current === undefined && typeof l.file === "string" && typeof l.line === "number" && l.line > 0 ? ` (${l.file}:${l.line}:${String(l.col)})` : ""
+      return yield* finish(outcome("failed", { errorKind: e.kind, error: e.message + where }), eventLog)
+    }
+    const out = JSON.stringify(toJson(result.right))
+    return yield* finish(outcome("completed", { output: out, outputHash: sha256(out) }), eventLog)
+  }).pipe(
+    (self) =>
+      Effect.flatMap(WorkflowStore, (store) =>
+        Effect.flatMap(Effect.orDie(store.getRun(payload.runId)), (run) =>
+          run === undefined
+            ? self
+            : Effect.withSpan(self, "boruna.step", {
+              parent: Tracer.externalSpan({ traceId: run.trace_id, spanId: payload.parentSpanId || run.span_id }),
+              attributes: { "step.id": payload.stepId, "step.attempt": payload.attempt, "boruna.run_id": payload.runId },
+              captureStackTrace: false
+            })))
+  )
+
+// ---------------------------------------------------------------------------------------------
+// the run: the DAG scheduler
+
+/** Whether a failure of `kind` is retried under the step's retry settings. */
+export const retryable = (retry: WorkflowDef["steps"][string]["retry"], kind: string | null): boolean => {
+  if (kind === null || kind === "approval_rejected" || kind === "replay_diverged") return false
+  if (retry.retry_on.length > 0) return retry.retry_on.includes(kind)
+  return retry.on_transient && (kind === "runtime_error" || kind === "wall_time_exceeded")
+}
+
+const runBody = (payload: { readonly runId: string }) =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const env = yield* RunnerEnv
+    const { runId } = payload
+    const { run, workflow } = yield* Effect.orDie(loadRunDef(store, runId))
+    const span = yield* Effect.currentSpan.pipe(Effect.orElseSucceed(() => undefined))
+    const parentSpanId = span?.spanId ?? run.span_id
+    if (run.status !== "paused") yield* Effect.orDie(store.setRunStatus(runId, "running"))
+    const deps = dependencies(workflow)
+    const status = new Map<string, "completed" | "failed" | "skipped">()
+    let firstFailure: { kind: string; message: string } | undefined
+    const setStatus = (id: string, s: StepStatus, extra: Partial<StepRecord> = {}) =>
+      Effect.gen(function*() {
+        const prev = (yield* store.getSteps(runId)).find((r) => r.step_id === id)
+        yield* store.upsertStep({
+          run_id: runId, step_id: id, kind: workflow.steps[id].kind, status: s, attempts: extra.attempts ?? prev?.attempts ?? 0,
+          output_json: extra.output_json ?? null, output_hash: extra.output_hash ?? null, source_path: workflow.steps[id].source ?? null,
+          started_at: prev?.started_at ?? null, ended_at: extra.ended_at ?? null, duration_ms: extra.duration_ms ?? null,
+          error: extra.error ?? null, error_kind: extra.error_kind ?? null
+        })
+        if (prev?.status !== s) env.onStep(runId, id, s, extra.attempts ?? prev?.attempts ?? 0, extra.error ?? undefined)
+      }).pipe(Effect.orDie)
+
+    const runStep = (id: string) =>
+      Effect.gen(function*() {
+        const bad = (deps.get(id) ?? []).find((d) => status.get(d) !== "completed")
+        if (bad !== undefined) {
+          status.set(id, "skipped")
+          return yield* setStatus(id, "skipped", { error: `skipped: upstream step '${bad}' ${status.get(bad) ?? "did not complete"}`, error_kind: "skipped" })
+        }
+        const step = workflow.steps[id]
+        const max = step.retry.max_attempts
+        const t0 = Date.now()
+        for (let attempt = 1; ; attempt++) {
+          const o = yield* StepWorkflow.execute({ runId, stepId: id, attempt, parentSpanId })
+          if (o.status === "completed") {
+            status.set(id, "completed")
+            return yield* setStatus(id, "completed", { attempts: attempt, output_json: o.output, output_hash: o.outputHash, ended_at: nowIso(), duration_ms: Date.now() - t0 })
+          }
+          if (attempt < max && retryable(step.retry, o.errorKind)) {
+            yield* setStatus(id, "running", { attempts: attempt, error: o.error, error_kind: o.errorKind })
+            yield* Effect.sleep(Math.min(50 * 2 ** (attempt - 1), 2000))
+            continue
+          }
+          status.set(id, "failed")
+          firstFailure ??= { kind: o.errorKind ?? "runtime_error", message: `step '${id}' failed: ${o.error ?? "failed"}` }
+          return yield* setStatus(id, "failed", { attempts: attempt, error: o.error, error_kind: o.errorKind, ended_at: nowIso(), duration_ms: Date.now() - t0 })
+        }
+      })
+
+    for (const wave of waves(workflow)) {
+      yield* Effect.forEach(wave, runStep, { concurrency: Math.max(1, run.concurrency), discard: true })
+    }
+    const result: RunOutcome = firstFailure === undefined
+      ? { status: "completed", errorKind: null, error: null }
+      : { status: "failed", errorKind: firstFailure.kind, error: firstFailure.message }
+    yield* Effect.orDie(store.setRunStatus(runId, result.status, firstFailure))
+    return result
+  }).pipe((self) =>
+    Effect.flatMap(WorkflowStore, (store) =>
+      Effect.flatMap(Effect.orDie(store.getRun(payload.runId)), (run) =>
+        run === undefined
+          ? self
+          : Effect.withSpan(self, "boruna.workflow", {
+            parent: Tracer.externalSpan({ traceId: run.trace_id, spanId: run.span_id }),
+            attributes: { "boruna.run_id": run.run_id, "workflow.name": run.workflow_name, "workflow.hash": run.workflow_hash },
+            captureStackTrace: false
+          }))))
+
+/** Register both workflows with the engine in context. */
+export const workflowsLayer: Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | WorkflowStore | RunnerEnv | TelemetryEnabled> = Layer.mergeAll(
+  RunWorkflow.toLayer((p) => runBody(p)),
+  StepWorkflow.toLayer((p) => stepBody(p))
+)
+
+/** A fresh W3C trace context for a new run (trace id, and the id of the run's root). */
+export const newTraceContext = (): { readonly trace_id: string; readonly span_id: string } => ({
+  trace_id: randomBytes(16).toString("hex"),
+  span_id: randomBytes(8).toString("hex")
+})
+
+// ---------------------------------------------------------------------------------------------
+// the library API: validate / run / status / approve / reject / trigger / resume / cancel
+// (plain Effects; the CLI and `boruna mcp` call these)
+
+export class WorkflowError extends Data.TaggedError("WorkflowError")<{
+  readonly kind: string
+  readonly message: string
+  /** validation problems, when kind is invalid_workflow (each already formatted) */
+  readonly problems?: ReadonlyArray<import("./WorkflowFile.js").Problem>
+}> {}
+
+/** A pause waiting for an answer, as shown to users (never with its token). */
+export interface PendingItem {
+  readonly id: string
+  readonly kind: "gate" | "call" | "trigger"
+  readonly step: string
+  readonly attempt: number
+  readonly digest: string
+  readonly capability: string | null
+  readonly call: string | null
+  readonly required_role: string | null
+}
+
+export interface RunResult {
+  readonly runId: string
+  readonly status: "completed" | "failed" | "paused" | "cancelled"
+  readonly errorKind: string | null
+  readonly error: string | null
+  readonly pending: ReadonlyArray<PendingItem>
+  /** tokens minted by this call, by pending id: printed once, not kept anywhere */
+  readonly tokens: Readonly<Record<string, string>>
+  /** step outputs (compact Value JSON) of completed steps */
+  readonly outputs: Readonly<Record<string, string>>
+}
+
+export type Services = WorkflowEngine.WorkflowEngine | WorkflowStore | RunnerEnv
+
+const pendingOf = (a: ApprovalRecord): PendingItem => ({
+  id: a.id,
+  kind: a.kind,
+  step: a.step_id,
+  attempt: a.attempt,
+  digest: a.digest,
+  capability: a.capability,
+  call: a.args_rendered,
+  required_role: a.required_role
+})
+
+const runExecutionId = (runId: string): Effect.Effect<string> => RunWorkflow.executionId({ runId })
+
+const summarize = (runId: string, status: RunResult["status"]): Effect.Effect<RunResult, WorkflowError, WorkflowStore | RunnerEnv> =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const env = yield* RunnerEnv
+    const view = yield* storeErr(store.readRun(runId))
+    const pending = (view?.approvals ?? []).filter((a) => a.status === "pending").map(pendingOf)
+    const tokens: Record<string, string> = {}
+    for (const p of pending) {
+      const t = env.minted.get(`${runId}/${p.id}`)
+      if (t !== undefined) {
+        tokens[p.id] = t
+        env.minted.delete(`${runId}/${p.id}`)
+      }
+    }
+    const outputs: Record<string, string> = {}
+    for (const s of view?.steps ?? []) if (s.status === "completed" && s.output_json !== null) outputs[s.step_id] = s.output_json
+    return { runId, status, errorKind: view?.run.error_kind ?? null, error: view?.run.error ?? null, pending, tokens, outputs }
+  })
+
+const storeErr = <A, R>(e: Effect.Effect<A, import("./WorkflowStore.js").StoreError, R>): Effect.Effect<A, WorkflowError, R> =>
+  Effect.mapError(e, (x) => new WorkflowError({ kind: "store_error", message: x.message }))
+
+/**
+ * Wait until the run completes or pauses. Reconciles a run the engine reports suspended with
+ * nothing pending (a lost wake, Effect-TS/effect#6318) by resuming it.
+ */
+export const waitRun = (runId: string, options: { readonly pollMs?: number } = {}): Effect.Effect<RunResult, WorkflowError, Services> =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const execId = yield* runExecutionId(runId)
+    const pollMs = options.pollMs ?? 25
+    let suspendedSince: number | undefined
+    for (;;) {
+      const r = yield* RunWorkflow.poll(execId)
+      const run = yield* storeErr(store.getRun(runId))
+      if (run?.status === "cancelled") return yield* summarize(runId, "cancelled")
+      if (r !== undefined && r._tag === "Complete") {
+        if (Exit.isSuccess(r.exit)) return yield* summarize(runId, r.exit.value.status)
+        return yield* summarize(runId, "failed").pipe(Effect.map((s) => ({ ...s, errorKind: s.errorKind ?? "internal", error: s.error ?? "the run ended with a defect" })))
+      }
+      if (r !== undefined && r._tag === "Suspended") {
+        const approvals = yield* storeErr(store.getApprovals(runId))
+        if (approvals.some((a) => a.status === "pending")) return yield* summarize(runId, "paused")
+        suspendedSince ??= Date.now()
+        if (Date.now() - suspendedSince > 1500) {
+          yield* reconcileRun(runId)
+          suspendedSince = undefined
+        }
+      } else {
+        suspendedSince = undefined
+      }
+      yield* Effect.sleep(pollMs)
+    }
+  })
+
+/** Validate and start a run; waits until it completes or pauses. */
+export const startRun = (o: {
+  /** a workflow directory (or its workflow.json), or one `.ax` file run as a one-step workflow */
+  readonly path: string
+  readonly policy: Policy
+  readonly inputs?: Readonly<Record<string, string>>
+  readonly live?: boolean
+  readonly concurrency?: number
+}): Effect.Effect<RunResult, WorkflowError, Services> =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const WF = yield* Effect.promise(() => import("./WorkflowFile.js"))
+    const V = yield* Effect.promise(() => import("./WorkflowValidate.js"))
+    const P = yield* Effect.promise(() => import("./Policy.js"))
+    const { resolve, basename } = yield* Effect.promise(() => import("node:path"))
+    let workflow: WorkflowDef
+    let path: string
+    if (o.path.endsWith(".ax")) {
+      path = resolve(o.path)
+      let text: string
+      try {
+        text = readFileSync(path, "utf8")
+      } catch (e) {
+        return yield* new WorkflowError({ kind: "io_error", message: `cannot read ${o.path}: ${(e as { code?: string }).code === "ENOENT" ? "no such file" : String(e)}` })
+      }
+      const r = compileSource(path, text)
+      if (!r.ok) {
+        return yield* new WorkflowError({
+          kind: "invalid_workflow",
+          message: `${o.path} does not compile`,
+          problems: r.diagnostics.map((d) => ({ kind: "compile_error", path: "$.steps.main.source", message: `step 'main': ${d.code} ${d.message}`, step: "main", location: { file: d.file, line: d.line, col: d.col } }))
+        })
+      }
+      workflow = WF.singleStep(basename(path), basename(path, ".ax"))
+    } else {
+      const v = V.validateDir(o.path)
+      if (Either.isLeft(v)) return yield* new WorkflowError({ kind: "invalid_workflow", message: `${o.path}: invalid workflow`, problems: v.left })
+      workflow = v.right.workflow
+      path = resolve(v.right.dir)
+    }
+    const inputs = o.inputs ?? {}
+    const wh = WF.workflowHash(workflow)
+    const ih = WF.inputsHash(inputs)
+    const counter = yield* storeErr(store.countRuns(wh, ih))
+    const runId = WF.runId(wh.slice(7), ih.slice(7), counter)
+    const policyJson = P.policyToJson(o.policy)
+    const { canonicalJson } = yield* Effect.promise(() => import("./ValueJson.js"))
+    const at = nowIso()
+    yield* storeErr(store.createRun({
+      run_id: runId,
+      workflow_name: workflow.name,
+      workflow_version: workflow.version,
+      workflow_hash: wh,
+      workflow_path: path,
+      workflow_json: canonicalJson(Schema.encodeSync(WorkflowSchema)(workflow)),
+      policy_json: canonicalJson(policyJson),
+      policy_hash: P.policyHash(o.policy),
+      inputs_json: canonicalJson(inputs),
+      inputs_hash: ih,
+      counter,
+      status: "running",
+      live: o.live === true,
+      concurrency: o.concurrency ?? 4,
+      ...newTraceContext(),
+      created_at: at,
+      updated_at: at,
+      error: null,
+      error_kind: null
+    }))
+    yield* RunWorkflow.execute({ runId }, { discard: true })
+    return yield* waitRun(runId)
+  })
+
+/** Resume the engine's workflows of a run whose pauses are answered (the #6318 reconciler, one run). */
+export const reconcileRun = (runId: string): Effect.Effect<void, WorkflowError, Services> =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const approvals = yield* storeErr(store.getApprovals(runId))
+    for (const a of approvals) {
+      if (a.status === "pending") continue
+      const d: Decision = {
+        decision: a.status === "approved" ? "approved" : a.status === "rejected" ? "rejected" : "triggered",
+        approver: a.approver ?? "",
+        reason: a.reason,
+        payload: a.payload_json,
+        digest: a.digest,
+        at: a.decided_at ?? nowIso()
+      }
+      yield* completePause(a, d)
+    }
+    const execId = yield* runExecutionId(runId)
+    yield* RunWorkflow.resume(execId)
+  })
+
+/** Complete a pause's DurableDeferred (only the first completion counts) and wake its step. */
+const completePause = (a: ApprovalRecord, d: Decision): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine> =>
+  Effect.gen(function*() {
+    const execId = yield* stepExecutionId(a.run_id, a.step_id, a.attempt)
+    const deferred = pauseDeferred(a.id)
+    yield* DurableDeferred.done(deferred, {
+      token: DurableDeferred.tokenFromExecutionId(deferred, { workflow: StepWorkflow, executionId: execId }),
+      exit: Exit.succeed(d)
+    })
+    yield* StepWorkflow.resume(execId)
+  })
+
+/** Resume every run the store says is paused or running but whose answers are recorded (start-up reconciler). */
+export const reconcileAll: Effect.Effect<ReadonlyArray<string>, WorkflowError, Services> = Effect.gen(function*() {
+  const store = yield* WorkflowStore
+  const out: Array<string> = []
+  for (const status of ["paused", "running"] as const) {
+    for (const run of yield* storeErr(store.listRuns(status))) {
+      const approvals = yield* storeErr(store.getApprovals(run.run_id))
+      const answeredButWaiting = approvals.some((a) => a.status !== "pending") && (yield* storeErr(store.getSteps(run.run_id))).some((s) => s.status === "awaiting_approval" || s.status === "awaiting_trigger")
+      if (status === "running" || answeredButWaiting) {
+        yield* reconcileRun(run.run_id)
+        if (answeredButWaiting) yield* storeErr(store.addHistory({ run_id: run.run_id, approval_id: null, at: nowIso(), actor: null, event: "reconciled", detail: "an answer was recorded but the run was still suspended: resumed" }))
+        out.push(run.run_id)
+      }
+    }
+  }
+  return out
+})
+
+/**
+ * Answer a pause: approve or reject a gate (`step`) or a per-call approval (`call` digest), or
+ * deliver an external trigger's payload. Checks the token (stored hashed), records the decision
+ * (single use, first answer wins) or the refused attempt, then continues the run and waits.
+ */
+export const answer = (o: {
+  readonly runId: string
+  readonly step?: string | undefined
+  readonly call?: string | undefined
+  readonly token: string
+  readonly as: string
+  readonly reason?: string | undefined
+  readonly decision: "approved" | "rejected" | "triggered"
+  readonly payload?: string | undefined
+}): Effect.Effect<RunResult, WorkflowError, Services> =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const { tokenMatches } = yield* Effect.promise(() => import("./Approval.js"))
+    const run = yield* storeErr(store.getRun(o.runId))
+    if (run === undefined) return yield* new WorkflowError({ kind: "unknown_run", message: `no run ${o.runId} in this data dir (boruna workflow list shows the runs)` })
+    const approvals = yield* storeErr(store.getApprovals(o.runId))
+    const refuse = (approvalId: string | null, detail: string) =>
+      Effect.zipRight(
+        storeErr(store.addHistory({ run_id: o.runId, approval_id: approvalId, at: nowIso(), actor: o.as, event: "refused", detail })),
+        Effect.fail(new WorkflowError({ kind: "approval_refused", message: detail }))
+      )
+    let target: ApprovalRecord | undefined
+    if (o.call !== undefined) {
+      target = approvals.find((a) => a.kind === "call" && a.digest === o.call)
+      if (target === undefined) return yield* refuse(null, `wrong digest: no call of run ${o.runId} awaits approval with digest ${o.call}`)
+    } else {
+      const forStep = approvals.filter((a) => a.step_id === o.step)
+      target = forStep.find((a) => a.kind === (o.decision === "triggered" ? "trigger" : "gate"))
+      if (target === undefined) {
+        const call = forStep.find((a) => a.kind === "call" && a.status === "pending")
+        if (call !== undefined && o.decision !== "triggered") {
+          return yield* refuse(call.id, `step '${o.step}' waits for a per-call approval: answer it with --call ${call.digest}`)
+        }
+        const kind = o.decision === "triggered" ? "an external_trigger" : "an approval_gate"
+        return yield* refuse(null, `step '${o.step}' of run ${o.runId} is not ${kind} waiting for an answer`)
+      }
+    }
+    if (!tokenMatches(o.token, target.token_hash)) return yield* refuse(target.id, `wrong token for ${target.id}`)
+    if (target.status !== "pending") {
+      return yield* refuse(target.id, `${target.id} was already ${target.status} by ${target.approver ?? "?"} at ${target.decided_at ?? "?"}: an answer is single use`)
+    }
+    const at = nowIso()
+    const won = yield* storeErr(store.decide(o.runId, target.id, { status: o.decision, approver: o.as, reason: o.reason ?? null, payload_json: o.payload ?? null, at }))
+    if (!won) {
+      const now = yield* storeErr(store.getApproval(o.runId, target.id))
+      return yield* refuse(target.id, `${target.id} was already ${now?.status ?? "decided"} by ${now?.approver ?? "?"}: the first answer wins`)
+    }
+    yield* storeErr(store.addHistory({ run_id: o.runId, approval_id: target.id, at, actor: o.as, event: o.decision, detail: o.reason ?? o.payload ?? "" }))
+    yield* storeErr(store.setRunStatus(o.runId, "running"))
+    yield* completePause(target, { decision: o.decision, approver: o.as, reason: o.reason ?? null, payload: o.payload ?? null, digest: target.digest, at })
+    return yield* waitRun(o.runId)
+  })
+
+/** Continue a run (after a crash, or when it is suspended with its answers recorded). */
+export const resumeRun = (runId: string): Effect.Effect<RunResult, WorkflowError, Services> =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const run = yield* storeErr(store.getRun(runId))
+    if (run === undefined) return yield* new WorkflowError({ kind: "unknown_run", message: `no run ${runId} in this data dir` })
+    if (run.status === "completed" || run.status === "failed" || run.status === "cancelled") return yield* summarize(runId, run.status)
+    yield* storeErr(store.addHistory({ run_id: runId, approval_id: null, at: nowIso(), actor: null, event: "resumed", detail: "" }))
+    yield* reconcileRun(runId)
+    // a run whose first message never reached the engine (crash right after it was recorded)
+    yield* RunWorkflow.execute({ runId }, { discard: true })
+    return yield* waitRun(runId)
+  })
+
+/** Cancel a run: interrupt its engine workflow, mark it and its open pauses. */
+export const cancelRun = (runId: string): Effect.Effect<RunResult, WorkflowError, Services> =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const run = yield* storeErr(store.getRun(runId))
+    if (run === undefined) return yield* new WorkflowError({ kind: "unknown_run", message: `no run ${runId} in this data dir` })
+    if (run.status === "completed" || run.status === "failed") {
+      return yield* new WorkflowError({ kind: "already_finished", message: `run ${runId} already ${run.status}` })
+    }
+    yield* storeErr(store.setRunStatus(runId, "cancelled", { kind: "cancelled", message: "cancelled" }))
+    yield* storeErr(store.addHistory({ run_id: runId, approval_id: null, at: nowIso(), actor: null, event: "cancelled", detail: "" }))
+    const execId = yield* runExecutionId(runId)
+    yield* RunWorkflow.interrupt(execId)
+    return yield* summarize(runId, "cancelled")
+  })
+
+/** The whole record of a run. */
+export const runStatus = (runId: string): Effect.Effect<import("./WorkflowStore.js").RunView, WorkflowError, WorkflowStore> =>
+  Effect.flatMap(WorkflowStore, (store) =>
+    Effect.flatMap(storeErr(store.readRun(runId)), (v) =>
+      v === undefined ? Effect.fail(new WorkflowError({ kind: "unknown_run", message: `no run ${runId} in this data dir` })) : Effect.succeed(v)))
+
+/**
+ * Everything a process needs to drive runs on `engine`: the registered workflows, the store and the
+ * runner environment. `engine` is `sqliteEngine(dir)`, `memoryEngine` or `Cluster.clusterEngine(…)`.
+ */
+export const layer = <E>(
+  engine: Layer.Layer<WorkflowEngine.WorkflowEngine | import("@effect/sql/SqlClient").SqlClient, E>,
+  env: RunnerEnvService = makeEnv()
+): Layer.Layer<Services | import("@effect/sql/SqlClient").SqlClient, E | import("./WorkflowStore.js").StoreError, TelemetryEnabled> =>
+  Effect.promise(() => import("./WorkflowStore.js")).pipe(
+    Effect.map((S) => workflowsLayer.pipe(Layer.provideMerge(Layer.mergeAll(S.layer, Layer.succeed(RunnerEnv, env))))),
+    Layer.unwrapEffect,
+    Layer.provideMerge(engine)
+  )

@@ -1,0 +1,74 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { createHash } from "node:crypto"
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { allowAll } from "../src/PolicyCore.js"
+import * as Telemetry from "../src/Telemetry.js"
+import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
+import * as Runner from "../src/WorkflowRunner.js"
+import { WorkflowStore } from "../src/WorkflowStore.js"
+
+export const wfDir = (wf: unknown, files: Record<string, string>): string => {
+  const d = mkdtempSync(join(tmpdir(), "boruna-wfr-"))
+  writeFileSync(join(d, "workflow.json"), JSON.stringify(wf, null, 2))
+  for (const [f, t] of Object.entries(files)) {
+    mkdirSync(join(d, f, ".."), { recursive: true })
+    writeFileSync(join(d, f), t)
+  }
+  return d
+}
+
+const THREE = {
+  schema_version: 1, name: "three", version: "1",
+  steps: {
+    a: { kind: "source", source: "a.ax" },
+    b: { kind: "source", source: "b.ax", inputs: { x: "a.result" }, depends_on: ["a"] },
+    c: { kind: "source", source: "c.ax" }
+  },
+  edges: []
+}
+const FILES = {
+  "a.ax": 'fn main() -> String !{net.fetch} { net.fetch("https://example.com/a") }\n',
+  "b.ax": 'fn main() -> String !{step.input, time.now} { let t: Int = time.now()\n step.input("x") }\n',
+  "c.ax": "fn main() -> Int { 7 }\n"
+}
+
+const mem = () => Runner.layer(memoryEngine).pipe(Layer.provide(Telemetry.off), Layer.orDie)
+
+describe("the runner on the memory engine", () => {
+  it.scopedLive("runs the DAG in waves; outputs with their sha256; step.input reads upstream", () =>
+    Effect.gen(function*() {
+      const r = yield* Runner.startRun({ path: wfDir(THREE, FILES), policy: allowAll })
+      expect(r.status).toBe("completed")
+      expect(r.outputs.b).toBe(JSON.stringify({ String: '{"mock": true, "url": "https://example.com/a"}' }))
+      expect(r.outputs.c).toBe('{"Int":7}')
+      const v = yield* Runner.runStatus(r.runId)
+      expect(v.steps.map((s) => [s.step_id, s.status, s.attempts])).toEqual([["a", "completed", 1], ["b", "completed", 1], ["c", "completed", 1]])
+      expect(v.steps.find((s) => s.step_id === "c")?.output_hash).toBe(createHash("sha256").update('{"Int":7}').digest("hex"))
+      expect(v.calls.map((c) => [c.step_id, c.seq, c.capability, c.decision])).toEqual([["a", 0, "net.fetch", "allowed"], ["b", 0, "time.now", "allowed"], ["b", 1, "step.input", "allowed"]])
+      const logA = v.attempts.find((a) => a.step_id === "a")!.event_log
+      expect(logA.split("\n").filter(Boolean).map((l) => Object.keys(JSON.parse(l))[0])).toEqual(["CapCall", "CapResult"])
+    }).pipe(Effect.provide(mem())))
+
+  it.scopedLive("a failed step fails the run and its dependents are skipped; denied is exit-4 class", () =>
+    Effect.gen(function*() {
+      const r = yield* Runner.startRun({ path: wfDir(THREE, FILES), policy: { schema_version: 1, default_allow: false, rules: {} } })
+      expect(r.status).toBe("failed")
+      expect(r.errorKind).toBe("denied")
+      const v = yield* Runner.runStatus(r.runId)
+      expect(v.steps.map((s) => [s.step_id, s.status])).toEqual([["a", "failed"], ["b", "skipped"], ["c", "completed"]])
+    }).pipe(Effect.provide(mem())))
+})
+
+describe("the runner on the SQLite engine", () => {
+  it.scopedLive("the same run, durable, on <data-dir>/engine.db", () =>
+    Effect.gen(function*() {
+      const r = yield* Runner.startRun({ path: wfDir(THREE, FILES), policy: allowAll })
+      expect(r.status).toBe("completed")
+      const store = yield* WorkflowStore
+      expect((yield* store.getRun(r.runId))?.status).toBe("completed")
+    }).pipe(Effect.provide(Runner.layer(sqliteEngine(mkdtempSync(join(tmpdir(), "boruna-data-")))).pipe(Layer.provide(Telemetry.off), Layer.orDie))), 30_000)
+})
