@@ -20,7 +20,9 @@ const PositiveInt = Schema.Int.pipe(Schema.positive())
 export const Rule = Schema.Struct({
   allow: Schema.Boolean,
   /** maximum number of calls in one run; 0 (or absent) ⇒ unlimited */
-  budget: Schema.optionalWith(NonNegativeInt, { default: () => 0 })
+  budget: Schema.optionalWith(NonNegativeInt, { default: () => 0 }),
+  /** every call needs a person's approval first (`boruna workflow approve`; docs/workflows.md) */
+  approve: Schema.optional(Schema.Boolean)
 })
 export type Rule = typeof Rule.Type
 
@@ -42,7 +44,9 @@ export const NetPolicy = Schema.Struct({
   allowed_methods: Schema.optionalWith(Schema.Array(HttpMethod), { default: () => [] }),
   max_response_bytes: Schema.optionalWith(PositiveInt, { default: () => 10 * 1024 * 1024 }),
   timeout_ms: Schema.optionalWith(PositiveInt, { default: () => 30_000 }),
-  allow_redirects: Schema.optionalWith(Schema.Boolean, { default: () => true })
+  allow_redirects: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** HTTP methods whose calls need a person's approval first (docs/workflows.md); no default, so the hash of a policy without it is unchanged */
+  approve_methods: Schema.optional(Schema.Array(HttpMethod))
 })
 export type NetPolicy = typeof NetPolicy.Type
 
