@@ -23,10 +23,9 @@ export const fetchMethod = (args: ReadonlyArray<Value>): string =>
 
 /** Whether the policy says this call must be approved by a person before its handler runs. */
 export const needsApproval = (policy: Policy, cap: CapabilityName, args: ReadonlyArray<Value>): boolean => {
-  const rule = policy.rules[cap] as { readonly approve?: boolean } | undefined
-  if (rule?.approve === true) return true
+  if (policy.rules[cap]?.approve === true) return true
   if (cap === "net.fetch") {
-    const methods = (policy.net_policy as { readonly approve_methods?: ReadonlyArray<string> } | undefined)?.approve_methods ?? []
+    const methods = policy.net_policy?.approve_methods ?? []
     return methods.includes(fetchMethod(args))
   }
   return false
