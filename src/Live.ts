@@ -137,7 +137,17 @@ export const make = (
       )
       const fs = Context.get(yield* Layer.build(NodeFileSystem.layer), FileSystemM.FileSystem)
       const root = yield* fsRoot(policy, cwd, fs)
-      const h = Fs.make({ root, readOnly: policy.fs_policy?.read_only ?? false, fs })
+      // confinement checks what a descriptor really is through /proc/self/fd (live/Fs.ts)
+      const procFd = yield* fs.exists("/proc/self/fd").pipe(Effect.orElseSucceed(() => false))
+      if (!procFd) return yield* configError(`fs.read / fs.write need Linux's /proc/self/fd to confine files to fs_policy.root`)
+      const fp = policy.fs_policy
+      const h = Fs.make({
+        root,
+        readOnly: fp?.read_only ?? false,
+        allowHardlinks: fp?.allow_hardlinks,
+        maxReadBytes: fp?.max_read_bytes,
+        maxWriteBytes: fp?.max_write_bytes
+      })
       live["fs.read"] = h.read
       live["fs.write"] = h.write
     } else {
