@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createHash } from "node:crypto"
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { allowAll } from "../src/PolicyCore.js"
@@ -10,16 +10,7 @@ import * as Telemetry from "../src/Telemetry.js"
 import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
 import { WorkflowStore } from "../src/WorkflowStore.js"
-
-export const wfDir = (wf: unknown, files: Record<string, string>): string => {
-  const d = mkdtempSync(join(tmpdir(), "boruna-wfr-"))
-  writeFileSync(join(d, "workflow.json"), JSON.stringify(wf, null, 2))
-  for (const [f, t] of Object.entries(files)) {
-    mkdirSync(join(d, f, ".."), { recursive: true })
-    writeFileSync(join(d, f), t)
-  }
-  return d
-}
+import { wfDir } from "./support/WorkflowDir.js"
 
 const THREE = {
   schema_version: 1, name: "three", version: "1",

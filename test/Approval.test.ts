@@ -1,0 +1,122 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { callDigest, needsApproval } from "../src/Approval.js"
+import type { Policy } from "../src/Policy.js"
+import * as Telemetry from "../src/Telemetry.js"
+import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
+import * as Runner from "../src/WorkflowRunner.js"
+import { wfDir } from "./support/WorkflowDir.js"
+
+const policy: Policy = {
+  schema_version: 1,
+  default_allow: false,
+  rules: { "net.fetch": { allow: true, budget: 0 }, "time.now": { allow: true, budget: 0, approve: true } },
+  net_policy: { allowed_domains: [], allowed_methods: [], max_response_bytes: 1000, timeout_ms: 1000, allow_redirects: true, approve_methods: ["POST"] }
+}
+
+const GATED = {
+  schema_version: 1, name: "gated", version: "1",
+  steps: {
+    a: { kind: "source", source: "a.ax" },
+    gate: { kind: "approval_gate", required_role: "editor", depends_on: ["a"] },
+    b: { kind: "source", source: "b.ax", depends_on: ["gate"] }
+  },
+  edges: []
+}
+const POST = 'fn main() -> String !{net.fetch} { let r: String = net.fetch("https://example.com/get")\n net.fetch("POST", "https://example.com/p", "body") }\n'
+const FILES = { "a.ax": 'fn main() -> String !{net.fetch} { net.fetch("https://example.com/a") }\n', "b.ax": "fn main() -> Int { 1 }\n" }
+
+const mem = () => Runner.layer(memoryEngine).pipe(Layer.provide(Telemetry.off), Layer.orDie)
+
+const refused = <A>(e: Effect.Effect<A, Runner.WorkflowError, Runner.Services>) =>
+  Effect.map(Effect.either(e), (r) => {
+    expect(Either.isLeft(r)).toBe(true)
+    return Either.isLeft(r) ? r.left : undefined
+  })
+
+describe("which calls need approval", () => {
+  it("approve: true on the rule, or a method in net_policy.approve_methods", () => {
+    expect(needsApproval(policy, "time.now", [])).toBe(true)
+    expect(needsApproval(policy, "net.fetch", ["https://x"])).toBe(false)
+    expect(needsApproval(policy, "net.fetch", ["POST", "https://x", "b"])).toBe(true)
+    expect(needsApproval(policy, "net.fetch", ["post", "https://x", "b"])).toBe(true)
+  })
+  it("the digest binds run, step, attempt, sequence, capability and the exact arguments", () => {
+    const base = { runId: "r", stepId: "s", attempt: 1, seq: 2, capability: "net.fetch", args: ["POST", "u", "b"] }
+    const d = callDigest(base)
+    for (const change of [{ runId: "r2" }, { stepId: "t" }, { attempt: 2 }, { seq: 3 }, { capability: "llm.call" }, { args: ["POST", "u", "c"] }]) {
+      expect(callDigest({ ...base, ...change })).not.toBe(d)
+    }
+  })
+})
+
+describe("approval gates", () => {
+  it.scopedLive("the run pauses at the gate; wrong token and double answers are refused and recorded; approve continues", () =>
+    Effect.gen(function*() {
+      const r = yield* Runner.startRun({ path: wfDir(GATED, FILES), policy })
+      expect(r.status).toBe("paused")
+      expect(r.pending).toEqual([expect.objectContaining({ id: "gate:gate", kind: "gate", step: "gate", required_role: "editor" })])
+      const token = r.tokens["gate:gate"]
+      expect(token).toMatch(/^[A-Za-z0-9_-]{22}$/)
+      const wrong = yield* refused(Runner.answer({ runId: r.runId, step: "gate", token: "nope", as: "mallory", decision: "approved" }))
+      expect(wrong?.message).toBe("wrong token for gate:gate")
+      const done = yield* Runner.answer({ runId: r.runId, step: "gate", token, as: "ann", reason: "looks fine", decision: "approved" })
+      expect(done.status).toBe("completed")
+      const again = yield* refused(Runner.answer({ runId: r.runId, step: "gate", token, as: "bob", decision: "rejected" }))
+      expect(again?.message).toMatch(/^gate:gate was already approved by ann at .*: an answer is single use$/)
+      const v = yield* Runner.runStatus(r.runId)
+      expect(v.history.map((h) => [h.event, h.actor])).toEqual([["pending", null], ["refused", "mallory"], ["approved", "ann"], ["refused", "bob"]])
+      expect(v.approvals[0]).toMatchObject({ status: "approved", approver: "ann", reason: "looks fine" })
+      expect(v.approvals[0].token_hash).not.toContain(token)
+      expect(v.steps.find((s) => s.step_id === "b")?.status).toBe("completed")
+    }).pipe(Effect.provide(mem())))
+
+  it.scopedLive("reject fails the gate with approval_rejected and skips what depends on it", () =>
+    Effect.gen(function*() {
+      const r = yield* Runner.startRun({ path: wfDir(GATED, FILES), policy })
+      const done = yield* Runner.answer({ runId: r.runId, step: "gate", token: r.tokens["gate:gate"], as: "ann", reason: "no", decision: "rejected" })
+      expect(done.status).toBe("failed")
+      expect(done.errorKind).toBe("approval_rejected")
+      const v = yield* Runner.runStatus(r.runId)
+      expect(v.steps.map((s) => [s.step_id, s.status])).toEqual([["a", "completed"], ["b", "skipped"], ["gate", "failed"]])
+    }).pipe(Effect.provide(mem())))
+})
+
+describe("per-call approval", () => {
+  const ONE = { schema_version: 1, name: "post", version: "1", steps: { p: { kind: "source", source: "p.ax" } }, edges: [] }
+  it.scopedLive("a POST pauses before its handler runs; the approval names the call and its digest; a wrong digest is refused", () =>
+    Effect.gen(function*() {
+      const r = yield* Runner.startRun({ path: wfDir(ONE, { "p.ax": POST }), policy })
+      expect(r.status).toBe("paused")
+      const p = r.pending[0]
+      expect(p).toMatchObject({ kind: "call", step: "p", capability: "net.fetch", call: 'net.fetch("POST", "https://example.com/p", "body")' })
+      expect(p.digest).toBe(callDigest({ runId: r.runId, stepId: "p", attempt: 1, seq: 1, capability: "net.fetch", args: ["POST", "https://example.com/p", "body"] }))
+      const v0 = yield* Runner.runStatus(r.runId)
+      expect(v0.calls.map((c) => c.seq)).toEqual([0]) // the POST has not run
+      const bad = yield* refused(Runner.answer({ runId: r.runId, call: "0".repeat(64), token: r.tokens[p.id], as: "ann", decision: "approved" }))
+      expect(bad?.message).toContain("wrong digest")
+      const viaStep = yield* refused(Runner.answer({ runId: r.runId, step: "p", token: r.tokens[p.id], as: "ann", decision: "approved" }))
+      expect(viaStep?.message).toContain(`--call ${p.digest}`)
+      const done = yield* Runner.answer({ runId: r.runId, call: p.digest, token: r.tokens[p.id], as: "ann", decision: "approved" })
+      expect(done.status).toBe("completed")
+      const v = yield* Runner.runStatus(r.runId)
+      expect(v.calls.map((c) => [c.seq, c.decision])).toEqual([[0, "allowed"], [1, "allowed"]])
+    }).pipe(Effect.provide(mem())))
+
+  it.scopedLive("approve from a second process: the run continues on the same data dir (SQLite engine)", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-data-"))
+      const eng = () => Runner.layer(sqliteEngine(dir)).pipe(Layer.provide(Telemetry.off), Layer.orDie)
+      const r = yield* Runner.startRun({ path: wfDir(ONE, { "p.ax": POST }), policy }).pipe(Effect.scoped, Effect.provide(eng()))
+      expect(r.status).toBe("paused")
+      const p = r.pending[0]
+      const done = yield* Runner.answer({ runId: r.runId, call: p.digest, token: r.tokens[p.id], as: "ann", decision: "approved" }).pipe(Effect.scoped, Effect.provide(eng()))
+      expect(done.status).toBe("completed")
+      expect(done.outputs.p).toContain("https://example.com/p")
+    }), 60_000)
+})
