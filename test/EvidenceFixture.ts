@@ -11,7 +11,7 @@ import { compileSource } from "../src/Compiler.js"
 import type { Event } from "../src/Event.js"
 import * as EventLog from "../src/EventLog.js"
 import type { AttemptRecord, CallRecord, RunRecord, StepRecord } from "../src/EvidenceRecord.js"
-import { jsonDigest, valueJsonHash } from "../src/EvidenceRecord.js"
+import { argsDigest, jsonDigest, outputHashOf, outputJsonOf, resultDigest, sha256Hex } from "../src/EvidenceRecord.js"
 import * as Gateway from "../src/Gateway.js"
 import * as Handlers from "../src/Handlers.js"
 import { parsePolicy, type Policy } from "../src/Policy.js"
@@ -42,9 +42,9 @@ export const callsOf = (events: ReadonlyArray<Event>, base = 0): ReadonlyArray<C
     out.push({
       seq: out.length,
       capability: e.capability,
-      argsDigest: jsonDigest(e.args.map(toJson)),
+      argsDigest: argsDigest(e.args),
       decision: next?.type === "CapError" && next.kind === "denied" ? "denied" : "allowed",
-      resultDigest: ok ? jsonDigest(toJson(next.result)) : next?.type === "CapError" ? jsonDigest({ kind: next.kind, message: next.message }) : undefined,
+      resultDigest: ok ? resultDigest(next.result) : next?.type === "CapError" ? sha256Hex(canonicalJson({ kind: next.kind, message: next.message })) : undefined,
       reexecuted: false,
       startedAt: start,
       endedAt: new Date(t).toISOString(),
@@ -69,7 +69,7 @@ export const runFixture = (options: {
 }): RunRecord => {
   const policy = options.policy ?? policyOf({ default_allow: true })
   const inputs = options.inputs ?? {}
-  const outputs = new Map<string, Json>()
+  const outputs = new Map<string, string>()
   const steps: Array<StepRecord> = []
   const approvals: Array<RunRecord["approvals"][number]> = []
   const triggers: Array<RunRecord["triggers"][number]> = []
@@ -93,7 +93,8 @@ export const runFixture = (options: {
     const resolved: Record<string, Json> = {}
     for (const [k, ref] of Object.entries(s.inputs ?? {})) {
       const [from] = ref.split(".")
-      resolved[k] = outputs.get(from) ?? inputs[ref] ?? null
+      const out = outputs.get(from)
+      resolved[k] = out !== undefined ? JSON.parse(out) as Json : inputs[ref] ?? null
     }
     const kind = s.kind ?? "source"
     if (failed) {
@@ -104,21 +105,21 @@ export const runFixture = (options: {
       const startedAt = new Date(t).toISOString()
       t += 40
       const endedAt = new Date(t).toISOString()
-      let output: Json
+      let output: string
       if (kind === "approval_gate") {
         approvals.push({
-          kind: "gate", stepId: s.id, digest: jsonDigest({ gate: s.id }), role: s.role ?? "reviewer",
+          kind: "gate", stepId: s.id, digest: sha256Hex(canonicalJson({ gate: s.id })), role: s.role ?? "reviewer",
           requestedAt: startedAt, decision: "granted", approver: options.approver ?? "alice", decidedAt: endedAt
         })
-        output = { Bool: true }
+        output = `{"Bool":true}`
       } else {
-        output = { String: "{\"ok\":true}" }
-        triggers.push({ stepId: s.id, payloadHash: jsonDigest(output), receivedAt: endedAt })
+        output = JSON.stringify({ String: "{\"ok\":true}" })
+        triggers.push({ stepId: s.id, payloadHash: sha256Hex(output), receivedAt: endedAt })
       }
       outputs.set(s.id, output)
       steps.push({
         id: s.id, kind, dependsOn: s.dependsOn ?? [], status: "completed", attempts: [], inputs: resolved,
-        output, outputHash: valueJsonHash(output), startedAt, endedAt, durationMs: 40
+        outputJson: output, outputHash: outputHashOf(output), startedAt, endedAt, durationMs: 40
       })
       continue
     }
@@ -132,7 +133,9 @@ export const runFixture = (options: {
       "step.input": (args) => Effect.succeed(canonicalJson(resolved[String(args[0])] ?? null))
     })
     const rt = Gateway.layer(policy).pipe(Layer.provideMerge(Layer.mergeAll(Layer.succeed(Handlers.Handlers, handlers), Layer.succeed(EventLog.EventLog, log))))
-    const exit = Effect.runSync(Effect.either(Effect.provide(Vm.run(program, {}), rt)))
+    // never hand the event loop a turn (a VM that can yields every few ms): this runs synchronously
+    const sync = { yieldMs: Number.POSITIVE_INFINITY }
+    const exit = Effect.runSync(Effect.either(Effect.provide(Vm.run(program, sync), rt)))
     const events = [...log.events()]
     const startedAt = new Date(t).toISOString()
     const calls = callsOf(events, t)
@@ -142,14 +145,14 @@ export const runFixture = (options: {
     const attempt: AttemptRecord = Either.isRight(exit)
       ? {
         attempt: 1, status: "completed", startedAt, endedAt, events, calls, policy, programHash: programHash(program),
-        output: toJson(exit.right), outputHash: valueJsonHash(toJson(exit.right))
+        outputJson: outputJsonOf(exit.right), outputHash: outputHashOf(outputJsonOf(exit.right))
       }
       : { attempt: 1, status: "failed", startedAt, endedAt, events, calls, policy, programHash: programHash(program), error: `${exit.left.kind}: ${exit.left.message}`, errorKind: exit.left.kind }
-    if (attempt.status === "completed") outputs.set(s.id, attempt.output!)
+    if (attempt.status === "completed") outputs.set(s.id, attempt.outputJson!)
     else failed = true
     steps.push({
       id: s.id, kind, source: path, sourceFile: path, dependsOn: s.dependsOn ?? [], status: attempt.status === "completed" ? "completed" : "failed", attempts: [attempt], inputs: resolved,
-      output: attempt.output, outputHash: attempt.outputHash, error: attempt.error, startedAt, endedAt,
+      outputJson: attempt.outputJson, outputHash: attempt.outputHash, error: attempt.error, startedAt, endedAt,
       durationMs: Date.parse(endedAt) - Date.parse(startedAt)
     })
   }
