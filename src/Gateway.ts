@@ -5,8 +5,12 @@
  * handler (failure or defect → `RuntimeError`) → event log `CapResult` → result.
  *
  * With telemetry on, each call is one `boruna.cap` span with `cap.name`, `bytes_in`, `bytes_out`
- * (on success), `cap.budget_remaining` (when a budget applies) and `error.kind` (on failure).
- * Arguments and results never become span attributes, and nothing of the span enters the event log.
+ * (on success), `cap.budget_remaining` (when a budget applies) and `error.kind` / `error.type` (on
+ * failure). Arguments and results never become span attributes; on exported spans a handler's
+ * annotations and events keep numbers and booleans, and strings only under the keys in
+ * `SAFE_STRING_KEYS` (no host, address, path, URL or message; the local `--trace` recorder keeps
+ * them). Nothing of the span enters the event log. When the exporter's queue is full the call first
+ * waits for room (`ExportBackpressure`) instead of having its span dropped.
  * With telemetry off, the gateway takes a separate path that does no span work at all.
  */
 import * as Cause from "effect/Cause"
@@ -14,6 +18,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import { Budget, type Counter, EXCEEDED, UNLIMITED } from "./Budget.js"
 import type { CapabilityName } from "./Capability.js"
@@ -23,7 +28,7 @@ import { EventLog, type EventLogService } from "./EventLog.js"
 import { type Handler, type HandlerContext, Handlers, type HandlersService, missing } from "./Handlers.js"
 import type { Policy } from "./Policy.js"
 import { isAllowed } from "./PolicyCore.js"
-import { TelemetryEnabled } from "./TelemetryFlag.js"
+import { ExportBackpressure, type ExportBackpressureService, NOT_GRANTED, sameFailure, TelemetryEnabled } from "./TelemetryFlag.js"
 import { approxBytes, approxBytesAll, type Value } from "./Value.js"
 
 export interface GatewayService {
@@ -59,6 +64,37 @@ interface Outcome {
 const isSucceeded = (e: Effect.Effect<Value, HandlerFailure>): e is Exit.Success<Value, never> =>
   Exit.isExit(e) && Exit.isSuccess(e)
 
+/**
+ * Handler annotation / event keys whose String values may reach a span: fixed vocabularies (a
+ * method, a decision, a reason, a scheme, an address class) and the GenAI model names the semantic
+ * conventions require. Any other String value (a host, an address, a path, a URL) is dropped.
+ */
+export const SAFE_STRING_KEYS: ReadonlySet<string> = new Set([
+  "http.request.method",
+  "net.decision",
+  "net.reason",
+  "net.scheme",
+  "net.address_class",
+  "gen_ai.operation.name",
+  "gen_ai.provider.name",
+  "gen_ai.request.model",
+  "gen_ai.response.model"
+])
+
+const safeAttribute = (key: string, value: unknown): boolean => typeof value !== "string" || SAFE_STRING_KEYS.has(key)
+
+const safeAttributes = (attributes: Record<string, unknown> | undefined): Record<string, unknown> | undefined => {
+  if (attributes === undefined) return undefined
+  let out: Record<string, unknown> | undefined
+  for (const k in attributes) {
+    if (!safeAttribute(k, attributes[k])) {
+      out ??= { ...attributes }
+      delete out[k]
+    }
+  }
+  return out ?? attributes
+}
+
 const describeCause = (cause: Cause.Cause<unknown>): string => {
   const d = Cause.squash(cause)
   return d instanceof Error ? d.message : String(d)
@@ -70,8 +106,13 @@ export const make = (options: {
   readonly handlers: HandlersService
   readonly log: EventLogService
   readonly traced: boolean
+  /** the exporter's backpressure (traced path only) */
+  readonly backpressure?: ExportBackpressureService | undefined
 }): GatewayInstance => {
   const { policy, handlers, log } = options
+  // spans leave the process only through an exporter (which is what applies backpressure): there,
+  // handler strings outside SAFE_STRING_KEYS are dropped; the local recorder (--trace) keeps them
+  const exported = options.backpressure !== undefined
   const logCall = log.appendCall ?? ((capability: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined): void =>
     log.append(site === undefined ? { type: "CapCall", capability, args } : { type: "CapCall", capability, args, site }))
   const logResult = log.appendResult ?? ((capability: CapabilityName, result: Value): void => log.append({ type: "CapResult", capability, result }))
@@ -97,8 +138,11 @@ export const make = (options: {
     return e
   }
 
-  const toRuntime = (cap: CapabilityName) => (e: HandlerFailure): CapabilityError =>
-    e.denied ? new Denied({ capability: cap, reason: e.message }) : new RuntimeError({ capability: cap, reason: e.message })
+  const toRuntime = (cap: CapabilityName) => (e: HandlerFailure): CapabilityError => {
+    const err = e.denied ? new Denied({ capability: cap, reason: e.message }) : new RuntimeError({ capability: cap, reason: e.message })
+    sameFailure(e, err)
+    return err
+  }
 
   /** Run the handler and record its outcome; shared by both paths. */
   const invoke = (e: CapEntry, cap: CapabilityName, args: ReadonlyArray<Value>, ctx: HandlerContext): Effect.Effect<Value, CapabilityError> => {
@@ -113,8 +157,10 @@ export const make = (options: {
   const outcomeOf = (cap: CapabilityName): Outcome => ({
     onFailure: (cause) => {
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-      const err: CapabilityError = Cause.isFailType(cause)
-        ? toRuntime(cap)(cause.error)
+      // the handler's failure, also when its cause carries more (a scope's finalizers)
+      const failure = Cause.failureOption(cause)
+      const err: CapabilityError = Option.isSome(failure)
+        ? toRuntime(cap)(failure.value)
         : new RuntimeError({ capability: cap, reason: describeCause(cause) })
       log.append({ type: "CapError", capability: cap, kind: err.kind, message: err.message })
       return Effect.fail(err)
@@ -137,7 +183,7 @@ export const make = (options: {
     Effect.suspend(() => {
       const e = entryOf(cap)
       if (!e.allowed) {
-        return Effect.fail(new Denied({ capability: cap, reason: "not granted by policy" }))
+        return Effect.fail(new Denied({ capability: cap, reason: NOT_GRANTED }))
       }
       if (e.counter.take() === EXCEEDED) return Effect.fail(new BudgetExceeded({ capability: cap, budget: e.counter.limit }))
       logCall(cap, args, site)
@@ -157,12 +203,14 @@ export const make = (options: {
     const e = entryOf(cap)
     if (!e.allowed) {
       span.attribute("error.kind", "denied")
-      return Effect.fail(new Denied({ capability: cap, reason: "not granted by policy" }))
+      span.attribute("error.type", "denied")
+      return Effect.fail(new Denied({ capability: cap, reason: NOT_GRANTED }))
     }
     const remaining = e.counter.take()
     if (remaining === EXCEEDED) {
       span.attribute("cap.budget_remaining", 0)
       span.attribute("error.kind", "budget_exceeded")
+      span.attribute("error.type", "budget_exceeded")
       return Effect.fail(new BudgetExceeded({ capability: cap, budget: e.counter.limit }))
     }
     if (remaining !== UNLIMITED) span.attribute("cap.budget_remaining", remaining)
@@ -170,22 +218,41 @@ export const make = (options: {
     const ctx: HandlerContext = {
       capability: cap,
       policy,
-      annotate: (k, v) => span.attribute(k, v),
-      event: (name, attributes) => span.event(name, BigInt(Date.now()) * 1_000_000n, attributes)
+      annotate: exported
+        ? (k, v) => {
+          if (safeAttribute(k, v)) span.attribute(k, v)
+        }
+        : (k, v) => span.attribute(k, v),
+      event: (name, attributes) =>
+        span.event(name, BigInt(Date.now()) * 1_000_000n, exported ? safeAttributes(attributes) : attributes)
     }
     return invoke(e, cap, args, ctx).pipe(
       Effect.tap((result) => Effect.sync(() => span.attribute("bytes_out", approxBytes(result)))),
-      Effect.tapError((e) => Effect.sync(() => span.attribute("error.kind", e.kind))),
+      Effect.tapError((e) =>
+        Effect.sync(() => {
+          span.attribute("error.kind", e.kind)
+          span.attribute("error.type", e.kind)
+        })
+      ),
       Effect.withParentSpan(span)
     )
   }
 
-  const callTraced = (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError> =>
+  const spanOptions = { kind: "internal", captureStackTrace: false } as const
+  const tracedCall = (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError> =>
     // captureStackTrace: false — a span's call-site stack costs an Error per call and the cap span's
     // site is the gateway itself
-    Effect.useSpan("boruna.cap", { attributes: { "cap.name": cap }, kind: "internal", captureStackTrace: false }, (span) =>
-      Effect.suspend(() => spanned(span, cap, args, site))
-    )
+    Effect.useSpan("boruna.cap", spanOptions, (span) => {
+      span.attribute("cap.name", cap)
+      return Effect.suspend(() => spanned(span, cap, args, site))
+    })
+  const backpressure = options.backpressure
+  const callTraced = backpressure === undefined
+    ? tracedCall
+    : (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError> =>
+      Effect.suspend(() =>
+        backpressure.full() ? Effect.zipRight(backpressure.wait, tracedCall(cap, args, site)) : tracedCall(cap, args, site)
+      )
 
   return { call: options.traced ? callTraced : callPlain, policy, budget }
 }
@@ -201,7 +268,8 @@ export const layer = (policy: Policy): Layer.Layer<Gateway, never, Handlers | Ev
       const handlers = yield* Handlers
       const log = yield* EventLog
       const traced = yield* TelemetryEnabled
-      return make({ policy, handlers, log, traced })
+      const backpressure = yield* ExportBackpressure
+      return make({ policy, handlers, log, traced, backpressure })
     })
   )
 

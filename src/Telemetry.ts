@@ -18,6 +18,7 @@
 import type * as OtelApi from "@opentelemetry/api"
 import type { CompressionAlgorithm } from "@opentelemetry/otlp-exporter-base"
 import type { ReadableSpan, SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace-base"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -28,7 +29,8 @@ import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import type * as Http from "node:http"
 import { randomBytes } from "node:crypto"
-import { TelemetryEnabled } from "./TelemetryFlag.js"
+import { VERSION } from "./cli/version.js"
+import { ExportBackpressure, type ExportBackpressureService, isRecorded, markRecorded, summarizeFailure, TelemetryEnabled } from "./TelemetryFlag.js"
 
 export { TelemetryEnabled }
 
@@ -243,14 +245,21 @@ export const withRunSpan = <A, E, R>(
         Effect.withSpan(
           self,
           "boruna.run",
-          parent === undefined ? { attributes, kind: "internal" } : { attributes, kind: "internal", parent }
+          parent === undefined
+            ? { attributes, kind: "internal", captureStackTrace: false }
+            : { attributes, kind: "internal", captureStackTrace: false, parent }
         ))
       : self)
 
 // ---------------------------------------------------------------------------------------------
 // configuration from the environment
 
-/** A telemetry setting in the environment is unusable; raised when the layer is built. */
+/**
+ * A telemetry setting that could not be used. Since the SDK environment specification says such a
+ * value is warned about and ignored (telemetry must never break the application), this is only ever
+ * the text of a warning; `TelemetryConfigError` is kept for the one failure left: an SDK that cannot
+ * be loaded at all.
+ */
 export class TelemetryConfigError extends Data.TaggedError("TelemetryConfigError")<{
   readonly variable: string
   readonly reason: string
@@ -260,18 +269,44 @@ export class TelemetryConfigError extends Data.TaggedError("TelemetryConfigError
   }
 }
 
+export type OtlpProtocol = "http/protobuf" | "http/json"
+
 export interface ExportConfig {
   /** the URL spans are POSTed to */
   readonly tracesUrl: string
-  /** resource attributes, `service.name` included */
+  readonly protocol: OtlpProtocol
+  /** resource attributes from the environment (`OTEL_RESOURCE_ATTRIBUTES`, `service.name`) */
   readonly resource: Readonly<Record<string, string>>
   readonly headers: Readonly<Record<string, string>>
   readonly compression: "none" | "gzip"
+  /** bound on one export request, retries included (`OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`) */
+  readonly exportTimeoutMillis: number
   readonly maxQueueSize: number
   readonly maxExportBatchSize: number
   readonly scheduledDelayMillis: number
-  /** bound on the final flush + shutdown, and on every single export */
+  /** the batch processor's bound on one export (`OTEL_BSP_EXPORT_TIMEOUT`) */
+  readonly bspExportTimeoutMillis: number
+  /** bound on the final flush + shutdown (`BORUNA_TELEMETRY_FLUSH_TIMEOUT_MS`) */
   readonly flushTimeoutMillis: number
+}
+
+/** How one variable was resolved (what `boruna doctor` prints). */
+export interface ResolvedSetting {
+  readonly variable: string
+  /** the raw value, or undefined when unset (header values are not kept: they carry credentials) */
+  readonly raw: string | undefined
+  /** the value in effect */
+  readonly used: string
+  /** set when the raw value was unusable and ignored */
+  readonly warning?: string
+}
+
+export interface ResolvedConfig {
+  /** undefined: telemetry is off (no endpoint, `OTEL_SDK_DISABLED=true`, or no usable endpoint) */
+  readonly config: ExportConfig | undefined
+  readonly settings: ReadonlyArray<ResolvedSetting>
+  /** one line per unusable value: `boruna: telemetry: VAR: 'value' … ignored` */
+  readonly warnings: ReadonlyArray<string>
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -281,94 +316,294 @@ const nonEmpty = (env: Env, name: string): string | undefined => {
   return v === undefined || v === "" ? undefined : v
 }
 
-const DEFAULT_FLUSH_TIMEOUT_MS = 5_000
+export const DEFAULTS = {
+  protocol: "http/protobuf" as OtlpProtocol,
+  exportTimeoutMillis: 10_000,
+  maxQueueSize: 2048,
+  maxExportBatchSize: 512,
+  scheduledDelayMillis: 5_000,
+  bspExportTimeoutMillis: 30_000,
+  flushTimeoutMillis: 5_000
+} as const
 
-/** `k=v,k2=v2`, keys and values percent-decoded (the OTel env-var syntax for headers and resource attributes). */
-export const parseKeyValueList = (variable: string, raw: string | undefined): Either.Either<Record<string, string>, TelemetryConfigError> => {
+/**
+ * `k=v,k2=v2`, keys and values percent-decoded (the OTel env-var syntax for headers and resource
+ * attributes). Left: the reason the whole value is unusable.
+ */
+export const parseKeyValueList = (raw: string | undefined): Either.Either<Record<string, string>, string> => {
   const out: Record<string, string> = {}
   if (raw === undefined) return Either.right(out)
   for (const item of raw.split(",")) {
     if (item.trim() === "") continue
     const eq = item.indexOf("=")
-    if (eq <= 0) return Either.left(new TelemetryConfigError({ variable, reason: `'${item.trim()}' is not of the form key=value` }))
+    if (eq <= 0) return Either.left(`'${item.trim()}' is not of the form key=value`)
     let key: string
     let value: string
     try {
       key = decodeURIComponent(item.slice(0, eq).trim())
       value = decodeURIComponent(item.slice(eq + 1).trim())
     } catch {
-      return Either.left(new TelemetryConfigError({ variable, reason: `'${item.trim()}' has an invalid percent-encoding` }))
+      return Either.left(`'${item.trim()}' has an invalid percent-encoding`)
     }
-    if (key === "") return Either.left(new TelemetryConfigError({ variable, reason: `'${item.trim()}' has an empty key` }))
+    if (key === "") return Either.left(`'${item.trim()}' has an empty key`)
     out[key] = value
   }
   return Either.right(out)
 }
 
-const httpUrl = (variable: string, value: string): Either.Either<string, TelemetryConfigError> => {
-  let u: URL
+const isHttpUrl = (value: string): boolean => {
   try {
-    u = new URL(value)
+    const u = new URL(value)
+    return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== ""
   } catch {
-    return Either.left(new TelemetryConfigError({ variable, reason: `'${value}' is not an absolute http(s) URL (e.g. http://localhost:4318)` }))
+    return false
   }
-  if ((u.protocol !== "http:" && u.protocol !== "https:") || u.hostname === "") {
-    return Either.left(new TelemetryConfigError({ variable, reason: `'${value}' is not an absolute http(s) URL (e.g. http://localhost:4318)` }))
-  }
-  return Either.right(value)
-}
-
-const positiveInt = (env: Env, variable: string, fallback: number): Either.Either<number, TelemetryConfigError> => {
-  const v = nonEmpty(env, variable)
-  if (v === undefined) return Either.right(fallback)
-  const n = Number(v)
-  return Number.isSafeInteger(n) && n > 0
-    ? Either.right(n)
-    : Either.left(new TelemetryConfigError({ variable, reason: `'${v}' is not a positive integer` }))
 }
 
 /**
- * Read the export settings from `env`. `Right(undefined)` means telemetry is off (no endpoint, or
- * `OTEL_SDK_DISABLED=true`); `Left` is a configuration error.
+ * Resolve every telemetry variable of `env`. Never fails: an unusable value is one warning and is
+ * ignored (its default applies); enum values are case-insensitive; a specific `…_TRACES_…` variable
+ * wins over the general one.
  */
-export const readConfig = (
-  env: Env,
-  options: { readonly flushTimeoutMillis?: number } = {}
-): Either.Either<ExportConfig | undefined, TelemetryConfigError> =>
-  Either.gen(function*() {
-    if (nonEmpty(env, "OTEL_SDK_DISABLED")?.toLowerCase() === "true") return undefined
-    const specific = nonEmpty(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    const base = nonEmpty(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
-    if (specific === undefined && base === undefined) return undefined
-    const tracesUrl = specific !== undefined
-      ? yield* httpUrl("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", specific)
-      : (yield* httpUrl("OTEL_EXPORTER_OTLP_ENDPOINT", base!)).replace(/\/+$/, "") + "/v1/traces"
-    const protocol = nonEmpty(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") ?? nonEmpty(env, "OTEL_EXPORTER_OTLP_PROTOCOL")
-    if (protocol !== undefined && protocol !== "http/json" && protocol !== "http/protobuf") {
-      const variable = nonEmpty(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") !== undefined ? "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" : "OTEL_EXPORTER_OTLP_PROTOCOL"
-      return yield* Either.left(new TelemetryConfigError({ variable, reason: `'${protocol}' is not supported; boruna exports OTLP over HTTP (http/json)` }))
+export const resolveConfig = (env: Env, options: { readonly flushTimeoutMillis?: number } = {}): ResolvedConfig => {
+  const settings: Array<ResolvedSetting> = []
+  const warnings: Array<string> = []
+  const note = (variable: string, raw: string | undefined, used: string, warning?: string): void => {
+    settings.push(warning === undefined ? { variable, raw, used } : { variable, raw, used, warning })
+    if (warning !== undefined) warnings.push(`boruna: telemetry: ${variable}: ${warning}`)
+  }
+  /** the specific variable when set, else the general one */
+  const pick = (specific: string, general: string): { readonly variable: string; readonly raw: string | undefined } => {
+    const s = nonEmpty(env, specific)
+    return s !== undefined ? { variable: specific, raw: s } : { variable: general, raw: nonEmpty(env, general) }
+  }
+  const int = (variable: string, fallback: number, min: number): number => {
+    const raw = nonEmpty(env, variable)
+    if (raw === undefined) {
+      note(variable, undefined, String(fallback))
+      return fallback
     }
-    const resource = yield* parseKeyValueList("OTEL_RESOURCE_ATTRIBUTES", env.OTEL_RESOURCE_ATTRIBUTES)
-    const serviceName = nonEmpty(env, "OTEL_SERVICE_NAME")
-    if (serviceName !== undefined) resource["service.name"] = serviceName
-    else if ((resource["service.name"] ?? "") === "") resource["service.name"] = "boruna"
-    const headers = {
-      ...(yield* parseKeyValueList("OTEL_EXPORTER_OTLP_HEADERS", env.OTEL_EXPORTER_OTLP_HEADERS)),
-      ...(yield* parseKeyValueList("OTEL_EXPORTER_OTLP_TRACES_HEADERS", env.OTEL_EXPORTER_OTLP_TRACES_HEADERS))
+    const n = Number(raw)
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min) {
+      note(variable, raw, String(fallback), `'${raw}' is not ${min > 0 ? "a positive" : "a non-negative"} integer; using ${fallback}`)
+      return fallback
     }
-    const compressionVar = nonEmpty(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION") !== undefined
-      ? "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"
-      : "OTEL_EXPORTER_OTLP_COMPRESSION"
-    const compression = nonEmpty(env, compressionVar) ?? "none"
-    if (compression !== "none" && compression !== "gzip") {
-      return yield* Either.left(new TelemetryConfigError({ variable: compressionVar, reason: `'${compression}' must be 'none' or 'gzip'` }))
+    note(variable, raw, String(n))
+    return n
+  }
+
+  const disabledRaw = nonEmpty(env, "OTEL_SDK_DISABLED")
+  const disabledWord = disabledRaw?.toLowerCase()
+  if (disabledWord !== undefined && disabledWord !== "true" && disabledWord !== "false") {
+    note("OTEL_SDK_DISABLED", disabledRaw, "false", `'${disabledRaw}' is not true or false; using false`)
+  } else note("OTEL_SDK_DISABLED", disabledRaw, disabledWord ?? "false")
+  if (disabledWord === "true") return { config: undefined, settings, warnings }
+
+  // endpoint: the traces endpoint as-is, else <base>/v1/traces; an unusable one is ignored
+  let tracesUrl: string | undefined
+  const specific = nonEmpty(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+  const base = nonEmpty(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
+  const badUrl = (v: string) => `'${v}' is not an absolute http(s) URL (e.g. http://localhost:4318); ignored`
+  if (specific !== undefined) {
+    if (isHttpUrl(specific)) {
+      tracesUrl = specific
+      note("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", specific, specific)
+    } else note("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", specific, "(unset)", badUrl(specific))
+  } else note("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", undefined, "(unset)")
+  if (base !== undefined) {
+    if (isHttpUrl(base)) {
+      const joined = base.replace(/\/+$/, "") + "/v1/traces"
+      tracesUrl ??= joined
+      note("OTEL_EXPORTER_OTLP_ENDPOINT", base, specific !== undefined && tracesUrl !== joined ? `${base} (traces endpoint wins)` : base)
+    } else note("OTEL_EXPORTER_OTLP_ENDPOINT", base, "(unset)", badUrl(base))
+  } else note("OTEL_EXPORTER_OTLP_ENDPOINT", undefined, "(unset)")
+
+  // protocol
+  const p = pick("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+  let protocol: OtlpProtocol = DEFAULTS.protocol
+  const pw = p.raw?.toLowerCase()
+  if (pw === undefined) note(p.variable, undefined, protocol)
+  else if (pw === "http/protobuf" || pw === "http/json") {
+    protocol = pw
+    note(p.variable, p.raw, protocol)
+  } else if (pw === "grpc") {
+    note(p.variable, p.raw, protocol, `'${p.raw}' is not supported (boruna exports OTLP over HTTP); using http/protobuf`)
+  } else note(p.variable, p.raw, protocol, `'${p.raw}' is not http/protobuf, http/json or grpc; using http/protobuf`)
+
+  // resource: OTEL_RESOURCE_ATTRIBUTES (discarded whole when unusable, as the spec says), then OTEL_SERVICE_NAME
+  const resourceRaw = nonEmpty(env, "OTEL_RESOURCE_ATTRIBUTES")
+  const parsedResource = parseKeyValueList(resourceRaw)
+  const resource: Record<string, string> = Either.isRight(parsedResource) ? parsedResource.right : {}
+  if (Either.isLeft(parsedResource)) note("OTEL_RESOURCE_ATTRIBUTES", resourceRaw, "(none)", `${parsedResource.left}; the whole value is ignored`)
+  else note("OTEL_RESOURCE_ATTRIBUTES", resourceRaw, Object.keys(resource).length === 0 ? "(none)" : Object.keys(resource).join(", "))
+  const serviceName = nonEmpty(env, "OTEL_SERVICE_NAME")
+  if (serviceName !== undefined) resource["service.name"] = serviceName
+  else if ((resource["service.name"] ?? "") === "") resource["service.name"] = "boruna"
+  note("OTEL_SERVICE_NAME", serviceName, resource["service.name"])
+
+  // headers: a general list, then the traces list key by key; an unusable list is ignored whole
+  const headers: Record<string, string> = {}
+  for (const variable of ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"]) {
+    const raw = nonEmpty(env, variable)
+    const parsed = parseKeyValueList(raw)
+    // the values are credentials: only the keys are reported
+    if (Either.isLeft(parsed)) note(variable, raw === undefined ? undefined : "(set)", "(none)", `${parsed.left.replace(/=.*'/, "=…'")}; the whole value is ignored`)
+    else {
+      Object.assign(headers, parsed.right)
+      note(variable, raw === undefined ? undefined : "(set)", Object.keys(parsed.right).length === 0 ? "(none)" : Object.keys(parsed.right).join(", "))
     }
-    const maxQueueSize = yield* positiveInt(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048)
-    const maxExportBatchSize = Math.min(maxQueueSize, yield* positiveInt(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512))
-    const scheduledDelayMillis = yield* positiveInt(env, "OTEL_BSP_SCHEDULE_DELAY", 5_000)
-    const flushTimeoutMillis = options.flushTimeoutMillis ??
-      (yield* positiveInt(env, "BORUNA_TELEMETRY_FLUSH_TIMEOUT_MS", DEFAULT_FLUSH_TIMEOUT_MS))
-    return { tracesUrl, resource, headers, compression, maxQueueSize, maxExportBatchSize, scheduledDelayMillis, flushTimeoutMillis }
+  }
+
+  // compression
+  const c = pick("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
+  const cw = c.raw?.toLowerCase()
+  let compression: "none" | "gzip" = "none"
+  if (cw === "gzip" || cw === "none") compression = cw
+  note(c.variable, c.raw, compression, cw === undefined || cw === "gzip" || cw === "none" ? undefined : `'${c.raw}' is not gzip or none; using none`)
+
+  // timeouts and the batch processor
+  const t = pick("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+  const exportTimeoutMillis = int(t.variable, DEFAULTS.exportTimeoutMillis, 1)
+  if (t.variable === "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") note("OTEL_EXPORTER_OTLP_TIMEOUT", nonEmpty(env, "OTEL_EXPORTER_OTLP_TIMEOUT"), "(traces timeout wins)")
+  const maxQueueSize = int("OTEL_BSP_MAX_QUEUE_SIZE", DEFAULTS.maxQueueSize, 1)
+  let maxExportBatchSize = int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULTS.maxExportBatchSize, 1)
+  if (maxExportBatchSize > maxQueueSize) {
+    const raw = nonEmpty(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+    if (raw !== undefined) warnings.push(`boruna: telemetry: OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '${raw}' is above OTEL_BSP_MAX_QUEUE_SIZE; using ${maxQueueSize}`)
+    maxExportBatchSize = maxQueueSize
+  }
+  const scheduledDelayMillis = int("OTEL_BSP_SCHEDULE_DELAY", DEFAULTS.scheduledDelayMillis, 0)
+  const bspExportTimeoutMillis = int("OTEL_BSP_EXPORT_TIMEOUT", DEFAULTS.bspExportTimeoutMillis, 1)
+  const flushTimeoutMillis = options.flushTimeoutMillis ?? int("BORUNA_TELEMETRY_FLUSH_TIMEOUT_MS", DEFAULTS.flushTimeoutMillis, 1)
+
+  if (tracesUrl === undefined) return { config: undefined, settings, warnings }
+  return {
+    config: {
+      tracesUrl,
+      protocol,
+      resource,
+      headers,
+      compression,
+      exportTimeoutMillis,
+      maxQueueSize,
+      maxExportBatchSize,
+      scheduledDelayMillis,
+      bspExportTimeoutMillis,
+      flushTimeoutMillis
+    },
+    settings,
+    warnings
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the exporting tracer: Effect spans backed by OpenTelemetry SDK spans
+
+/**
+ * What an exported span says about a failure (the status message, the `exception` event) comes from
+ * `summarizeFailure`: the capability, the error kind and a fixed reason — never the error's message,
+ * which may quote an argument, a path, a URL query, a policy list or a response, and never a stack
+ * trace. The exception event is recorded once, on the span where the failure happened; a span that
+ * fails with a failure a child already recorded (and the run span, always) records it as its status.
+ */
+const KIND: Readonly<Record<Tracer.SpanKind, number>> = { internal: 0, server: 1, client: 2, producer: 3, consumer: 4 }
+const NS = 1_000_000_000n
+
+const hrTime = (t: bigint): OtelApi.HrTime => [Number(t / NS), Number(t % NS)]
+
+const failureOf = (cause: Cause.Cause<unknown>): unknown => {
+  const f = Cause.failureOption(cause)
+  if (Option.isSome(f)) return f.value
+  const d = Cause.dieOption(cause)
+  return Option.isSome(d) ? d.value : undefined
+}
+
+class ExportSpan implements Tracer.Span {
+  readonly _tag = "Span"
+  readonly span: OtelApi.Span
+  readonly spanId: string
+  readonly traceId: string
+  readonly sampled: boolean
+  status: Tracer.SpanStatus
+  readonly attributes = new Map<string, unknown>()
+  readonly links: Array<Tracer.SpanLink>
+  constructor(
+    api: typeof OtelApi,
+    tracer: OtelApi.Tracer,
+    readonly name: string,
+    readonly parent: Option.Option<Tracer.AnySpan>,
+    readonly context: Context.Context<never>,
+    links: ReadonlyArray<Tracer.SpanLink>,
+    startTime: bigint,
+    readonly kind: Tracer.SpanKind
+  ) {
+    const parentContext = Option.isSome(parent) ? api.trace.setSpanContext(api.ROOT_CONTEXT, spanContextOf(parent.value)) : api.ROOT_CONTEXT
+    this.span = tracer.startSpan(name, { startTime: hrTime(startTime), kind: KIND[kind] }, parentContext)
+    const sc = this.span.spanContext()
+    this.spanId = sc.spanId
+    this.traceId = sc.traceId
+    this.sampled = (sc.traceFlags & 1) === 1
+    this.status = { _tag: "Started", startTime }
+    this.links = [...links]
+  }
+  attribute(key: string, value: unknown): void {
+    this.attributes.set(key, value)
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") this.span.setAttribute(key, value)
+    else if (typeof value === "bigint") this.span.setAttribute(key, Number(value))
+    else if (Array.isArray(value) && value.every((v) => typeof v === "string")) this.span.setAttribute(key, value as Array<string>)
+  }
+  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
+    this.span.addEvent(name, attributes as OtelApi.Attributes | undefined, hrTime(startTime))
+  }
+  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    this.links.push(...links)
+  }
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    this.status = { _tag: "Ended", startTime: this.status.startTime, endTime, exit }
+    const span = this.span
+    const at = hrTime(endTime)
+    if (Exit.isSuccess(exit)) {
+      span.setStatus({ code: 1 })
+    } else if (Cause.isInterruptedOnly(exit.cause)) {
+      // cancellation is not an error of the run's code
+      span.setAttribute("status.interrupted", true)
+      span.setStatus({ code: 1, message: "interrupted" })
+    } else {
+      const failure = failureOf(exit.cause)
+      const summary = summarizeFailure(failure)
+      // a span that named its own error.type (the GenAI span: an HTTP status, `timeout`) says that
+      const own = this.attributes.get("error.type")
+      const type = typeof own === "string" ? own : summary.type
+      const message = typeof own === "string" && summary.message.endsWith(": failed") ? `${this.name}: ${own}` : summary.message
+      if (own === undefined) span.setAttribute("error.type", type)
+      if (this.name !== "boruna.run" && !isRecorded(failure)) {
+        span.addEvent("exception", { "exception.type": type, "exception.message": message }, at)
+        markRecorded(failure)
+      }
+      span.setStatus({ code: ERROR_STATUS, message })
+    }
+    span.end(at)
+  }
+}
+
+const spanContextOf = (parent: Tracer.AnySpan): OtelApi.SpanContext => {
+  if (parent instanceof ExportSpan) return parent.span.spanContext()
+  const flags = Context.getOption(parent.context, OtelTraceFlagsKey)
+  const state = Context.getOption(parent.context, OtelTraceStateKey)
+  return {
+    traceId: parent.traceId,
+    spanId: parent.spanId,
+    traceFlags: Option.isSome(flags) ? flags.value : parent.sampled ? 1 : 0,
+    ...(Option.isSome(state) ? { traceState: state.value } : {}),
+    isRemote: parent._tag === "ExternalSpan"
+  }
+}
+
+/** An Effect tracer whose spans are OpenTelemetry SDK spans of `tracer`. */
+const makeExportTracer = (api: typeof OtelApi, tracer: OtelApi.Tracer): Tracer.Tracer =>
+  Tracer.make({
+    span: (name, parent, context, links, startTime, kind) => new ExportSpan(api, tracer, name, parent, context, links, startTime, kind),
+    context: (f) => f()
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -379,8 +614,10 @@ export interface FromEnvOptions {
   readonly recordLocally?: boolean
   /** bound on the final flush + shutdown (default 5000 ms, or `BORUNA_TELEMETRY_FLUSH_TIMEOUT_MS`) */
   readonly flushTimeoutMillis?: number
-  /** where the undelivered-spans line goes (default: process.stderr) */
+  /** where warnings and the undelivered-spans line go (default: process.stderr) */
   readonly stderr?: (line: string) => void
+  /** the random source of the retry jitter (tests) */
+  readonly random?: () => number
 }
 
 const writeStderr = (line: string): void => void process.stderr.write(line + "\n")
@@ -416,19 +653,104 @@ const describeError = (e: unknown): string => {
   return String(e).replace(/^Error: /, "")
 }
 
-const loadSdk = () =>
+// -- retries -------------------------------------------------------------------------------------
+
+/** What an OTLP exporter transport answers (`@opentelemetry/otlp-exporter-base`'s ExportResponse). */
+interface ExportResponse {
+  readonly status: "success" | "failure" | "retryable"
+  readonly error?: Error
+  readonly retryInMillis?: number
+}
+interface ExporterTransport {
+  send(data: Uint8Array, timeoutMillis: number): Promise<ExportResponse>
+  shutdown(): void
+}
+
+const CONNECTION_FAILURES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ECONNABORTED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"])
+
+/** A refused, reset or unanswered connection: worth retrying (the collector may be starting). */
+export const isConnectionFailure = (e: unknown): boolean => {
+  if (!(e instanceof Error)) return false
+  const code = (e as { readonly code?: unknown }).code
+  return (typeof code === "string" && CONNECTION_FAILURES.has(code)) || e.message === "Request Timeout" || e.message === "socket hang up"
+}
+
+export const RETRY = { maxRetries: 5, initialMillis: 1_000, maxMillis: 5_000 } as const
+
+/**
+ * The n-th retry's delay: exponential (1 s, 2 s, 4 s, capped at 5 s) with "equal jitter" — a
+ * uniformly random point in the upper half of the step, so that many exporters that failed together
+ * do not retry together.
+ */
+export const backoffMillis = (retry: number, random: () => number): number => {
+  const step = Math.min(RETRY.maxMillis, RETRY.initialMillis * 2 ** retry)
+  return step / 2 + random() * (step / 2)
+}
+
+/**
+ * Retries around the exporter's HTTP transport: HTTP 429/502/503/504 (honouring `Retry-After`) and
+ * connection failures, with `backoffMillis`, never past the export's deadline. Replaces the
+ * exporter's own retrying transport, which neither retries connection failures nor jitters (its
+ * jitter is ±0.2 ms).
+ */
+const retrying = (inner: ExporterTransport, random: () => number, onAttemptFailed: (e: string) => void): ExporterTransport => ({
+  send: async (data, timeoutMillis) => {
+    const deadline = Date.now() + timeoutMillis
+    let result = await inner.send(data, timeoutMillis)
+    for (let retry = 0; retry < RETRY.maxRetries; retry++) {
+      const again = result.status === "retryable" || (result.status === "failure" && isConnectionFailure(result.error))
+      if (!again) return result
+      onAttemptFailed(result.status === "retryable" ? "the collector asked to retry later" : describeError(result.error))
+      const delay = result.status === "retryable" && result.retryInMillis !== undefined ? result.retryInMillis : backoffMillis(retry, random)
+      if (delay >= deadline - Date.now()) return result
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      result = await inner.send(data, Math.max(1, deadline - Date.now()))
+    }
+    return result
+  },
+  shutdown: () => inner.shutdown()
+})
+
+/** Put `retrying` in place of the exporter's retrying transport (0.208: `_delegate._transport._transport`). */
+const installRetries = (exporter: object, random: () => number, onAttemptFailed: (e: string) => void): boolean => {
+  const delegate = (exporter as { _delegate?: { _transport?: { _transport?: ExporterTransport } } })._delegate
+  const http = delegate?._transport?._transport
+  if (delegate === undefined || http === undefined || typeof http.send !== "function") return false
+  delegate._transport = retrying(http, random, onAttemptFailed) as { _transport?: ExporterTransport }
+  return true
+}
+
+// -- loading -------------------------------------------------------------------------------------
+
+const loadSdk = (protocol: OtlpProtocol) =>
   Effect.tryPromise({
     try: async () => {
-      const [exporter, sdk, resources, effectTracer] = await Promise.all([
-        import("@opentelemetry/exporter-trace-otlp-http"),
+      const [exporter, sdk, resources, api] = await Promise.all([
+        protocol === "http/json" ? import("@opentelemetry/exporter-trace-otlp-http") : import("@opentelemetry/exporter-trace-otlp-proto"),
         import("@opentelemetry/sdk-trace-base"),
         import("@opentelemetry/resources"),
-        import("@effect/opentelemetry/Tracer")
+        import("@opentelemetry/api")
       ])
-      return { exporter, sdk, resources, effectTracer }
+      return { exporter, sdk, resources, api }
     },
     catch: (e) => new TelemetryConfigError({ variable: "OTEL_EXPORTER_OTLP_ENDPOINT", reason: `cannot load the OpenTelemetry SDK: ${describeError(e)}` })
   })
+
+/** Reporters of the exporting layers alive in this process (what a second signal prints before exiting). */
+const liveExports = new Set<() => string | undefined>()
+
+/**
+ * The undelivered-spans lines of every exporting layer still open, for a process that must exit now
+ * (a second SIGINT while the final flush waits): what was not delivered so far is lost.
+ */
+export const undeliveredReport = (): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  for (const f of liveExports) {
+    const line = f()
+    if (line !== undefined) out.push(line)
+  }
+  return out
+}
 
 /** The exporting layer for a valid config (OTel loaded here, and only here). */
 const exporting = (
@@ -437,23 +759,28 @@ const exporting = (
   options: FromEnvOptions
 ): Layer.Layer<TelemetryEnabled | SpanRecorder, TelemetryConfigError> =>
   Layer.unwrapScoped(Effect.gen(function*() {
-    const { effectTracer, exporter: exporterModule, resources, sdk } = yield* loadSdk()
+    const { api, exporter: exporterModule, resources, sdk } = yield* loadSdk(config.protocol)
     const stderr = options.stderr ?? writeStderr
     const local = options.recordLocally === true ? makeRecorder() : undefined
 
-    // counts: every sampled span that ended, and how many of them an export delivered
+    // counts: sampled spans that ended, spans handed to the exporter, spans an export delivered
     let ended = 0
+    let handed = 0
     let exported = 0
+    let failing = false
     let lastError: string | undefined
     let agent: Http.Agent | undefined
+    const waiters = new Set<() => void>()
+    const wake = (): void => {
+      for (const w of waiters) w()
+      waiters.clear()
+    }
 
     const otlp = new exporterModule.OTLPTraceExporter({
       url: config.tracesUrl,
       headers: { ...config.headers },
       compression: config.compression as CompressionAlgorithm,
-      // one export (retries included: the exporter retries 429/502/503/504, honouring Retry-After,
-      // within this deadline) never outlives the flush bound
-      timeoutMillis: config.flushTimeoutMillis,
+      timeoutMillis: config.exportTimeoutMillis,
       // the final flush hands every queued batch to the exporter at once; its default limit (30
       // in flight) would fail the rest ("Concurrent export limit reached") and lose their spans
       concurrencyLimit: Math.ceil(config.maxQueueSize / config.maxExportBatchSize) + 2,
@@ -464,38 +791,87 @@ const exporting = (
         return agent
       }
     })
+    installRetries(otlp, options.random ?? Math.random, (e) => {
+      lastError = e
+    })
     const counting: SpanExporter = {
-      export: (spans, done) =>
+      export: (spans, done) => {
+        handed += spans.length
+        wake()
         otlp.export(spans, (result) => {
-          if (result.code === OK_CODE) exported += spans.length
-          else lastError = describeError(result.error)
+          if (result.code === OK_CODE) {
+            exported += spans.length
+            failing = false
+          } else {
+            lastError = describeError(result.error)
+            failing = true
+            wake()
+          }
           done(result)
-        }),
+        })
+      },
       shutdown: () => otlp.shutdown(),
       forceFlush: () => otlp.forceFlush()
-    }
-    const counter: SpanProcessor = {
-      onStart: () => {},
-      onEnd: (span) => {
-        ended++
-        if (local !== undefined) local.push(toRecorded(span))
-      },
-      forceFlush: () => Promise.resolve(),
-      shutdown: () => Promise.resolve()
     }
     const batch = new sdk.BatchSpanProcessor(counting, {
       maxQueueSize: config.maxQueueSize,
       maxExportBatchSize: config.maxExportBatchSize,
       scheduledDelayMillis: config.scheduledDelayMillis,
-      exportTimeoutMillis: config.flushTimeoutMillis
+      exportTimeoutMillis: config.bspExportTimeoutMillis
     })
+    // a run span that ends while the queue is full is held back and queued after the final flush:
+    // the root of the trace is delivered whenever anything is
+    const held: Array<ReadableSpan> = []
+    const processor: SpanProcessor = {
+      onStart: () => {},
+      onEnd: (span) => {
+        if ((span.spanContext().traceFlags & 1) === 0) return
+        const full = ended - handed >= config.maxQueueSize
+        ended++
+        if (local !== undefined) local.push(toRecorded(span))
+        if (full && span.name === "boruna.run") held.push(span)
+        else batch.onEnd(span)
+      },
+      forceFlush: () => batch.forceFlush(),
+      shutdown: () => batch.shutdown()
+    }
+    // telemetry.sdk.* from the SDK; a service.version in OTEL_RESOURCE_ATTRIBUTES wins over ours
+    const resource = resources.defaultResource().merge(resources.resourceFromAttributes({
+      "service.version": VERSION,
+      ...config.resource
+    }))
     const provider = new sdk.BasicTracerProvider({
-      resource: resources.resourceFromAttributes(config.resource),
+      resource,
       sampler: new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() }),
-      spanProcessors: [counter, batch]
+      spanProcessors: [processor]
     })
 
-    // flush + shutdown, bounded by a real-time timer (not Effect's clock: a TestClock must not stall it)
+    const backpressure: ExportBackpressureService = {
+      full: () => !failing && ended - handed >= config.maxQueueSize,
+      wait: Effect.async<void>((resume) => {
+        const done = () => {
+          clearTimeout(timer)
+          waiters.delete(done)
+          resume(Effect.void)
+        }
+        const timer = setTimeout(done, config.exportTimeoutMillis)
+        waiters.add(done)
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          waiters.delete(done)
+        })
+      })
+    }
+
+    const lossLine = (reason: string): string | undefined => {
+      const lost = ended - exported
+      return lost > 0 ? `boruna: telemetry: ${lost} span(s) could not be delivered to ${config.tracesUrl}: ${reason}` : undefined
+    }
+    const reporter = () => lossLine(`the process was stopped before they were exported${lastError === undefined ? "" : ` (${lastError})`}`)
+    liveExports.add(reporter)
+
+    // flush (held root spans last) + shutdown, bounded by a real-time timer (not Effect's clock: a
+    // TestClock must not stall it)
     const flushAndShutdown = (): Promise<{ readonly timedOut: boolean }> =>
       new Promise((resolve) => {
         const timer = setTimeout(() => resolve({ timedOut: true }), config.flushTimeoutMillis)
@@ -503,32 +879,39 @@ const exporting = (
           clearTimeout(timer)
           resolve({ timedOut: false })
         }
-        provider.forceFlush().then(() => provider.shutdown()).then(finish, (e) => {
-          lastError ??= describeError(e)
-          finish()
-        })
+        provider.forceFlush()
+          .then(() => {
+            for (const s of held.splice(0)) batch.onEnd(s)
+            return provider.shutdown()
+          })
+          .then(finish, (e) => {
+            lastError ??= describeError(e)
+            finish()
+          })
       })
 
     yield* Effect.addFinalizer(() =>
       Effect.promise(flushAndShutdown).pipe(Effect.flatMap(({ timedOut }) =>
         Effect.sync(() => {
+          liveExports.delete(reporter)
+          wake()
           if (timedOut) agent?.destroy()
-          const lost = ended - exported
-          if (lost > 0) {
-            const reason = timedOut
+          const line = lossLine(
+            timedOut
               ? `flush timed out after ${config.flushTimeoutMillis} ms${lastError === undefined ? "" : ` (${lastError})`}`
               : lastError ?? `dropped: the export queue (${config.maxQueueSize}) was full`
-            stderr(`boruna: telemetry: ${lost} span(s) could not be delivered to ${config.tracesUrl}: ${reason}`)
-          }
+          )
+          if (line !== undefined) stderr(line)
           agent?.destroy()
         })
       ))
     )
 
-    const tracer = provider.getTracer("boruna")
+    const tracer = provider.getTracer("boruna", VERSION)
     return Layer.mergeAll(
-      effectTracer.layerWithoutOtelTracer.pipe(Layer.provide(Layer.succeed(effectTracer.OtelTracer, tracer))),
+      Layer.setTracer(makeExportTracer(api, tracer)),
       Layer.succeed(TelemetryEnabled, true),
+      Layer.succeed(ExportBackpressure, backpressure),
       Layer.succeed(SpanRecorder, local === undefined ? emptyRecorder : local.recorder),
       Layer.succeed(RunParent, parent)
     )
@@ -536,23 +919,22 @@ const exporting = (
 
 /**
  * The one telemetry layer the CLI builds, chosen from `env`:
- * - no `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or
+ * - no usable `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or
  *   `OTEL_SDK_DISABLED=true` ⇒ off (no OTel import); with `recordLocally`, the in-memory recorder;
  * - otherwise OTLP/HTTP export (plus the in-memory recorder when `recordLocally`).
- * `TRACEPARENT`/`TRACESTATE` set the remote parent `withRunSpan` joins. A malformed setting fails
- * the build with `TelemetryConfigError`.
+ * `TRACEPARENT`/`TRACESTATE` set the remote parent `withRunSpan` joins. An unusable setting is one
+ * warning line on `stderr` and is ignored; the build fails only when the SDK cannot be loaded.
  */
 export const fromEnv = (
   env: Record<string, string | undefined> = process.env,
   options: FromEnvOptions = {}
 ): Layer.Layer<TelemetryEnabled | SpanRecorder, TelemetryConfigError> =>
-  Layer.unwrapEffect(Effect.suspend(() => {
-    const config = readConfig(env, options.flushTimeoutMillis === undefined ? {} : { flushTimeoutMillis: options.flushTimeoutMillis })
-    if (Either.isLeft(config)) return Effect.fail(config.left)
+  Layer.unwrapEffect(Effect.sync(() => {
+    const { config, warnings } = resolveConfig(env, options.flushTimeoutMillis === undefined ? {} : { flushTimeoutMillis: options.flushTimeoutMillis })
+    const stderr = options.stderr ?? writeStderr
+    for (const w of warnings) stderr(w)
     const parent = parseTraceparent(env.TRACEPARENT, env.TRACESTATE)
-    if (config.right !== undefined) return Effect.succeed(exporting(config.right, parent, options))
-    if (options.recordLocally === true) {
-      return Effect.succeed(Layer.mergeAll(memory, Layer.succeed(RunParent, parent)))
-    }
-    return Effect.succeed(Layer.mergeAll(off, Layer.succeed(SpanRecorder, emptyRecorder)))
+    if (config !== undefined) return exporting(config, parent, options)
+    if (options.recordLocally === true) return Layer.mergeAll(memory, Layer.succeed(RunParent, parent))
+    return Layer.mergeAll(off, Layer.succeed(SpanRecorder, emptyRecorder))
   }))

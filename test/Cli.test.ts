@@ -179,10 +179,10 @@ describe("boruna (built) — commands that need no program", () => {
     expect(steps.stderr).toContain("--max-steps must be a positive integer")
   })
 
-  it("an invalid telemetry setting is reported before anything runs (exit 3)", async () => {
+  it("an unusable telemetry setting is one warning line and is ignored: the command runs (never exit 3)", async () => {
     const r = await boruna(["capability", "list"], { OTEL_EXPORTER_OTLP_ENDPOINT: "not a url" })
-    expect(r.code).toBe(ExitCode.input)
-    expect(r.stdout).toBe("")
-    expect(r.stderr.trim()).toMatch(/^error\[telemetry_config\]: telemetry configuration: OTEL_EXPORTER_OTLP_ENDPOINT: /)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain("net.fetch")
+    expect(r.stderr.trim()).toBe("boruna: telemetry: OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url' is not an absolute http(s) URL (e.g. http://localhost:4318); ignored")
   })
 })

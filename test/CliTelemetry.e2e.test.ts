@@ -146,15 +146,21 @@ describe("boruna run → OTLP collector", () => {
     expect(r.ms).toBeLessThan(5_000 + 4_000)
   })
 
-  it("no endpoint: no network traffic, and no OpenTelemetry (nor @effect/cli) module is even loaded", async () => {
+  it("telemetry off: no network traffic to a listening receiver, and no OpenTelemetry (nor @effect/cli) module is even loaded", async () => {
     const rx = await receiver()
     const dir = mkdtempSync(join(tmpdir(), "boruna-e2e-"))
     try {
       const log = join(dir, "imports.log")
       writeFileSync(log, "")
+      // no endpoint at all
       const r = await boruna(AGENT, {}, importLogger(log, ["opentelemetry", "@effect/cli"]))
       expect(r.code).toBe(0)
       expect(r.stdout).toContain("Report {")
+      expect(readFileSync(log, "utf8")).toBe("")
+      // the receiver's URL given, and telemetry disabled: it gets nothing
+      const disabled = await boruna(AGENT, { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_SDK_DISABLED: "true", OTEL_BSP_SCHEDULE_DELAY: "1" }, importLogger(log, ["opentelemetry"]))
+      expect(disabled.code).toBe(0)
+      expect(disabled.stderr).toBe("")
       expect(readFileSync(log, "utf8")).toBe("")
       expect(rx.requests()).toHaveLength(0)
       // the logger itself works: with an endpoint the SDK is loaded

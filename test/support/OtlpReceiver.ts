@@ -13,7 +13,9 @@
  * - `"answer-500"`: 500 to every request (spans not kept);
  * - `"answer-429-then-200"`: the first `failures` (default 1) requests get 429 (or `status`) with
  *   `Retry-After: <retryAfter>` (default "1"), later ones are answered as in normal mode;
- * - `"black-hole"`: reads the request and never answers (until `close()`).
+ * - `"black-hole"`: reads the request and never answers (until `close()`);
+ * - `"reset-then-200"`: the first `failures` requests have their connection destroyed without an
+ *   answer (ECONNRESET / socket hang up at the sender), later ones are answered as in normal mode.
  *
  * Bodies: OTLP/JSON (`application/json`, what @opentelemetry/exporter-trace-otlp-http 0.208 sends)
  * and OTLP/protobuf (`application/x-protobuf`, decoded with the generated code in
@@ -27,7 +29,7 @@ import { createRequire } from "node:module"
 import type { AddressInfo } from "node:net"
 import { gunzipSync } from "node:zlib"
 
-export type ReceiverMode = "normal" | "answer-500" | "answer-429-then-200" | "black-hole"
+export type ReceiverMode = "normal" | "answer-500" | "answer-429-then-200" | "black-hole" | "reset-then-200"
 
 export interface OtlpReceiverOptions {
   readonly mode?: ReceiverMode
@@ -67,6 +69,8 @@ export interface ReceivedRequest {
   /** Date.now() when the body had arrived */
   readonly at: number
   readonly spanCount: number
+  /** the body as received, gzip inflated (what a leak check scans) */
+  readonly body: Buffer
 }
 
 export interface OtlpReceiver {
@@ -205,7 +209,13 @@ export const startOtlpReceiver = (options: OtlpReceiverOptions = {}): Promise<Ot
     req.on("end", () => {
       const body = Buffer.concat(chunks)
       const contentType = req.headers["content-type"]
-      const base = { path: req.url ?? "", contentType, headers: req.headers, at: Date.now() }
+      let raw = body
+      try {
+        raw = req.headers["content-encoding"] === "gzip" ? gunzipSync(body) : body
+      } catch {
+        // left as received; the decode below reports it
+      }
+      const base = { path: req.url ?? "", contentType, headers: req.headers, at: Date.now(), body: raw }
       let decoded: Array<ReceivedSpan> = []
       let decodeError: string | undefined
       try {
@@ -220,6 +230,12 @@ export const startOtlpReceiver = (options: OtlpReceiverOptions = {}): Promise<Ot
       }
       if (mode === "black-hole") {
         requests.push({ ...base, status: undefined, spanCount: decoded.length })
+        return
+      }
+      if (mode === "reset-then-200" && failuresLeft > 0) {
+        failuresLeft--
+        requests.push({ ...base, status: undefined, spanCount: decoded.length })
+        req.socket.destroy()
         return
       }
       if (mode === "answer-500") return answer(500, {}, `{"message":"receiver told to fail"}`)
