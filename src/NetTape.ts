@@ -9,7 +9,9 @@
  *
  * A request is described from the `net.fetch` arguments as the live handler reads them —
  * `net.fetch(url)` is a GET with no body, `net.fetch(method, url, body)` upper-cases the method
- * and treats an empty body as none — and keyed by method + URL + SHA-256 of the body.
+ * and treats an empty body as none — and keyed by method + URL + SHA-256 of the body. The URL is
+ * taped and keyed with its userinfo replaced by `REDACTED` (`https://REDACTED@host/`): credentials
+ * never reach the file, and replay keys the program's request the same way.
  *
  * - `record(path, base)`: every `net.fetch` goes to `base`'s handler; each successful exchange is
  *   appended to the tape, and the file is rewritten (write to a temporary file, fsync, rename)
@@ -32,6 +34,7 @@ import { HandlerFailure } from "./Errors.js"
 import { type Handler, Handlers, type HandlersService, override } from "./Handlers.js"
 import { display, type Value } from "./Value.js"
 import { parseJson, schemaIssues } from "./Json.js"
+import { redactUrl } from "./live/Userinfo.js"
 
 export const FORMAT_VERSION = 1
 
@@ -68,13 +71,17 @@ export interface Request {
   readonly body: string | null
 }
 
-/** The request a `net.fetch` call makes, read from its arguments the way the live handler reads them. */
+/**
+ * The request a `net.fetch` call makes, read from its arguments the way the live handler reads them,
+ * with any userinfo of the URL replaced by `REDACTED` (credentials are never taped, and the tape key
+ * of a replayed call is computed the same way, so replay matches the redacted form).
+ */
 export const requestOf = (args: ReadonlyArray<Value>): Request | undefined => {
-  if (args.length === 1) return typeof args[0] === "string" ? { method: "GET", url: args[0], body: null } : undefined
+  if (args.length === 1) return typeof args[0] === "string" ? { method: "GET", url: redactUrl(args[0]), body: null } : undefined
   if (args.length === 2 || args.length === 3) {
     const [m, u, b] = args
     if (typeof m !== "string" || typeof u !== "string" || (b !== undefined && typeof b !== "string")) return undefined
-    return { method: m.toUpperCase(), url: u, body: b === undefined || b === "" ? null : b }
+    return { method: m.toUpperCase(), url: redactUrl(u), body: b === undefined || b === "" ? null : b }
   }
   return undefined
 }
@@ -188,7 +195,7 @@ export const record = (file: string, base: HandlersService): Effect.Effect<Handl
 export const fromTape = (tape: Tape, file: string, base: HandlersService): HandlersService => {
   const queues = new Map<string, Array<{ readonly position: number; readonly tx: Transaction }>>()
   tape.transactions.forEach((tx, position) => {
-    const k = keyOf({ method: tx.method.toUpperCase(), url: tx.url, body: tx.request_body === "" ? null : tx.request_body })
+    const k = keyOf({ method: tx.method.toUpperCase(), url: redactUrl(tx.url), body: tx.request_body === "" ? null : tx.request_body })
     const q = queues.get(k) ?? []
     q.push({ position, tx })
     queues.set(k, q)
