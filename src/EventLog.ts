@@ -19,6 +19,12 @@ export interface EventLogService {
    */
   readonly appendCall?: (capability: string, args: ReadonlyArray<Value>, site: CallSite | undefined) => void
   readonly appendResult?: (capability: string, result: Value) => void
+  /**
+   * Optional: a log that holds the `CapCall` of `appendCall` back (to write it together with its
+   * outcome, in one write) writes it now. The gateway calls it before it runs a handler that did not
+   * answer at once, so the call is on record before any of its effects can happen.
+   */
+  readonly flush?: () => void
 }
 
 export class EventLog extends Context.Tag("boruna/EventLog")<EventLog, EventLogService>() {}

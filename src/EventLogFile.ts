@@ -23,24 +23,53 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { createHash, type Hash } from "node:crypto"
 import * as Fs from "node:fs"
 import { capabilitySetHash } from "./Capability.js"
 import type { CallSite, Event } from "./Event.js"
-import { EventLog, type EventLogService } from "./EventLog.js"
+import { EventLog, type EventLogService, makeMemory } from "./EventLog.js"
 import { decodePolicy, type Policy, policyHash, policyToJson } from "./Policy.js"
 import type { Value } from "./Value.js"
 import { fromJson, type Json, toJson, ValueJsonError } from "./ValueJson.js"
 import { jsonPath, schemaIssues } from "./Json.js"
 
 export const FORMAT = "boruna-event-log"
-export const VERSION = 1
+/** 2: with `Seal` lines (the hash chain); version 1 logs (no chain) are still read */
+export const VERSION = 2
+export const VERSIONS: ReadonlyArray<number> = [1, 2]
+
+/**
+ * The hash chain: a `Seal` line carries the SHA-256 of every byte of the file before it (the
+ * header, the events, the earlier seals), and the number of events before it. One is written after
+ * the header, one at every fsync, and a `final` one at close. Bytes are hashed once, in one
+ * `update` per window.
+ */
+class Chain {
+  private readonly hash: Hash = createHash("sha256")
+  private pending = ""
+  add(text: string): void {
+    this.pending += text
+  }
+  digest(): string {
+    if (this.pending !== "") {
+      this.hash.update(this.pending, "utf8")
+      this.pending = ""
+    }
+    return `sha256:${this.hash.copy().digest("hex")}`
+  }
+  seal(events: number, final = false): string {
+    const digest = this.digest()
+    return JSON.stringify({ Seal: final ? { events, digest, final: true } : { events, digest } })
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // header
 
 export interface LogHeader {
   readonly format: typeof FORMAT
-  readonly version: typeof VERSION
+  /** 2 for what this build writes; 1 for an older log (read without a hash chain) */
+  readonly version: 1 | 2
   /** `programHash(program)` of the recorded program */
   readonly program_hash: string
   /** `policyHash(policy)` of the policy the run was under */
@@ -79,6 +108,31 @@ export interface RecordedLog {
   readonly events: ReadonlyArray<Event>
   /** set when the last line was torn (a crash mid-write) and the reader was told to allow it */
   readonly torn?: { readonly line: number; readonly bytes: number }
+  /** what the hash chain vouches for (a broken chain is an error, never a log); set by `parseLog` */
+  readonly chain?: ChainStatus
+}
+
+export interface ChainStatus {
+  /** false for a version 1 log, which has no chain */
+  readonly chained: boolean
+  /** `Seal` lines checked */
+  readonly seals: number
+  /** events after the last seal: written, but no seal covers them (the run did not close the log) */
+  readonly unsealed: number
+  /** the log ends with its final seal: the run closed it */
+  readonly closed: boolean
+  /** with `allowBrokenChain`: where the chain broke (later seals are not checked) */
+  readonly broken?: { readonly line: number; readonly reason: string }
+}
+
+export interface ReadOptions {
+  /** a torn last line is reported in `torn` instead of failing the read */
+  readonly allowTorn?: boolean
+  /**
+   * a broken hash chain is reported in `chain.broken` instead of failing the read (for tools and
+   * tests that edit logs on purpose; replay and simulate never set it)
+   */
+  readonly allowBrokenChain?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,6 +144,8 @@ export class EventLogFileError extends Data.TaggedError("EventLogFileError")<{
   readonly line?: number
   readonly path?: string
   readonly reason: string
+  /** the hash chain (or the header's own policy hash) shows the file was changed after recording */
+  readonly tampered?: boolean
 }> {
   override get message(): string {
     const where = this.line === undefined ? this.file : `${this.file}:${this.line}`
@@ -116,6 +172,10 @@ export const eventToJson = (e: Event): Json => {
       return { CapResult: { capability: e.capability, result: toJson(e.result) } }
     case "CapError":
       return { CapError: { capability: e.capability, kind: e.kind, message: e.message } }
+    case "CapRefused": {
+      const body = { capability: e.capability, args: e.args.map(toJson), kind: e.kind, message: e.message }
+      return { CapRefused: e.site === undefined ? body : { ...body, site: siteJson(e.site) } }
+    }
     case "UiEmit":
       return { UiEmit: { tree: toJson(e.tree) } }
     case "ActorSpawn":
@@ -162,6 +222,15 @@ const Members = {
   }),
   CapResult: Schema.Struct({ CapResult: Schema.Struct({ capability: Schema.String, result: V }) }),
   CapError: Schema.Struct({ CapError: Schema.Struct({ capability: Schema.String, kind: Schema.String, message: Schema.String }) }),
+  CapRefused: Schema.Struct({
+    CapRefused: Schema.Struct({
+      capability: Schema.String,
+      args: Schema.Array(V),
+      kind: Schema.Literal("denied", "budget_exceeded"),
+      message: Schema.String,
+      site: Schema.optional(SiteSchema)
+    })
+  }),
   UiEmit: Schema.Struct({ UiEmit: Schema.Struct({ tree: V }) }),
   ActorSpawn: Schema.Struct({ ActorSpawn: Schema.Struct({ actor_id: Nat, function: Schema.String }) }),
   MessageSend: Schema.Struct({ MessageSend: Schema.Struct({ from: Nat, to: Nat, payload: V }) }),
@@ -181,7 +250,7 @@ const decoders = Object.fromEntries(
 
 const HeaderSchema = Schema.Struct({
   format: Schema.Literal(FORMAT),
-  version: Schema.Literal(VERSION),
+  version: Schema.Literal(1, 2),
   program_hash: Schema.String,
   policy_hash: Schema.String,
   capability_set_hash: Schema.String,
@@ -205,7 +274,9 @@ const firstIssue = (e: ParseResult.ParseError): Issue => {
 class LineError extends Error {
   constructor(
     readonly path: string,
-    readonly reason: string
+    readonly reason: string,
+    readonly tampered = false,
+    readonly line?: number
   ) {
     super(reason)
   }
@@ -220,15 +291,21 @@ const value = (j: unknown, path: string): Value => {
   }
 }
 
+const siteOf = (s: typeof SiteSchema.Type): CallSite =>
+  s.fn === undefined ? { file: s.file, line: s.line, col: s.col } : { file: s.file, line: s.line, col: s.col, fn: s.fn }
+
 const fromEventJson = (j: EventJson): Event => {
   if ("CapCall" in j) {
     const c = j.CapCall
     const args = c.args.map((a, i) => value(a, `$.CapCall.args[${i}]`))
     if (c.site === undefined) return { type: "CapCall", capability: c.capability, args }
-    const site: CallSite = c.site.fn === undefined
-      ? { file: c.site.file, line: c.site.line, col: c.site.col }
-      : { file: c.site.file, line: c.site.line, col: c.site.col, fn: c.site.fn }
-    return { type: "CapCall", capability: c.capability, args, site }
+    return { type: "CapCall", capability: c.capability, args, site: siteOf(c.site) }
+  }
+  if ("CapRefused" in j) {
+    const c = j.CapRefused
+    const args = c.args.map((a, i) => value(a, `$.CapRefused.args[${i}]`))
+    const base = { type: "CapRefused" as const, capability: c.capability, args, kind: c.kind, message: c.message }
+    return c.site === undefined ? base : { ...base, site: siteOf(c.site) }
   }
   if ("CapResult" in j) return { type: "CapResult", capability: j.CapResult.capability, result: value(j.CapResult.result, "$.CapResult.result") }
   if ("CapError" in j) return { type: "CapError", ...j.CapError }
@@ -284,8 +361,8 @@ const decodeHeaderValue = (j: unknown): LogHeader => {
   if (j.format !== FORMAT) {
     throw new LineError("$.format", `not a boruna event log (expected format "${FORMAT}", got ${JSON.stringify(j.format) ?? "nothing"})`)
   }
-  if (j.version !== VERSION) {
-    throw new LineError("$.version", `unsupported event log version ${JSON.stringify(j.version) ?? "(missing)"}: this build reads version ${VERSION}`)
+  if (!VERSIONS.includes(j.version as number)) {
+    throw new LineError("$.version", `unsupported event log version ${JSON.stringify(j.version) ?? "(missing)"}: this build reads versions ${VERSIONS.join(" and ")}`)
   }
   const r = decodeHeaderJson(j)
   if (Either.isLeft(r)) {
@@ -298,19 +375,28 @@ const decodeHeaderValue = (j: unknown): LogHeader => {
     throw new LineError(`$.policy${(i?.path ?? "$").slice(1)}`, i?.message ?? "invalid policy")
   }
   if (policyHash(p.right) !== r.right.policy_hash) {
-    throw new LineError("$.policy_hash", `does not match the recorded policy (which hashes to ${policyHash(p.right)})`)
+    throw new LineError("$.policy_hash", `does not match the recorded policy (which hashes to ${policyHash(p.right)})`, true)
   }
   return { ...r.right, policy: p.right }
 }
 
+const SealSchema = Schema.Struct({
+  Seal: Schema.Struct({ events: Nat, digest: Schema.String, final: Schema.optional(Schema.Literal(true)) })
+})
+const decodeSeal = Schema.decodeUnknownEither(SealSchema, strict)
+
 /**
  * Decode the text of a log file. A last line without its newline is torn (the writer always ends
  * a line with one): an error, or with `allowTorn` reported in `torn` and left out of `events`.
+ *
+ * In a version 2 log every `Seal` must match the SHA-256 of the bytes before it and count the events
+ * before it; the header must be followed by a seal, and nothing may follow the final one. Otherwise
+ * the error is `tampered` and names the seal's line and the lines it covers.
  */
 export const parseLog = (
   text: string,
   file: string,
-  options: { readonly allowTorn?: boolean } = {}
+  options: ReadOptions = {}
 ): Either.Either<RecordedLog, EventLogFileError> => {
   if (text.length === 0) return Either.left(new EventLogFileError({ file, reason: "empty event log (no header line)" }))
   const lines = text.split("\n")
@@ -320,12 +406,13 @@ export const parseLog = (
   if (last !== "") {
     const lineNo = lines.length + 1
     if (!options.allowTorn) {
+      const before = lines.slice(1).filter((l) => !l.startsWith(`{"Seal":`)).length
       return Either.left(
         new EventLogFileError({
           file,
           line: lineNo,
           reason: `torn last line (${Buffer.byteLength(last)} bytes without a newline: the run stopped while writing it); ` +
-            `the ${Math.max(0, lines.length - 1)} events before it are intact (replay them with --allow-torn)`
+            `the ${before} events before it are intact (replay them with --allow-torn)`
         })
       )
     }
@@ -335,15 +422,82 @@ export const parseLog = (
   let lineNo = 1
   try {
     const header = decodeHeaderValue(parseJsonLine(lines[0]))
+    const chained = header.version >= 2
+    const chain = new Chain()
+    chain.add(lines[0] + "\n")
+    let seals = 0
+    let sealedAt = 1 // the line of the last seal (1: the header)
+    let sealedEvents = 0
+    let closed = false
+    let broken: ChainStatus["broken"]
     const events: Array<Event> = []
     for (lineNo = 2; lineNo <= lines.length; lineNo++) {
       const l = lines[lineNo - 1]
       if (l.trim() === "") throw new LineError("$", "empty line (every line after the header is one event)")
+      if (closed) throw new LineError("$", "a line after the final seal: something was appended to the closed log", true)
+      if (chained && l.startsWith(`{"Seal":`)) {
+        const r = decodeSeal(parseJsonLine(l))
+        if (Either.isLeft(r)) {
+          const i = firstIssue(r.left)
+          throw new LineError(i.path, i.reason)
+        }
+        if (broken !== undefined) {
+          seals++
+          closed = r.right.Seal.final === true
+          continue
+        }
+        const covered = sealedAt + 1 >= lineNo ? `line ${sealedAt}` : `lines ${sealedAt + 1}–${lineNo - 1}`
+        const want = chain.digest()
+        const problem = r.right.Seal.digest !== want
+          ? new LineError(
+            "$.Seal.digest",
+            `hash chain broken: ${seals === 0 ? "the header" : covered} changed after recording ` +
+              `(the seal was written for content hashing to ${r.right.Seal.digest}, the file now hashes to ${want})`,
+            true
+          )
+          : r.right.Seal.events !== events.length
+          ? new LineError(
+            "$.Seal.events",
+            `hash chain broken: the seal counts ${r.right.Seal.events} events before it, the file has ${events.length}`,
+            true
+          )
+          : undefined
+        if (problem !== undefined) {
+          if (!options.allowBrokenChain) throw problem
+          broken = { line: lineNo, reason: problem.reason }
+          seals++
+          closed = r.right.Seal.final === true
+          continue
+        }
+        seals++
+        sealedAt = lineNo
+        sealedEvents = events.length
+        closed = r.right.Seal.final === true
+        chain.add(l + "\n")
+        continue
+      }
+      if (chained && seals === 0) {
+        throw new LineError("$", "hash chain broken: no seal after the header (the log was not written by boruna, or was changed)", true)
+      }
       events.push(decodeEventValue(parseJsonLine(l)))
+      chain.add(l + "\n")
     }
-    return Either.right(torn === undefined ? { file, header, events } : { file, header, events, torn })
+    if (chained && seals === 0) {
+      lineNo = 1
+      throw new LineError("$", "hash chain broken: no seal after the header (the log was not written by boruna, or was changed)", true)
+    }
+    const status: ChainStatus = broken === undefined
+      ? { chained, seals, unsealed: events.length - sealedEvents, closed }
+      : { chained, seals, unsealed: events.length - sealedEvents, closed, broken }
+    return Either.right(torn === undefined ? { file, header, events, chain: status } : { file, header, events, torn, chain: status })
   } catch (e) {
-    if (e instanceof LineError) return Either.left(new EventLogFileError({ file, line: lineNo, path: e.path, reason: e.reason }))
+    if (e instanceof LineError) {
+      return Either.left(
+        new EventLogFileError(
+          e.tampered ? { file, line: lineNo, path: e.path, reason: e.reason, tampered: true } : { file, line: lineNo, path: e.path, reason: e.reason }
+        )
+      )
+    }
     throw e
   }
 }
@@ -351,7 +505,7 @@ export const parseLog = (
 /** Read and decode a log file. */
 export const readLog = (
   file: string,
-  options: { readonly allowTorn?: boolean } = {}
+  options: ReadOptions = {}
 ): Effect.Effect<RecordedLog, EventLogFileError> =>
   Effect.flatMap(
     Effect.try({
@@ -372,58 +526,238 @@ const describeIo = (e: unknown): string => {
   return String(e)
 }
 
-/** An open log file: `append` writes each event as it comes; `close` fsyncs and closes. */
+/** An open log file: `append` writes each event as it comes; `close` seals, fsyncs and closes. */
 export interface LogWriter extends EventLogService {
   readonly file: string
   readonly close: () => void
+  /** the first write that failed, if one did: the run must fail with it (nothing after it is recorded) */
+  readonly failure: () => EventLogFileError | undefined
+  /** events written to the file so far */
+  readonly written: () => number
+}
+
+/** The file operations the writer uses; tests inject failures and count the syncs. */
+export interface WriterIo {
+  readonly open: (file: string) => number
+  /** write some of `bytes` at the end; returns how many were written */
+  readonly write: (fd: number, bytes: Buffer) => number
+  readonly fsync: (fd: number) => void
+  readonly close: (fd: number) => void
+  /** milliseconds, monotonic */
+  readonly now: () => number
+}
+
+export const nodeIo: WriterIo = {
+  open: (file) => Fs.openSync(file, "w"),
+  write: (fd, bytes) => Fs.writeSync(fd, bytes),
+  fsync: (fd) => Fs.fsyncSync(fd),
+  close: (fd) => Fs.closeSync(fd),
+  now: () => performance.now()
+}
+
+/** The group-commit window: an event written to the file is fsynced at most this long after. */
+export const SYNC_WINDOW_MS = 100
+
+export interface WriterOptions {
+  readonly io?: WriterIo
+  /** default `SYNC_WINDOW_MS` */
+  readonly syncWindowMs?: number
 }
 
 /**
- * Open `file` for writing (truncating it), write the header and fsync. Each `append` writes one
- * line at once; a `CapResult` or `CapError` is fsynced before `append` returns. A write failure
- * (disk full, …) throws an `EventLogFileError`: recording must not go on with events missing.
+ * Open `file` for writing (truncating it), write the header and its seal, and fsync. Then:
+ *
+ * - Every event reaches the file (one `write`) before its result returns to the program: a
+ *   `CapResult` / `CapError` / `CapRefused` is written before `append` returns, and so is any other
+ *   event. The `CapCall` of the gateway's `appendCall` is written with its outcome in the same
+ *   `write`, or on `flush()`, which the gateway calls before it runs a handler that does not answer
+ *   at once (so a slow call is on record before any of its effects can happen). A process killed
+ *   with SIGKILL therefore loses no event: the kernel has every written byte.
+ * - Group commit: the file is fsynced (after a `Seal` line covering everything before it) at most
+ *   `SYNC_WINDOW_MS` after an event was written — by a timer, or by the next append once the window
+ *   has passed when the program computes without yielding — and at `close` / process exit. A power
+ *   loss or kernel crash can lose at most the events of the last window. docs/replay.md.
+ * - A write failure (disk full, …) throws an `EventLogFileError` from `append` and from every later
+ *   one, after a last fsync of what was written: recording must not go on with events missing, and
+ *   every event before the failed one stays in the file.
  */
-export const openWriter = (file: string, header: LogHeader): Either.Either<LogWriter, EventLogFileError> => {
+export const openWriter = (
+  file: string,
+  header: LogHeader,
+  options: WriterOptions = {}
+): Either.Either<LogWriter, EventLogFileError> => {
+  const io = options.io ?? nodeIo
+  const windowMs = options.syncWindowMs ?? SYNC_WINDOW_MS
+  const chain = new Chain()
   let fd: number
   try {
-    fd = Fs.openSync(file, "w")
-    Fs.writeSync(fd, encodeHeader(header) + "\n")
-    Fs.fsyncSync(fd)
+    fd = io.open(file)
+    const head = encodeHeader(header) + "\n"
+    chain.add(head)
+    const seal = chain.seal(0) + "\n"
+    chain.add(seal)
+    writeAll(io, fd, head + seal)
+    io.fsync(fd)
   } catch (e) {
     return Either.left(new EventLogFileError({ file, reason: `cannot write event log: ${describeIo(e)}` }))
   }
-  const events: Array<Event> = []
+  const memory = makeMemory()
   let open = true
+  let count = 0 // events written
+  let line = 2 // the file's last line so far
+  let held: string | undefined // the encoded CapCall of appendCall, not yet written
+  let heldCount = 0
+  let failed: EventLogFileError | undefined
+  let dirtySince = -1 // when the first event not yet fsynced was written; -1: none
+  let timer: ReturnType<typeof setTimeout> | undefined
+
+  const fail = (err: unknown, what: string): never => {
+    failed = new EventLogFileError({ file, line: line + 1, reason: `cannot write event (${what}): ${describeIo(err)}; the ${count} events before it are recorded` })
+    held = undefined
+    try {
+      io.fsync(fd)
+    } catch {
+      // the write already failed; that is the error to report
+    }
+    throw failed
+  }
+
+  const sync = (): void => {
+    if (timer !== undefined) {
+      clearTimeout(timer)
+      timer = undefined
+    }
+    if (!open || failed !== undefined) return
+    try {
+      if (held !== undefined) put("", "")
+      if (dirtySince < 0) return
+      const seal = chain.seal(count) + "\n"
+      writeAll(io, fd, seal)
+      chain.add(seal)
+      line++
+      io.fsync(fd)
+      dirtySince = -1
+    } catch (e) {
+      if (e instanceof EventLogFileError) throw e
+      fail(e, "fsync")
+    }
+  }
+  const onTimer = (): void => {
+    timer = undefined
+    try {
+      sync()
+    } catch {
+      // kept in `failed`: the next append (or close) fails the run with it
+    }
+  }
+
+  /** Write the held call (if any) and `text` (`n` events) in one write. */
+  const put = (text: string, what: string, n = text === "" ? 0 : 1): void => {
+    const all = held === undefined ? text : held + text
+    if (all === "") return
+    const events = n + (held === undefined ? 0 : heldCount)
+    try {
+      writeAll(io, fd, all)
+    } catch (e) {
+      fail(e, what === "" ? "CapCall" : what)
+    }
+    chain.add(all)
+    held = undefined
+    heldCount = 0
+    count += events
+    line += events
+    if (dirtySince < 0) {
+      dirtySince = io.now()
+      timer = setTimeout(onTimer, windowMs)
+      timer.unref?.()
+    } else if (io.now() - dirtySince >= windowMs) {
+      sync()
+    }
+  }
+
+  const guard = (what: string): void => {
+    if (failed !== undefined) throw failed
+    if (!open) throw new EventLogFileError({ file, reason: `event appended after the log was closed (${what})` })
+  }
+
   const append = (e: Event): void => {
-    events.push(e)
-    if (!open) throw new EventLogFileError({ file, reason: `event appended after the log was closed (${e.type})` })
-    try {
-      Fs.writeSync(fd, encodeEvent(e) + "\n")
-      if (e.type === "CapResult" || e.type === "CapError") Fs.fsyncSync(fd)
-    } catch (err) {
-      throw new EventLogFileError({ file, line: events.length + 1, reason: `cannot write event: ${describeIo(err)}` })
-    }
+    guard(e.type)
+    memory.append(e)
+    put(encodeEvent(e) + "\n", e.type)
   }
-  const close = (): void => {
+  const appendCall = (capability: string, args: ReadonlyArray<Value>, site: CallSite | undefined): void => {
+    guard("CapCall")
+    memory.appendCall!(capability, args, site)
+    const text = encodeEvent(site === undefined ? { type: "CapCall", capability, args } : { type: "CapCall", capability, args, site }) + "\n"
+    if (held !== undefined) put("", "")
+    held = text
+    heldCount = 1
+  }
+  const appendResult = (capability: string, result: Value): void => {
+    guard("CapResult")
+    memory.appendResult!(capability, result)
+    put(encodeEvent({ type: "CapResult", capability, result }) + "\n", "CapResult")
+  }
+  const flush = (): void => {
+    if (held !== undefined && failed === undefined && open) put("", "")
+  }
+
+  const onExit = (): void => close()
+  process.on("exit", onExit)
+
+  function close(): void {
     if (!open) return
-    open = false
+    process.removeListener("exit", onExit)
     try {
-      Fs.fsyncSync(fd)
+      if (failed === undefined) {
+        sync()
+        const seal = chain.seal(count, true) + "\n"
+        writeAll(io, fd, seal)
+        io.fsync(fd)
+      }
+    } catch (e) {
+      if (failed === undefined) {
+        failed = new EventLogFileError({ file, reason: `cannot close event log: ${describeIo(e)}` })
+      }
     } finally {
-      Fs.closeSync(fd)
+      open = false
+      if (timer !== undefined) clearTimeout(timer)
+      io.close(fd)
     }
   }
-  return Either.right({ file, append, events: () => events, close })
+
+  return Either.right({
+    file,
+    append,
+    appendCall,
+    appendResult,
+    flush,
+    events: memory.events,
+    close,
+    failure: () => failed,
+    written: () => count
+  })
+}
+
+/** Write all of `text`, resuming after a short write. */
+const writeAll = (io: WriterIo, fd: number, text: string): void => {
+  let bytes = Buffer.from(text, "utf8")
+  for (;;) {
+    const n = io.write(fd, bytes)
+    if (n >= bytes.length) return
+    if (n <= 0) throw new Error(`write returned ${n}`)
+    bytes = bytes.subarray(n)
+  }
 }
 
 /**
  * An `EventLog` recorded to `file` as the run goes (for `boruna run --record`). Scoped: the file
- * is opened and the header written when the layer is built, and closed when it is released.
+ * is opened and the header written when the layer is built, and sealed and closed when it is released.
  */
-export const fileLayer = (file: string, header: LogHeader): Layer.Layer<EventLog, EventLogFileError> =>
+export const fileLayer = (file: string, header: LogHeader, options: WriterOptions = {}): Layer.Layer<EventLog, EventLogFileError> =>
   Layer.scoped(
     EventLog,
-    Effect.acquireRelease(openWriter(file, header), (w) => Effect.sync(() => w.close()))
+    Effect.acquireRelease(openWriter(file, header, options), (w) => Effect.sync(() => w.close()))
   )
 
 /** Write a whole log at once (tests, tools that edit logs). */
@@ -432,7 +766,8 @@ export const writeLog = (file: string, header: LogHeader, events: ReadonlyArray<
     try {
       for (const e of events) w.append(e)
       w.close()
-      return Either.void
+      const f = w.failure()
+      return f === undefined ? Either.void : Either.left(f)
     } catch (e) {
       w.close()
       if (e instanceof EventLogFileError) return Either.left(e)
@@ -440,6 +775,22 @@ export const writeLog = (file: string, header: LogHeader, events: ReadonlyArray<
     }
   })
 
-/** The whole log as text (header line, then one line per event, each ending with a newline). */
-export const formatLog = (header: LogHeader, events: ReadonlyArray<Event>): string =>
-  [encodeHeader(header), ...events.map(encodeEvent)].join("\n") + "\n"
+/**
+ * The whole log as text, exactly as the writer writes it when every event comes in one window:
+ * the header line, its seal, one line per event, a seal, and the final seal.
+ */
+export const formatLog = (header: LogHeader, events: ReadonlyArray<Event>): string => {
+  const chain = new Chain()
+  let text = ""
+  const add = (l: string): void => {
+    chain.add(l)
+    text += l
+  }
+  add(encodeHeader(header) + "\n")
+  add(chain.seal(0) + "\n")
+  if (events.length > 0) {
+    add(events.map((e) => encodeEvent(e) + "\n").join(""))
+    add(chain.seal(events.length) + "\n")
+  }
+  return text + chain.seal(events.length, true) + "\n"
+}

@@ -41,6 +41,7 @@ import { show, type Value } from "./Value.js"
 import { canonicalJson, toJson } from "./ValueJson.js"
 
 type CapCall = Extract<Event, { type: "CapCall" }>
+type CapRefused = Extract<Event, { type: "CapRefused" }>
 type Outcome = Extract<Event, { type: "CapResult" | "CapError" }>
 
 /** What replay reads: a log file read back, or the events of an in-memory run. */
@@ -58,9 +59,11 @@ export interface Divergence {
    * `call`: a capability call differs from the recorded one; `extra-call`: the program called a
    * capability after the log's last recorded call; `incomplete`: the log stops inside this call
    * (no recorded result); `event`: another event differs (UI, actors, results); `missing`: the
-   * program finished with recorded events left over; `extra`: the replay has more events.
+   * program finished with recorded events left over; `extra`: the replay has more events;
+   * `refused`: the replay's policy refused a call the recorded run made (`actual` is the
+   * `CapRefused`); `allowed`: the recorded run was refused a call that the replay's policy lets through.
    */
-  readonly kind: "call" | "extra-call" | "incomplete" | "event" | "missing" | "extra"
+  readonly kind: "call" | "extra-call" | "incomplete" | "event" | "missing" | "extra" | "refused" | "allowed"
   readonly expected: Event | undefined
   readonly actual: Event | undefined
 }
@@ -86,6 +89,8 @@ export const showEvent = (e: Event): string => {
       return clip(`${e.capability} → ${show(e.result)}`)
     case "CapError":
       return clip(`${e.capability} → error[${e.kind}] ${e.message}`)
+    case "CapRefused":
+      return clip(`${showCall(e.capability, e.args)} refused: error[${e.kind}]: ${e.message}`)
     default:
       return clip(JSON.stringify(eventToJson(e)))
   }
@@ -99,27 +104,56 @@ const firstDifference = (a: string, b: string): number => {
 
 /** The divergence as lines for a terminal: headline, expected, actual, and where. */
 export const formatDivergence = (d: Divergence): ReadonlyArray<string> => {
+  const actualSite = d.actual?.type === "CapCall" || d.actual?.type === "CapRefused" ? d.actual.site : undefined
+  const recordedSite = d.expected?.type === "CapCall" || d.expected?.type === "CapRefused" ? d.expected.site : undefined
+  const where = (): ReadonlyArray<string> => [
+    ...(actualSite !== undefined ? [`  at ${formatSite(actualSite)}`] : []),
+    ...(recordedSite !== undefined ? [`  recorded at ${formatSite(recordedSite)}`] : [])
+  ]
+  if (d.kind === "incomplete") {
+    // the same call on both sides: say where the log ends, nothing more
+    const c = d.expected ?? d.actual
+    return [
+      `replay: diverged at event #${d.index}: the log ends inside this call (the recorded run stopped before its result)`,
+      ...(c === undefined ? [] : [`  call: ${showEvent(c)}`]),
+      ...where()
+    ]
+  }
+  if (d.kind === "refused" && d.actual?.type === "CapRefused") {
+    return [
+      `replay: refused at event #${d.index}: this replay's policy refused a call the recorded run made`,
+      `  recorded: ${d.expected === undefined ? "(nothing)" : showEvent(d.expected)}`,
+      `  refused:  error[${d.actual.kind}]: ${d.actual.message}`,
+      ...where()
+    ]
+  }
+  if (d.kind === "allowed" && d.expected?.type === "CapRefused") {
+    return [
+      `replay: diverged at event #${d.index}: the recorded run was refused this call, but this replay's policy lets it through`,
+      `  recorded: error[${d.expected.kind}]: ${d.expected.message}`,
+      `  actual:   ${d.actual === undefined ? "(nothing)" : showEvent(d.actual)}`,
+      ...where()
+    ]
+  }
   const head = {
     call: "the program's capability call differs from the recorded one",
     "extra-call": "the program made a capability call the log does not record",
     incomplete: "the log ends inside this call (the recorded run stopped before its result)",
     event: "the event differs from the recorded one",
     missing: "the program finished but the log records more events",
-    extra: "the replay produced an event the log does not record"
+    extra: "the replay produced an event the log does not record",
+    refused: "this replay's policy refused a call the recorded run made",
+    allowed: "the recorded run was refused this call, but this replay's policy lets it through"
   }[d.kind]
   const lines = [`replay: diverged at event #${d.index}: ${head}`]
   const exp = d.expected === undefined ? "(nothing)" : showEvent(d.expected)
   const act = d.actual === undefined ? "(nothing)" : showEvent(d.actual)
   lines.push(`  expected: ${exp}`)
   lines.push(`  actual:   ${act}`)
-  if (d.expected !== undefined && d.actual !== undefined && exp.length + act.length > 160) {
+  if (d.expected !== undefined && d.actual !== undefined && exp !== act && exp.length + act.length > 160) {
     lines.push(`  (they first differ at character ${firstDifference(exp, act) + 1})`)
   }
-  const actualSite = d.actual?.type === "CapCall" ? d.actual.site : undefined
-  const recordedSite = d.expected?.type === "CapCall" ? d.expected.site : undefined
-  if (actualSite !== undefined) lines.push(`  at ${formatSite(actualSite)}`)
-  if (recordedSite !== undefined) lines.push(`  recorded at ${formatSite(recordedSite)}`)
-  return lines
+  return [...lines, ...where()]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,7 +179,13 @@ export interface ReplayInstance {
 
 /** Comparison key of an event: its exact JSON, without the call site (which is reported only). */
 const eventKey = (e: Event): string =>
-  canonicalJson(eventToJson(e.type === "CapCall" ? { type: "CapCall", capability: e.capability, args: e.args } : e))
+  canonicalJson(eventToJson(
+    e.type === "CapCall"
+      ? { type: "CapCall", capability: e.capability, args: e.args }
+      : e.type === "CapRefused"
+      ? { type: "CapRefused", capability: e.capability, args: e.args, kind: e.kind, message: e.message }
+      : e
+  ))
 
 const argsKey = (args: ReadonlyArray<Value>): string => canonicalJson(args.map(toJson))
 
@@ -167,10 +207,12 @@ const recordedFailure = (e: Extract<Event, { type: "CapError" }>): HandlerFailur
 export const make = (source: ReplaySource, options: { readonly log?: EventLogService } = {}): ReplayInstance => {
   const recorded = eventsOf(source)
   // pair each recorded call with its outcome: the next unclaimed result or error of that capability
-  const calls: Array<{ readonly index: number; readonly call: CapCall; outcome: Outcome | undefined }> = []
+  const calls: Array<{ readonly index: number; readonly call: CapCall | CapRefused; outcome: Outcome | undefined }> = []
   const open = new Map<string, Array<(typeof calls)[number]>>()
   recorded.forEach((e, index) => {
-    if (e.type === "CapCall") {
+    if (e.type === "CapRefused") {
+      calls.push({ index, call: e, outcome: undefined })
+    } else if (e.type === "CapCall") {
       const c = { index, call: e, outcome: undefined }
       calls.push(c)
       const q = open.get(e.capability) ?? []
@@ -191,6 +233,8 @@ export const make = (source: ReplaySource, options: { readonly log?: EventLogSer
       ? "the log records no further call"
       : d.kind === "incomplete"
       ? "the log ends inside this call"
+      : d.kind === "allowed"
+      ? "the recorded run was refused this call"
       : `the log records ${showEvent(d.expected!)} here`
     return Effect.fail(new HandlerFailure({ message: `replay diverged at event #${d.index}: ${what}` }))
   }
@@ -207,7 +251,16 @@ export const make = (source: ReplaySource, options: { readonly log?: EventLogSer
   const answer = (cap: CapabilityName, args: ReadonlyArray<Value>): Effect.Effect<Value, HandlerFailure> => {
     if (divergence !== undefined) return refuse()
     const actual = currentCall(cap, args)
-    const next = calls[cursor]
+    let next = calls[cursor]
+    // a recorded refusal: the replay's gateway refuses it too under the recorded policy (and never
+    // asks the handler), so a refusal still ahead of the cursor that is not this call was refused
+    // here as well; this call reaching the handler means the replay's policy let it through
+    while (next !== undefined && next.call.type === "CapRefused") {
+      if (next.call.capability === cap && argsKey(next.call.args) === argsKey(args)) {
+        return diverge({ index: next.index, kind: "allowed", expected: next.call, actual })
+      }
+      next = calls[++cursor]
+    }
     if (next === undefined) {
       return diverge({ index: recorded.length, kind: "extra-call", expected: undefined, actual })
     }
@@ -252,7 +305,14 @@ export const make = (source: ReplaySource, options: { readonly log?: EventLogSer
         break
       }
       if (eventKey(exp) !== eventKey(act)) {
-        first = { index: i, kind: exp.type === "CapCall" && act.type === "CapCall" ? "call" : "event", expected: exp, actual: act }
+        const kind = exp.type === "CapCall" && act.type === "CapCall"
+          ? "call"
+          : exp.type === "CapCall" && act.type === "CapRefused"
+          ? "refused"
+          : exp.type === "CapRefused" && act.type === "CapCall"
+          ? "allowed"
+          : "event"
+        first = { index: i, kind, expected: exp, actual: act }
         break
       }
     }

@@ -161,7 +161,9 @@ describe("determinism contract (.ax programs on the VM)", () => {
       expect([...keys].sort()).toEqual(
         [
           "CapCall", "CapResult", "UiEmit", "args", "capability", "capability_set_hash", "col", "created_at", "file", "fn", "format",
-          "line", "policy", "policy_hash", "program_hash", "result", "site", "source_file", "tree", "version"
+          "line", "policy", "policy_hash", "program_hash", "result", "site", "source_file", "tree", "version",
+          // the hash chain's seals
+          "Seal", "digest", "events", "final"
         ].sort()
       )
     }))
@@ -174,7 +176,10 @@ describe("determinism contract (.ax programs on the VM)", () => {
       const at = text.indexOf(`"summary of `)
       expect(at).toBeGreaterThan(0)
       writeFileSync(file, text.slice(0, at + 1) + "S" + text.slice(at + 2)) // one byte: s → S
-      const r = yield* replay(program, yield* EventLogFile.readLog(file))
+      // the hash chain sees the edit; read past it to replay the edited result
+      const edited = yield* EventLogFile.readLog(file, { allowBrokenChain: true })
+      expect(edited.chain?.broken?.reason).toMatch(/^hash chain broken: lines \d+–\d+ changed after recording/)
+      const r = yield* replay(program, edited)
       expect(Exit.isSuccess(r.out)).toBe(true)
       if (Exit.isSuccess(r.out)) {
         expect(r.out.value).not.toBe(live.out)

@@ -4,6 +4,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import { execFile } from "node:child_process"
+import { createHash } from "node:crypto"
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -15,7 +16,17 @@ import { allowAll, parsePolicy, type Policy, policyHash } from "../src/Policy.js
 import { canonicalJson, toJson } from "../src/ValueJson.js"
 import { AxFloat, EnumV, equals, ErrV, mkMap, None, OkV, RecordV, SomeV, Unit, type Value } from "../src/Value.js"
 
-const hasNaN = (v: Value): boolean => canonicalJson(toJson(v)).includes(`"NaN"`)
+/**
+ * Structural equality of two values where a NaN float equals a NaN float (Value's `equals` is IEEE,
+ * so a list holding NaN never equals itself); everything else is compared with `equals`.
+ */
+const sameValue = (a: Value, b: Value): boolean => {
+  if (b instanceof AxFloat && Number.isNaN(b.value)) return a instanceof AxFloat && Number.isNaN(a.value)
+  if (Array.isArray(b)) return Array.isArray(a) && a.length === b.length && b.every((x, i) => sameValue(a[i], x))
+  return equals(a, b)
+}
+
+const sha256 = (text: string): string => `sha256:${createHash("sha256").update(text, "utf8").digest("hex")}`
 
 const tmp = () => mkdtempSync(join(tmpdir(), "boruna-log-"))
 
@@ -79,7 +90,7 @@ describe("EventLogFile: format", () => {
       const b = valuesOf(events[i])
       expect(a.length).toBe(b.length)
       a.forEach((v, j) => expect(canonicalJson(toJson(v))).toBe(canonicalJson(toJson(b[j]))))
-      a.forEach((v, j) => expect(v instanceof AxFloat && Number.isNaN(v.value) ? true : equals(v, b[j]) || hasNaN(v)).toBe(true))
+      a.forEach((v, j) => expect(sameValue(v, b[j])).toBe(true))
     })
     // the bigint survived as a bigint, not a rounded double
     const result = (log.events[1] as Extract<Event, { type: "CapResult" }>).result as ReadonlyArray<Value>
@@ -89,32 +100,37 @@ describe("EventLogFile: format", () => {
     expect(EventLogFile.formatLog(log.header, log.events)).toBe(text)
   })
 
-  it("header first, one event per line, values in the exact JSON form", () => {
+  it("header first, its seal, one event per line, values in the exact JSON form, then the seals", () => {
     const text = EventLogFile.formatLog(header, events.slice(0, 2))
     const lines = text.split("\n")
-    expect(lines).toHaveLength(4)
-    expect(lines[3]).toBe("")
+    expect(lines).toHaveLength(7)
+    expect(lines[6]).toBe("")
+    expect(JSON.parse(lines[1])).toEqual({ Seal: { events: 0, digest: sha256(lines[0] + "\n") } })
+    expect(JSON.parse(lines[4])).toEqual({ Seal: { events: 2, digest: sha256(lines.slice(0, 4).join("\n") + "\n") } })
+    expect(JSON.parse(lines[5])).toEqual({ Seal: { events: 2, digest: sha256(lines.slice(0, 5).join("\n") + "\n"), final: true } })
     expect(JSON.parse(lines[0])).toMatchObject({
       format: "boruna-event-log",
-      version: 1,
+      version: 2,
       program_hash: "sha256:abc",
       policy_hash: policyHash(policy),
       source_file: "main.ax",
       created_at: "1970-01-01T00:00:00.000Z"
     })
     expect(JSON.parse(lines[0]).capability_set_hash).toMatch(/^sha256:[0-9a-f]{64}$/)
-    expect(lines[1]).toBe(
+    expect(lines[2]).toBe(
       `{"CapCall":{"capability":"net.fetch","args":[{"String":"https://example.com/"}],"site":{"file":"main.ax","line":3,"col":13,"fn":"main"}}}`
     )
-    expect(lines[2]).toContain(`{"Int":"9007199254740993"}`)
-    expect(lines[2]).toContain(`{"Float":"NaN"}`)
-    expect(lines[2]).toContain(`{"Record":{"type":"User","fields":{"name":{"String":"Ada"},"age":{"Int":36}}}}`)
+    expect(lines[3]).toContain(`{"Int":"9007199254740993"}`)
+    expect(lines[3]).toContain(`{"Float":"NaN"}`)
+    expect(lines[3]).toContain(`{"Record":{"type":"User","fields":{"name":{"String":"Ada"},"age":{"Int":36}}}}`)
   })
 })
 
 describe("EventLogFile: bad input is a clear error naming file, line and JSON path", () => {
   const good = EventLogFile.formatLog(header, events.slice(0, 2))
   const headerLine = good.split("\n")[0]
+  // the header and its seal: what every log starts with
+  const head = good.split("\n").slice(0, 2).join("\n")
   const parse = (text: string, options?: { allowTorn?: boolean }) => EventLogFile.parseLog(text, "run.json", options)
   const error = (text: string) => {
     const r = parse(text)
@@ -124,8 +140,8 @@ describe("EventLogFile: bad input is a clear error naming file, line and JSON pa
 
   it("unknown version", () => {
     const h = JSON.parse(headerLine)
-    expect(error(JSON.stringify({ ...h, version: 2 }) + "\n")).toBe(
-      "run.json:1: $.version: unsupported event log version 2: this build reads version 1"
+    expect(error(JSON.stringify({ ...h, version: 3 }) + "\n")).toBe(
+      "run.json:1: $.version: unsupported event log version 3: this build reads versions 1 and 2"
     )
   })
 
@@ -135,23 +151,23 @@ describe("EventLogFile: bad input is a clear error naming file, line and JSON pa
   })
 
   it("a malformed value inside an event names the JSON path into it", () => {
-    expect(error(`${headerLine}\n{"CapCall":{"capability":"net.fetch","args":[{"String":"a"},{"Int":1.5}]}}\n`)).toBe(
-      "run.json:2: $.CapCall.args[1].Int: Int must be a safe integer or a decimal string"
+    expect(error(`${head}\n{"CapCall":{"capability":"net.fetch","args":[{"String":"a"},{"Int":1.5}]}}\n`)).toBe(
+      "run.json:3: $.CapCall.args[1].Int: Int must be a safe integer or a decimal string"
     )
-    expect(error(`${headerLine}\n{"CapResult":{"capability":"x","result":{"Record":{"type":"T","fields":{"f":{"Nope":1}}}}}}\n`)).toBe(
-      "run.json:2: $.CapResult.result.Record.fields.f: unknown value tag 'Nope'"
+    expect(error(`${head}\n{"CapResult":{"capability":"x","result":{"Record":{"type":"T","fields":{"f":{"Nope":1}}}}}}\n`)).toBe(
+      "run.json:3: $.CapResult.result.Record.fields.f: unknown value tag 'Nope'"
     )
   })
 
   it("structural problems: invalid JSON, unknown event, missing or extra field, wrong type", () => {
-    expect(error(`${headerLine}\n{"CapCall":\n`)).toMatch(/^run\.json:2: \$: invalid JSON: /)
-    expect(error(`${headerLine}\n{"CapCal":{}}\n`)).toMatch(/^run\.json:2: \$\.CapCal: unknown event 'CapCal'/)
-    expect(error(`${headerLine}\n{"CapCall":{"capability":"net.fetch"}}\n`)).toBe("run.json:2: $.CapCall.args: is missing")
-    expect(error(`${headerLine}\n{"CapError":{"capability":"a","kind":"k","message":"m","extra":1}}\n`)).toMatch(
-      /^run\.json:2: \$\.CapError\.extra: /
+    expect(error(`${head}\n{"CapCall":\n`)).toMatch(/^run\.json:3: \$: invalid JSON: /)
+    expect(error(`${head}\n{"CapCal":{}}\n`)).toMatch(/^run\.json:3: \$\.CapCal: unknown event 'CapCal'/)
+    expect(error(`${head}\n{"CapCall":{"capability":"net.fetch"}}\n`)).toBe("run.json:3: $.CapCall.args: is missing")
+    expect(error(`${head}\n{"CapError":{"capability":"a","kind":"k","message":"m","extra":1}}\n`)).toMatch(
+      /^run\.json:3: \$\.CapError\.extra: /
     )
-    expect(error(`${headerLine}\n{"SchedulerTick":{"round":-1,"active_actor":0}}\n`)).toMatch(/^run\.json:2: \$\.SchedulerTick\.round: /)
-    expect(error(`${headerLine}\n\n{"SchedulerTick":{"round":1,"active_actor":0}}\n`)).toMatch(/^run\.json:2: \$: empty line/)
+    expect(error(`${head}\n{"SchedulerTick":{"round":-1,"active_actor":0}}\n`)).toMatch(/^run\.json:3: \$\.SchedulerTick\.round: /)
+    expect(error(`${head}\n\n{"SchedulerTick":{"round":1,"active_actor":0}}\n`)).toMatch(/^run\.json:3: \$: empty line/)
   })
 
   it("a header whose policy does not match its policy hash is refused", () => {
@@ -165,14 +181,14 @@ describe("EventLogFile: bad input is a clear error naming file, line and JSON pa
   it("a torn last line is an error naming its line, or with allowTorn a flagged, shorter log", () => {
     const torn = good + `{"CapCall":{"capability":"ne`
     expect(error(torn)).toBe(
-      "run.json:4: torn last line (28 bytes without a newline: the run stopped while writing it); " +
+      "run.json:7: torn last line (28 bytes without a newline: the run stopped while writing it); " +
         "the 2 events before it are intact (replay them with --allow-torn)"
     )
     const r = Either.getOrThrow(parse(torn, { allowTorn: true }))
-    expect(r.torn).toEqual({ line: 4, bytes: 28 })
+    expect(r.torn).toEqual({ line: 7, bytes: 28 })
     expect(r.events).toHaveLength(2)
     // even a complete-looking JSON object is torn when its newline is missing
-    expect(error(good + `{"SchedulerTick":{"round":1,"active_actor":0}}`)).toMatch(/^run\.json:4: torn last line/)
+    expect(error(good + `{"SchedulerTick":{"round":1,"active_actor":0}}`)).toMatch(/^run\.json:7: torn last line/)
   })
 
   it("a file that cannot be read", () => {
@@ -245,6 +261,6 @@ Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     appendFileSync(file, `{"CapCall":{"capability":"random","ar`)
     const exit = Effect.runSyncExit(EventLogFile.readLog(file))
     expect(Exit.isFailure(exit)).toBe(true)
-    if (Exit.isFailure(exit)) expect(String(exit.cause)).toContain(`${file}:4: torn last line`)
+    if (Exit.isFailure(exit)) expect(String(exit.cause)).toContain(`${file}:7: torn last line`)
   })
 })

