@@ -12,6 +12,7 @@
  *       unwritable file, an invalid telemetry setting in the environment
  *   4   refused by policy: denied, budget_exceeded
  *   5   a resource limit was hit: step_limit, stack_overflow, timeout
+ *   75  paused: a workflow run waits for an approval or a trigger (boruna workflow; docs/workflows.md)
  *   70  internal error (a defect in boruna itself)
  *   130 / 143  interrupted by SIGINT / SIGTERM
  */
@@ -25,6 +26,7 @@ export const ExitCode = {
   policy: 4,
   limit: 5,
   internal: 70,
+  paused: 75,
   sigint: 130,
   sigterm: 143
 } as const

@@ -111,7 +111,9 @@ export const checkArgv = (argv: ReadonlyArray<string>): string | undefined => {
       return `unknown option ${a} for boruna ${name}${known.length > 0 ? ` (options: ${known.join(", ")})` : ""}`
     }
   }
-  if (positional.length < spec.args.length) {
+  // an argument named `[NAME]` is optional (it must come last)
+  const required = spec.args.filter((a) => !a.startsWith("[")).length
+  if (positional.length < required) {
     return `missing argument ${spec.args.slice(positional.length).join(" ")} (usage: boruna ${name} ${spec.args.join(" ")}; ${help})`
   }
   if (positional.length > spec.args.length) {
