@@ -4,6 +4,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import { Budget } from "../src/Budget.js"
 import { HandlerFailure } from "../src/Errors.js"
 import * as EventLog from "../src/EventLog.js"
 import * as Gateway from "../src/Gateway.js"
@@ -109,13 +110,36 @@ describe("Gateway", () => {
   it.effect("the event log holds calls and results, never span content", () =>
     Effect.gen(function*() {
       yield* Gateway.call("time.now", [], { file: "a.ax", line: 3, col: 5 })
+      yield* Gateway.call("net.fetch", ["https://a.example/"])
       const log = yield* EventLog.EventLog
       expect(log.events()).toEqual([
         { type: "CapCall", capability: "time.now", args: [], site: { file: "a.ax", line: 3, col: 5 } },
-        { type: "CapResult", capability: "time.now", result: 1_700_000_000 }
+        { type: "CapResult", capability: "time.now", result: 1_700_000_000 },
+        { type: "CapCall", capability: "net.fetch", args: ["https://a.example/"] },
+        { type: "CapResult", capability: "net.fetch", result: `{"mock": true, "url": "https://a.example/"}` }
       ])
-      expect(JSON.stringify(log.events().map((e) => e.type))).not.toMatch(/bytes|span|budget/)
-    }).pipe(Effect.provide(setup(allowAll))))
+      // the spans did carry byte counts, the remaining budget and ids: none of it is in the log
+      const spans = yield* capSpans
+      expect(spans[1].attributes).toMatchObject({ bytes_in: 18, "cap.budget_remaining": 4 })
+      const text = JSON.stringify(log.events())
+      for (const leak of ["bytes_in", "bytes_out", "budget_remaining", "cap.name", spans[0].spanId, spans[0].traceId]) {
+        expect(text).not.toContain(leak)
+      }
+    }).pipe(Effect.provide(setup({ schema_version: 1, default_allow: true, rules: { "net.fetch": { allow: true, budget: 5 } } }))))
+
+  it("Budget.remaining: the post-call quota, 0 once exhausted (also after the rejected call), undefined when unlimited", () => {
+    const b = new Budget({ schema_version: 1, default_allow: true, rules: { "net.fetch": { allow: true, budget: 2 } } })
+    expect(b.remaining("net.fetch")).toBe(2)
+    expect(b.take("net.fetch")).toEqual({ ok: true, remaining: 1 })
+    expect(b.remaining("net.fetch")).toBe(1)
+    expect(b.take("net.fetch")).toEqual({ ok: true, remaining: 0 })
+    expect(b.remaining("net.fetch")).toBe(0)
+    expect(b.take("net.fetch")).toEqual({ ok: false, budget: 2 })
+    expect(b.remaining("net.fetch")).toBe(0)
+    expect(b.used("net.fetch")).toBe(3)
+    expect(b.remaining("time.now")).toBeUndefined()
+    expect(b.take("time.now")).toEqual({ ok: true, remaining: undefined })
+  })
 
   it.effect("exact under concurrency: 10,000 fibers, budget 10 ⇒ 10 successes and 9,990 BudgetExceeded", () =>
     Effect.gen(function*() {
