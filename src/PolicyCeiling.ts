@@ -111,7 +111,14 @@ export const narrow = (
       beyond.push({ path: `${ruleKey(name)}.budget`, asked: `asks for ${rb} calls`, ceiling: `the ceiling allows ${cb}` })
     }
     const budget = cb === undefined ? rb ?? 0 : rb === undefined ? cb : Math.min(cb, rb)
-    rules[name] = { allow: asked && granted, budget: asked && granted ? budget : 0 }
+    // a call the ceiling says needs a person's approval keeps needing it
+    const approve = ceiling.rules[name]?.approve === true || requested.rules[name]?.approve === true
+    if (asked && granted && ceiling.rules[name]?.approve === true && requested.rules[name]?.approve === false) {
+      beyond.push({ path: `${ruleKey(name)}.approve`, asked: "false asks to skip the approval", ceiling: `the ceiling requires a person's approval for every ${name} call` })
+    }
+    rules[name] = asked && granted
+      ? (approve ? { allow: true, budget, approve: true } : { allow: true, budget })
+      : { allow: false, budget: 0 }
   }
   if (viaDefault.length > 0) {
     beyond.push({
@@ -122,6 +129,25 @@ export const narrow = (
   }
 
   const out: { -readonly [K in keyof Policy]: Policy[K] } = { schema_version: 1, default_allow: false, rules }
+
+  /** the smaller of two optional limits (`dflt` is what applies when neither names one) */
+  const smaller = (path: string, asked: number | undefined, cap: number | undefined, dflt: number): number | undefined => {
+    if (asked === undefined) return cap
+    if (asked > (cap ?? dflt)) beyond.push({ path, asked: `asks for ${asked}`, ceiling: `the ceiling allows at most ${cap ?? dflt}` })
+    return Math.min(asked, cap ?? dflt)
+  }
+  /** a knob this rule does not know how to compare: the request may only repeat the ceiling's value */
+  const unknownKeys = (section: string, known: ReadonlyArray<string>) => {
+    const r = (raw as Record<string, unknown> | undefined)?.[section]
+    const c = (ceiling as unknown as Record<string, Record<string, unknown> | undefined>)[section]
+    if (typeof r !== "object" || r === null) return
+    for (const [k, v] of Object.entries(r)) {
+      if (known.includes(k)) continue
+      if (JSON.stringify(v) !== JSON.stringify(c?.[k])) {
+        beyond.push({ path: `$.${section}.${k}`, asked: `sets ${JSON.stringify(v)}`, ceiling: "boruna mcp cannot tell whether that narrows the ceiling, so only the ceiling's own value is accepted" })
+      }
+    }
+  }
 
   // --- net
   if (ceiling.net_policy !== undefined || requested.net_policy !== undefined) {
@@ -165,7 +191,17 @@ export const narrow = (
       }
       redirects = c.allow_redirects && r.allow_redirects
     }
-    out.net_policy = { allowed_domains: domains, allowed_methods: methods, max_response_bytes: maxBytes, timeout_ms: timeout, allow_redirects: redirects }
+    // methods that need a person's approval: those of either
+    const approveMethods = [...new Set([...(c.approve_methods ?? []), ...(r?.approve_methods ?? [])])]
+    out.net_policy = {
+      allowed_domains: domains,
+      allowed_methods: methods,
+      max_response_bytes: maxBytes,
+      timeout_ms: timeout,
+      allow_redirects: redirects,
+      ...(c.approve_methods === undefined && r?.approve_methods === undefined ? {} : { approve_methods: approveMethods })
+    }
+    unknownKeys("net_policy", ["allowed_domains", "allowed_methods", "max_response_bytes", "timeout_ms", "allow_redirects", "approve_methods"])
   }
 
   // --- files
@@ -185,7 +221,23 @@ export const narrow = (
       if (!r.read_only && c.read_only) beyond.push({ path: "$.fs_policy.read_only", asked: "false asks to write files", ceiling: "the ceiling is read-only" })
       readOnly = c.read_only || r.read_only
     }
-    out.fs_policy = root === undefined ? { read_only: readOnly } : { root, read_only: readOnly }
+    let hardlinks = c.allow_hardlinks
+    if (r?.allow_hardlinks !== undefined) {
+      if (r.allow_hardlinks && c.allow_hardlinks !== true) {
+        beyond.push({ path: "$.fs_policy.allow_hardlinks", asked: "true asks to read hard-linked files", ceiling: "the ceiling does not allow them" })
+      }
+      hardlinks = r.allow_hardlinks && c.allow_hardlinks === true
+    }
+    const maxRead = smaller("$.fs_policy.max_read_bytes", r?.max_read_bytes, c.max_read_bytes, 10 * 1024 * 1024)
+    const maxWrite = smaller("$.fs_policy.max_write_bytes", r?.max_write_bytes, c.max_write_bytes, 10 * 1024 * 1024)
+    out.fs_policy = {
+      ...(root === undefined ? {} : { root }),
+      read_only: readOnly,
+      ...(hardlinks === undefined ? {} : { allow_hardlinks: hardlinks }),
+      ...(maxRead === undefined ? {} : { max_read_bytes: maxRead }),
+      ...(maxWrite === undefined ? {} : { max_write_bytes: maxWrite })
+    }
+    unknownKeys("fs_policy", ["root", "read_only", "allow_hardlinks", "max_read_bytes", "max_write_bytes"])
   }
 
   // --- database
@@ -204,7 +256,17 @@ export const narrow = (
       if (!r.read_only && c.read_only) beyond.push({ path: "$.db_policy.read_only", asked: "false asks to write", ceiling: "the ceiling is read-only" })
       readOnly = c.read_only || r.read_only
     }
-    out.db_policy = c.path === undefined ? { read_only: readOnly } : { path: c.path, read_only: readOnly }
+    const maxRows = smaller("$.db_policy.max_rows", r?.max_rows, c.max_rows, 10_000)
+    const maxResult = smaller("$.db_policy.max_result_bytes", r?.max_result_bytes, c.max_result_bytes, 10 * 1024 * 1024)
+    const dbTimeout = smaller("$.db_policy.timeout_ms", r?.timeout_ms, c.timeout_ms, 30_000)
+    out.db_policy = {
+      ...(c.path === undefined ? {} : { path: c.path }),
+      read_only: readOnly,
+      ...(maxRows === undefined ? {} : { max_rows: maxRows }),
+      ...(maxResult === undefined ? {} : { max_result_bytes: maxResult }),
+      ...(dbTimeout === undefined ? {} : { timeout_ms: dbTimeout })
+    }
+    unknownKeys("db_policy", ["path", "read_only", "max_rows", "max_result_bytes", "timeout_ms"])
   }
 
   // --- model
@@ -235,6 +297,18 @@ export const narrow = (
       allowed_models: models,
       ...(model === undefined ? {} : { model }),
       ...(maxTokens === undefined ? {} : { max_tokens: maxTokens })
+    }
+    unknownKeys("llm_policy", ["allowed_models", "model", "max_tokens"])
+  }
+
+  // a section this rule does not know: only the ceiling's own value is accepted, and kept
+  const KNOWN = ["schema_version", "default_allow", "rules", "net_policy", "fs_policy", "db_policy", "llm_policy"]
+  for (const k of Object.keys(ceiling)) if (!KNOWN.includes(k)) (out as Record<string, unknown>)[k] = (ceiling as unknown as Record<string, unknown>)[k]
+  if (typeof raw === "object" && raw !== null) {
+    for (const [k, v] of Object.entries(raw)) {
+      if (!KNOWN.includes(k) && JSON.stringify(v) !== JSON.stringify((ceiling as unknown as Record<string, unknown>)[k])) {
+        beyond.push({ path: `$.${k}`, asked: `sets ${JSON.stringify(v)}`, ceiling: "boruna mcp cannot tell whether that narrows the ceiling, so only the ceiling's own value is accepted" })
+      }
     }
   }
 

@@ -115,4 +115,23 @@ describe("widening is refused, naming every place", () => {
     const e = refused(ask(policy({ rules: { "db.query": { allow: true } } }), { rules: { "db.query": { allow: true } }, db_policy: { path: "prod.sqlite" } }))
     expect(e.beyond[0].path).toBe("$.db_policy.path")
   })
+
+  it("an approval the ceiling requires stays required, and cannot be switched off", () => {
+    const ceiling = policy({ rules: { "net.fetch": { allow: true, approve: true } }, net_policy: { approve_methods: ["POST"] } })
+    const p = granted(ask(ceiling, { rules: { "net.fetch": { allow: true, budget: 2 } }, net_policy: { approve_methods: ["DELETE"] } }))
+    expect(p.rules["net.fetch"]).toEqual({ allow: true, budget: 2, approve: true })
+    expect(p.net_policy?.approve_methods).toEqual(["POST", "DELETE"])
+    const e = refused(ask(ceiling, { rules: { "net.fetch": { allow: true, approve: false } } }))
+    expect(e.beyond.map((b) => b.path)).toEqual(["$.rules[\"net.fetch\"].approve"])
+  })
+
+  it("file and database limits: the smaller one, a larger one refused (against the documented default when the ceiling names none)", () => {
+    const ceiling = policy({ rules: { "fs.read": { allow: true }, "db.query": { allow: true } }, fs_policy: { max_read_bytes: 1000 }, db_policy: { read_only: true } })
+    const p = granted(ask(ceiling, { rules: { "fs.read": { allow: true } }, fs_policy: { max_read_bytes: 10 }, db_policy: { max_rows: 5 } }))
+    expect(p.fs_policy).toMatchObject({ max_read_bytes: 10 })
+    expect(p.db_policy).toEqual({ read_only: true, max_rows: 5 })
+    const e = refused(ask(ceiling, { fs_policy: { max_read_bytes: 5000, allow_hardlinks: true }, db_policy: { max_rows: 20_000, read_only: false } }))
+    expect(e.beyond.map((b) => b.path)).toEqual(["$.fs_policy.allow_hardlinks", "$.fs_policy.max_read_bytes", "$.db_policy.read_only", "$.db_policy.max_rows"])
+    expect(e.message).toContain("$.db_policy.max_rows: asks for 20000, but the ceiling allows at most 10000")
+  })
 })
