@@ -24,11 +24,17 @@
  * optimises the `.ax` code like the handwritten TypeScript; the remaining cost is the overflow and
  * depth checks.
  */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { pathToFileURL } from "node:url"
 import type { BytecodeProgram } from "../src/Bytecode.js"
 import { compileSource } from "../src/Compiler.js"
+import * as EventLog from "../src/EventLog.js"
+import * as Gateway from "../src/Gateway.js"
+import * as Handlers from "../src/Handlers.js"
+import { denyAll } from "../src/Policy.js"
 import { show } from "../src/Value.js"
-import { Machine } from "../src/Vm.js"
+import { DEFAULT_TURN_MS, Machine, Vm } from "../src/Vm.js"
 
 export interface Row {
   readonly name: string
@@ -146,6 +152,16 @@ const mapSetTs = (): number => {
   return m.size
 }
 
+/** The same program through `Vm.run` (the Effect driver, with its event-loop turns every `DEFAULT_TURN_MS`). */
+const runDriver = async (p: BytecodeProgram, yieldMs?: number): Promise<{ value: string; ms: number }> => {
+  const services = Gateway.layer(denyAll).pipe(
+    Layer.provideMerge(Layer.mergeAll(Layer.succeed(Handlers.Handlers, Handlers.demoService), Layer.succeed(EventLog.EventLog, EventLog.makeMemory())))
+  )
+  const t0 = now()
+  const v = await Effect.runPromise(Effect.provide(Vm.run(p, yieldMs === undefined ? { maxSteps: 1e12 } : { maxSteps: 1e12, yieldMs }), services))
+  return { value: show(v), ms: now() - t0 }
+}
+
 const CASES: ReadonlyArray<Case> = [
   { name: "fib(30)", source: FIB, ts: () => fibTs(30) },
   { name: "loop 3M", source: LOOP, ts: loopTs },
@@ -200,6 +216,29 @@ export const run = (options: { readonly runs?: number } = {}): ReadonlyArray<Row
   })
 }
 
+/**
+ * The cost of the driver's event-loop turns: `loop 3M` through `Vm.run` with its default turns
+ * against `Vm.run` with `yieldMs: Infinity` (never a turn), interleaved, median of `runs`
+ * (target: within 5 %).
+ */
+export const runTurns = async (options: { readonly runs?: number } = {}): Promise<{ machineMs: number; driverMs: number; ratio: number }> => {
+  const runs = Math.max(options.runs ?? 5, 7)
+  const p = compile("loop 3M", LOOP)
+  await runDriver(p, Infinity)
+  await runDriver(p)
+  const bare: Array<number> = []
+  const driven: Array<number> = []
+  for (let i = 0; i < runs; i++) {
+    gc()
+    bare.push((await runDriver(p, Infinity)).ms)
+    gc()
+    driven.push((await runDriver(p)).ms)
+  }
+  const machineMs = median(bare)
+  const driverMs = median(driven)
+  return { machineMs, driverMs, ratio: driverMs / machineMs }
+}
+
 export const print = (rows: ReadonlyArray<Row>): void => {
   const pad = (s: string, n: number) => s.padStart(n)
   console.log(`${"program".padEnd(14)}${pad(".ax ms", 10)}${pad("TS ms", 10)}${pad("ratio", 9)}${pad("steps", 13)}${pad("ns/step", 9)}`)
@@ -221,4 +260,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const i = process.argv.indexOf("--runs")
   const runs = i < 0 ? undefined : Number(process.argv[i + 1])
   print(run({ runs }))
+  void runTurns({ runs }).then((t) =>
+    console.log(
+      `loop 3M via Vm.run, a turn every ${DEFAULT_TURN_MS} ms: ${t.driverMs.toFixed(1)} ms vs no turns ${t.machineMs.toFixed(1)} ms: ` +
+        `${((t.ratio - 1) * 100).toFixed(1)} % (target ≤ 5 %)`
+    )
+  )
 }

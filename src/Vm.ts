@@ -14,6 +14,7 @@
  * nothing can run, that is a deadlock (runtime error). An error in any actor fails the run.
  */
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { BUILTINS, type RuntimeErrorKind, typeFault, VmFault } from "./Builtins.js"
 import { type BytecodeProgram, type FunctionDef, positionAt, Tag, verify, VerifyError } from "./Bytecode.js"
@@ -65,12 +66,26 @@ export interface RunOptions {
   readonly entry?: string
   /** called with the run's machine once it exists (`Vm.run`): a caller reads `stepCount` from it for progress */
   readonly onMachine?: (machine: Machine) => void
+  /**
+   * `Vm.run` only: the longest stretch, in milliseconds, that pure code (or a run of capability
+   * calls that complete synchronously) holds the JS thread before the driver gives the event loop a
+   * macrotask turn, so timers, sockets and signal handlers run during a long computation (default
+   * `DEFAULT_TURN_MS`; `Infinity` never yields, for callers that need `Effect.runSync`).
+   */
+  readonly yieldMs?: number
 }
 
 export const DEFAULT_MAX_STEPS = 10_000_000
 export const DEFAULT_MAX_DEPTH = 10_000
 /** steps an actor runs before the scheduler moves to the next one (only once an actor was spawned) */
 export const SLICE = 1000
+/**
+ * Default for `RunOptions.yieldMs`. Measured (bench/vm.ts "loop 3M via Vm.run" against the bare
+ * machine): a turn costs a few microseconds, so 10 ms costs well under 1 % of the run, and a
+ * signal lands within ~10 ms plus one check interval.
+ */
+export const DEFAULT_TURN_MS = 10
+/** steps between clock reads (wall-clock limit, event-loop turns): ~20–50 µs of pure code */
 const WALL_EVERY = 4096
 const MAXS = Number.MAX_SAFE_INTEGER
 const MINS = -Number.MAX_SAFE_INTEGER
@@ -253,6 +268,7 @@ const R_DONE = 0
 const R_CAP = 1
 const R_BLOCKED = 2
 const R_SLICE = 3
+const R_YIELD = 4
 
 class Actor {
   stack: Array<Value>
@@ -286,6 +302,8 @@ class Actor {
   }
 }
 
+const YIELD: Step = { _tag: "Yield" }
+
 /** A pending capability call. */
 export interface CapRequest {
   readonly cap: CapabilityName
@@ -296,6 +314,8 @@ export interface CapRequest {
 export type Step =
   | { readonly _tag: "Done"; readonly value: Value }
   | { readonly _tag: "Cap"; readonly request: CapRequest }
+  /** only with `yieldMs`: the turn interval elapsed; let the event loop run, then `resume()` again */
+  | { readonly _tag: "Yield" }
 
 /**
  * One run of a program. `resume()` runs until the program finishes (`Done`) or needs a capability
@@ -313,6 +333,10 @@ export class Machine {
   private readonly started = performance.now()
   private nextWall: number
   private sliceEnd = Infinity
+  /** after a `Yield`, the current actor continues its slice (yields never change the schedule) */
+  private keepSlice = false
+  private readonly yieldMs: number
+  private turnAt: number
   private round = 0
   private pending: CapRequest | undefined
   private readonly file: string
@@ -334,7 +358,9 @@ export class Machine {
     this.maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH
     this.maxWallMs = options.maxWallMs
-    this.nextWall = this.maxWallMs === undefined ? Infinity : WALL_EVERY
+    this.yieldMs = options.yieldMs ?? Infinity
+    this.turnAt = this.started + this.yieldMs
+    this.nextWall = this.maxWallMs === undefined && this.yieldMs === Infinity ? Infinity : WALL_EVERY
     let entry = program.entry
     if (options.entry !== undefined) {
       entry = program.functions.findIndex((f) => f.name === options.entry)
@@ -363,6 +389,26 @@ export class Machine {
     return this.steps
   }
 
+  /** Whether the event-loop turn interval (`yieldMs`) has elapsed since the last turn. */
+  turnDue(): boolean {
+    return this.yieldMs !== Infinity && performance.now() >= this.turnAt
+  }
+
+  /** The driver gave the event loop a turn: the next one is due `yieldMs` from now. */
+  turnTaken(): void {
+    this.turnAt = performance.now() + this.yieldMs
+  }
+
+  /** A VmError at the instruction the current actor runs next (for a limit that struck between turns). */
+  failureHere(kind: RuntimeErrorKind, message: string): VmError {
+    return this.errorAt(this.current, this.current.pc, kind, message)
+  }
+
+  /** Milliseconds since the machine was created. */
+  elapsedMs(): number {
+    return performance.now() - this.started
+  }
+
   /** Supply the result of the pending capability call. */
   provide(value: Value): void {
     if (this.pending === undefined) throw new Error("no capability call is pending")
@@ -382,6 +428,10 @@ export class Machine {
       const a = this.current
       const r = this.exec(a)
       if (r === R_CAP) return { _tag: "Cap", request: this.pending! }
+      if (r === R_YIELD) {
+        this.keepSlice = true
+        return YIELD
+      }
       if (r === R_DONE) a.state = FINISHED
       else if (r === R_BLOCKED) a.state = BLOCKED
       const next = this.pickNext(a.id)
@@ -458,7 +508,8 @@ export class Machine {
     let fn = a.fn
     let depth = a.depth
     let code = codes[fn]
-    this.sliceEnd = this.actors.length > 1 ? this.steps + SLICE : Infinity
+    if (this.keepSlice) this.keepSlice = false
+    else this.sliceEnd = this.actors.length > 1 ? this.steps + SLICE : Infinity
     let limit = this.limit()
     let steps = this.steps
     try {
@@ -475,9 +526,15 @@ export class Machine {
           }
           if (steps > this.nextWall) {
             this.nextWall = steps + WALL_EVERY
-            if (performance.now() - this.started > this.maxWallMs!) {
+            const now = performance.now()
+            if (this.maxWallMs !== undefined && now - this.started > this.maxWallMs) {
               pc++
               throw new VmFault("timeout", `wall-clock limit exceeded: ${this.maxWallMs} ms`)
+            }
+            if (now >= this.turnAt) {
+              steps--
+              this.save(a, stack, sp, bp, pc, fn, depth, steps)
+              return R_YIELD
             }
           }
           limit = this.limit()
@@ -906,9 +963,10 @@ export class Machine {
  * `capability_error`. Events (UI emissions, actor steps) go to `onEvent`. Throws `VmError`.
  */
 export const runPure = (program: BytecodeProgram, options: RunOptions = {}, onEvent?: (e: Event) => void): Value => {
-  const m = new Machine(program, options, onEvent)
+  const m = new Machine(program, { ...options, yieldMs: Infinity }, onEvent)
   const s = m.resume()
   if (s._tag === "Done") return s.value
+  if (s._tag === "Yield") throw new Error("unreachable: runPure never yields")
   throw m.capFailure("capability_error", `${s.request.cap}: capability calls need the gateway (use Vm.run)`, s.request.site)
 }
 
@@ -917,9 +975,21 @@ const defectToVmError = (program: BytecodeProgram) => (e: unknown): VmError =>
     ? e
     : new VmError({ kind: "runtime_error", message: `internal VM error: ${e instanceof Error ? e.message : String(e)}`, file: program.sourceFile, line: 0, col: 0 })
 
+/** One macrotask turn of the event loop (`setImmediate`: after pending I/O, timers and signals). */
+const turn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const t = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(t))
+})
+
 /**
  * Run a program: pure code in the synchronous loop, every capability call through `Gateway.call`
  * (policy, budget, event log), UI and actor events appended to the `EventLog`.
+ *
+ * The driver gives the event loop a macrotask turn at least every `yieldMs` (default
+ * `DEFAULT_TURN_MS`) while pure code runs and between capability calls that complete
+ * synchronously, so the run can be interrupted (a signal, a timeout, a parent fiber) within about
+ * that interval. With `maxWallMs`, the whole run — capability calls included — fails with
+ * `timeout` once that much wall-clock time has passed.
  */
 export const run = (program: BytecodeProgram, options: RunOptions = {}): Effect.Effect<Value, VmError, Gateway | EventLog> =>
   Effect.flatMap(Gateway, (gateway) =>
@@ -928,11 +998,13 @@ export const run = (program: BytecodeProgram, options: RunOptions = {}): Effect.
         const toError = defectToVmError(program)
         let m: Machine
         try {
-          m = new Machine(program, options, log.append)
-          options.onMachine?.(m)
+          m = new Machine(program, { ...options, yieldMs: options.yieldMs ?? DEFAULT_TURN_MS }, log.append)
         } catch (e) {
           return Effect.fail(toError(e))
         }
+        options.onMachine?.(m)
+        // where the run is when the wall-clock limit strikes outside pure code (inside a call)
+        let where: CallSite | undefined
         const loop = (): Effect.Effect<Value, VmError> => {
           let s: Step
           try {
@@ -941,16 +1013,39 @@ export const run = (program: BytecodeProgram, options: RunOptions = {}): Effect.
             return Effect.fail(toError(e))
           }
           if (s._tag === "Done") return Effect.succeed(s.value)
+          if (s._tag === "Yield") {
+            return Effect.flatMap(turn, () => {
+              m.turnTaken()
+              return loop()
+            })
+          }
           const { cap, args, site } = s.request
+          where = site
           return Effect.flatMap(
             Effect.mapError(gateway.call(cap, args, site), (e) => m.capFailure(e.kind, e.message, site)),
             (v) => {
               m.provide(v)
-              return loop()
+              where = undefined
+              if (!m.turnDue()) return loop()
+              return Effect.flatMap(turn, () => {
+                m.turnTaken()
+                return loop()
+              })
             }
           )
         }
-        return loop()
+        const body = loop()
+        const limit = options.maxWallMs
+        if (limit === undefined) return body
+        return Effect.timeoutFail(body, {
+          duration: Duration.millis(Math.max(0, limit - m.elapsedMs())),
+          onTimeout: () => {
+            const message = `wall-clock limit exceeded: ${limit} ms`
+            return where === undefined
+              ? m.failureHere("timeout", message)
+              : m.capFailure("timeout", `${message} (during this capability call)`, where)
+          }
+        })
       })
     )
   )

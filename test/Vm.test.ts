@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type { BytecodeProgram } from "../src/Bytecode.js"
 import type { CapabilityName } from "../src/Capability.js"
@@ -340,4 +342,93 @@ describe("Vm: the dispatch loop's opcode numbers match Bytecode.Op", () => {
     expect(cases.length).toBe(Object.keys(Op).length)
     for (const [, n, name] of cases) expect([name, Number(n)]).toEqual([name, Op[name as keyof typeof Op]])
   })
+})
+
+describe("Vm.run: a responsive run (event-loop turns while pure code runs)", () => {
+  const busy = main("let mut i = 0\nwhile true { i = i + 1 }\ni")
+
+  it.live("a pure infinite loop can be interrupted: timers fire while it runs", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(run(compile(busy), { maxSteps: 1e15 }))
+      // without turns the sleep's timer would never fire while the loop holds the thread
+      yield* Effect.sleep("100 millis")
+      const exit = yield* Fiber.interrupt(fiber)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+    }).pipe(Effect.provide(layerFor(allowAll))))
+
+  it.live("a setTimeout and a setImmediate both run during a long pure computation", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      let steps = 0
+      setTimeout(() => seen.push(`timer@${steps > 0 ? "running" : "before"}`), 20)
+      const p = compile(main("let mut i = 0\nwhile i < 30000000 { i = i + 1 }\ni"))
+      const v = yield* run(p, { maxSteps: 1e12, onMachine: (m) => void setImmediate(() => (steps = m.stepCount)) })
+      expect(v).toBe(30000000)
+      expect(seen).toEqual(["timer@running"])
+    }).pipe(Effect.provide(layerFor(allowAll))))
+
+  it.live("synchronously completing capability calls also give the event loop turns", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(run(compile(main("let mut i = 0\nwhile true { i = i + time.now() }\ni", "Int !{time.now}")), { maxSteps: 1e15 }))
+      yield* Effect.sleep("100 millis")
+      const exit = yield* Fiber.interrupt(fiber)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      const log = yield* events
+      expect(log.length).toBeGreaterThan(10)
+    }).pipe(Effect.provide(layerFor({ schema_version: 1, default_allow: true, rules: {} }))))
+
+  it.live("yieldMs: Infinity keeps a run synchronous (Effect.runSync works)", () =>
+    Effect.sync(() => {
+      // long enough (tens of ms) that the default would take a turn, which runSync cannot
+      const p = compile(main("let mut i = 0\nwhile i < 2000000 { i = i + 1 }\ni"))
+      const v = Effect.runSync(Effect.provide(run(p, { yieldMs: Infinity, maxSteps: 1e12 }), layerFor(allowAll)))
+      expect(v).toBe(2000000)
+    }))
+
+  it.live("turns never change an actor schedule: the same events with and without them", () =>
+    Effect.gen(function*() {
+      const src = `fn worker() -> Int {
+  let mut n = 0
+  let mut i = 0
+  while i < 200000 { n = n + i % 3
+    i = i + 1 }
+  let m = receive
+  n + m
+}
+fn main() -> Int {
+  let w = spawn worker
+  let mut i = 0
+  while i < 300000 { i = i + 1 }
+  send w 5
+  i
+}`
+      const p = compile(src)
+      const once = (yieldMs: number) =>
+        Effect.gen(function*() {
+          const log = EventLog.makeMemory()
+          const v = yield* Effect.provide(run(p, { yieldMs }), Gateway.layer(allowAll).pipe(Layer.provideMerge(Layer.mergeAll(Handlers.make({}), Layer.succeed(EventLog.EventLog, log)))))
+          return [show(v), JSON.stringify(log.events())]
+        })
+      const a = yield* once(Infinity)
+      const b = yield* once(0.001) // a turn at nearly every check
+      expect(b).toEqual(a)
+    }))
+
+  it.live("maxWallMs bounds a capability call that never returns: timeout at the call site", () =>
+    Effect.gen(function*() {
+      const p = compile(main(`fs.read("/slow")`, "String !{fs.read}"))
+      const r = yield* Effect.either(run(p, { maxWallMs: 150 }))
+      expect(Either.isLeft(r) && [r.left.kind, r.left.message, r.left.line, r.left.col]).toEqual([
+        "timeout",
+        "wall-clock limit exceeded: 150 ms (during this capability call)",
+        2,
+        1
+      ])
+    }).pipe(Effect.provide(layerFor(allowAll, { "fs.read": () => Effect.never }))))
+
+  it.live("maxWallMs in pure code: timeout at the instruction running when it struck", () =>
+    Effect.gen(function*() {
+      const r = yield* Effect.either(run(compile(busy), { maxSteps: 1e15, maxWallMs: 100 }))
+      expect(Either.isLeft(r) && [r.left.kind, r.left.message, r.left.line]).toEqual(["timeout", "wall-clock limit exceeded: 100 ms", 3])
+    }).pipe(Effect.provide(layerFor(allowAll))))
 })
