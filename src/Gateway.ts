@@ -1,8 +1,9 @@
 /**
  * The capability gateway: the one door every side effect goes through.
  *
- * `call(cap, args)`: policy (→ `Denied`) → budget (→ `BudgetExceeded`) → event log `CapCall` →
- * handler (failure or defect → `RuntimeError`) → event log `CapResult` → result.
+ * `call(cap, args)`: policy (→ `Denied`) → budget (→ `BudgetExceeded`), each refusal logged as a
+ * `CapRefused` event → event log `CapCall` → handler (failure or defect → `RuntimeError`) → event
+ * log `CapResult` → result.
  *
  * With telemetry on, each call is one `boruna.cap` span with `cap.name`, `bytes_in`, `bytes_out`
  * (on success), `cap.budget_remaining` (when a budget applies) and `error.kind` / `error.type` (on
@@ -116,6 +117,13 @@ export const make = (options: {
   const logCall = log.appendCall ?? ((capability: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined): void =>
     log.append(site === undefined ? { type: "CapCall", capability, args } : { type: "CapCall", capability, args, site }))
   const logResult = log.appendResult ?? ((capability: CapabilityName, result: Value): void => log.append({ type: "CapResult", capability, result }))
+  const flush = log.flush ?? noop
+  /** A call the policy refused before any handler ran is an event of its own (`CapRefused`). */
+  const refuse = (err: Denied | BudgetExceeded, args: ReadonlyArray<Value>, site: CallSite | undefined): Effect.Effect<never, CapabilityError> => {
+    const base = { type: "CapRefused" as const, capability: err.capability, args, kind: err.kind, message: err.message }
+    log.append(site === undefined ? base : { ...base, site })
+    return Effect.fail(err)
+  }
   const budget = new Budget(policy)
 
   /**
@@ -183,9 +191,9 @@ export const make = (options: {
     Effect.suspend(() => {
       const e = entryOf(cap)
       if (!e.allowed) {
-        return Effect.fail(new Denied({ capability: cap, reason: NOT_GRANTED }))
+        return refuse(new Denied({ capability: cap, reason: NOT_GRANTED }), args, site)
       }
-      if (e.counter.take() === EXCEEDED) return Effect.fail(new BudgetExceeded({ capability: cap, budget: e.counter.limit }))
+      if (e.counter.take() === EXCEEDED) return refuse(new BudgetExceeded({ capability: cap, budget: e.counter.limit }), args, site)
       logCall(cap, args, site)
       const handler = e.handler
       if (handler === undefined) return settle(e, missing(cap))
@@ -194,6 +202,8 @@ export const make = (options: {
         logResult(cap, run.value)
         return run
       }
+      // the handler has not answered yet: its call goes on record before any of its effects run
+      flush()
       return settle(e, run)
     })
 
@@ -204,17 +214,18 @@ export const make = (options: {
     if (!e.allowed) {
       span.attribute("error.kind", "denied")
       span.attribute("error.type", "denied")
-      return Effect.fail(new Denied({ capability: cap, reason: NOT_GRANTED }))
+      return refuse(new Denied({ capability: cap, reason: NOT_GRANTED }), args, site)
     }
     const remaining = e.counter.take()
     if (remaining === EXCEEDED) {
       span.attribute("cap.budget_remaining", 0)
       span.attribute("error.kind", "budget_exceeded")
       span.attribute("error.type", "budget_exceeded")
-      return Effect.fail(new BudgetExceeded({ capability: cap, budget: e.counter.limit }))
+      return refuse(new BudgetExceeded({ capability: cap, budget: e.counter.limit }), args, site)
     }
     if (remaining !== UNLIMITED) span.attribute("cap.budget_remaining", remaining)
     logCall(cap, args, site)
+    flush()
     const ctx: HandlerContext = {
       capability: cap,
       policy,

@@ -62,7 +62,10 @@ describe("Gateway", () => {
       expect(span.attributes["bytes_out"]).toBeUndefined()
       expect(span.status).toBe("error")
       const log = yield* EventLog.EventLog
-      expect(log.events()).toEqual([])
+      // the refusal is an event of its own; no CapCall, since no handler ran
+      expect(log.events()).toEqual([
+        { type: "CapRefused", capability: "time.now", args: [], kind: "denied", message: "capability denied: time.now: not granted by policy" }
+      ])
     }).pipe(Effect.provide(setup(denyAll, Handlers.make({
       "time.now": () => Effect.sync(() => ++ran)
     }))))
@@ -206,7 +209,11 @@ describe("Gateway", () => {
         expect(seen).toEqual([1]) // the handler saw its CapCall already logged
         expect(log.events()).toEqual([
           { type: "CapCall", capability: "time.now", args: [], site: { file: "a.ax", line: 1, col: 2 } },
-          { type: "CapResult", capability: "time.now", result: 1 }
+          { type: "CapResult", capability: "time.now", result: 1 },
+          { type: "CapRefused", capability: "time.now", args: [], kind: "budget_exceeded", message: "capability budget exceeded: time.now (budget 1)" }
+        ])
+        expect(denied.log.events()).toEqual([
+          { type: "CapRefused", capability: "time.now", args: [], kind: "denied", message: "capability denied: time.now: not granted by policy" }
         ])
       }))
 

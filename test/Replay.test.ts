@@ -165,9 +165,19 @@ describe("Replay.layer", () => {
 
   it.effect("a log cut inside a call (no recorded result) is reported, not answered", () =>
     Effect.gen(function*() {
-      const events: ReadonlyArray<Event> = [{ type: "CapCall", capability: "random", args: [] }]
-      const r = yield* replay(logOf(allowAll, events), Gateway.call("random", []))
+      const long = "x".repeat(200) // long enough that a generic report would add "(they first differ at …)"
+      const events: ReadonlyArray<Event> = [{ type: "CapCall", capability: "random", args: [long], site: site(6) }]
+      const r = yield* replay(logOf(allowAll, events), Gateway.call("random", [long], site(6)))
       expect(r.verdict._tag === "Diverged" && r.verdict.divergence).toMatchObject({ index: 0, kind: "incomplete" })
+      // said once: no identical expected/actual pair, no character position
+      if (r.verdict._tag === "Diverged") {
+        expect(Replay.formatVerdict(r.verdict)).toEqual([
+          "replay: diverged at event #0: the log ends inside this call (the recorded run stopped before its result)",
+          `  call: random("${long}")`,
+          "  at flow.ax:6:5 in main",
+          "  recorded at flow.ax:6:5 in main"
+        ])
+      }
     }))
 })
 
@@ -195,20 +205,52 @@ describe("Replay: budgets are charged once, under the recorded policy", () => {
         rt
       )
       expect(out).toEqual(["0.1", "0.2", "BudgetExceeded", "Denied"])
-      expect(events).toHaveLength(4) // refused calls never reach the log
+      // the two refusals are events of their own, which the replay must reproduce
+      expect(events.map((e) => e.type)).toEqual(["CapCall", "CapResult", "CapCall", "CapResult", "CapRefused", "CapRefused"])
       const r = yield* replay(logOf(limited, events), greedy)
       expect(Either.getOrThrow(r.out)).toEqual(out)
-      expect(r.verdict).toEqual({ _tag: "Identical", events: 4 })
+      expect(r.verdict).toEqual({ _tag: "Identical", events: 6 })
       expect(r.budget.used("random")).toBe(used)
       expect(rnd.n).toBe(2) // the live handler ran twice, and never during the replay
     }))
 
-  it.effect("allow-all would let the refused call through to the log, which is a divergence (why replay keeps the policy)", () =>
+  it.effect("allow-all would let the refused call through, which is a divergence (why replay keeps the policy)", () =>
     Effect.gen(function*() {
-      const live = yield* record(limited, Effect.either(Gateway.call("time.now", [])))
-      expect(live.events).toEqual([])
-      const r = yield* replay(logOf(limited, live.events), Gateway.call("time.now", []), allowAll)
-      expect(r.verdict._tag === "Diverged" && r.verdict.divergence.kind).toBe("extra-call")
+      const live = yield* record(limited, Effect.either(Gateway.call("time.now", [], site(4))))
+      expect(live.events).toEqual([
+        { type: "CapRefused", capability: "time.now", args: [], kind: "denied", message: "capability denied: time.now: not granted by policy", site: site(4) }
+      ])
+      const r = yield* replay(logOf(limited, live.events), Gateway.call("time.now", [], site(4)), allowAll)
+      expect(r.verdict._tag === "Diverged" && r.verdict.divergence.kind).toBe("allowed")
+      if (r.verdict._tag === "Diverged") {
+        expect(Replay.formatVerdict(r.verdict)).toEqual([
+          "replay: diverged at event #0: the recorded run was refused this call, but this replay's policy lets it through",
+          "  recorded: error[denied]: capability denied: time.now: not granted by policy",
+          "  actual:   time.now()",
+          "  at flow.ax:4:5 in main",
+          "  recorded at flow.ax:4:5 in main"
+        ])
+      }
+      // under the recorded policy the refusal is reproduced: identical
+      const same = yield* replay(logOf(limited, live.events), Effect.either(Gateway.call("time.now", [], site(4))))
+      expect(same.verdict).toEqual({ _tag: "Identical", events: 1 })
+    }))
+
+  it.effect("a replay whose policy refuses a call the recorded run made says the call was refused", () =>
+    Effect.gen(function*() {
+      const live = yield* record(allowAll, program())
+      const r = yield* replay(logOf(allowAll, live.events), program(), policyOf({ rules: {} }))
+      expect(Either.isLeft(r.out) && r.out.left._tag).toBe("Denied")
+      expect(r.verdict._tag === "Diverged" && r.verdict.divergence.kind).toBe("refused")
+      if (r.verdict._tag === "Diverged") {
+        expect(Replay.formatVerdict(r.verdict)).toEqual([
+          "replay: refused at event #0: this replay's policy refused a call the recorded run made",
+          `  recorded: net.fetch("https://example.com/a")`,
+          "  refused:  error[denied]: capability denied: net.fetch: not granted by policy",
+          "  at flow.ax:1:5 in main",
+          "  recorded at flow.ax:1:5 in main"
+        ])
+      }
     }))
 })
 
