@@ -132,8 +132,9 @@ describe("check, compile errors and --record", () => {
       const d = await boruna(["run", "examples/denied.ax", "--policy", "examples/agent-policy.json", "--record", failed])
       expect(d.code).toBe(ExitCode.policy)
       const kept = readFileSync(failed, "utf8").trimEnd().split("\n").filter((l) => !l.startsWith(`{"Seal":`))
-      expect(kept).toHaveLength(3) // header, the granted fetch and its result
+      expect(kept).toHaveLength(4) // header, the granted fetch and its result, the refused query
       expect(kept[1]).toContain("net.fetch")
+      expect(JSON.parse(kept[3])).toMatchObject({ CapRefused: { capability: "db.query", kind: "denied" } })
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
