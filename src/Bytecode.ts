@@ -274,6 +274,16 @@ const verifyFunction = (p: BytecodeProgram, f: FunctionDef, fi: number): number 
     throw new VerifyError(`$.functions[${fi}].locals`, "locals must be an integer ≥ arity")
   }
   if (code.length === 0) throw new VerifyError(`$.functions[${fi}].code`, "empty function")
+  // Sizes the VM allocates from: a frame is locals + operand-stack depth values, per call. The
+  // compiler gives every slot past the parameters a STORE of its own (two code words), so compiled
+  // code never has more locals than arity + code length; a larger count only buys memory (65535
+  // locals × 10,000 frames is 5 GB). The stack depth is bounded by the code length below.
+  if (f.locals > f.arity + code.length) {
+    throw new VerifyError(
+      `$.functions[${fi}].locals`,
+      `${f.locals} locals is more than a function of ${code.length} code words and ${f.arity} parameters can use (at most ${f.arity + code.length})`
+    )
+  }
   const starts = new Uint8Array(code.length)
   const targets: Array<[number, number]> = []
   // pass 1: decode, check operands
