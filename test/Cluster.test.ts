@@ -1,0 +1,139 @@
+/**
+ * `boruna runner` processes on a real PostgreSQL 15 (a throwaway cluster, test/support/Postgres.ts):
+ * they come up with NodeClusterSocket and SQL storage, execute runs submitted by a clientOnly
+ * client, stop cleanly on SIGTERM (shards released, runner unregistered); bad cluster input is one
+ * error line with the documented exit code.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { writeFileSync } from "node:fs"
+import { createServer, type Server, type Socket } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Cluster from "../src/Cluster.js"
+import { boruna, ensureBuilt } from "./support/BuiltCli.js"
+import * as LoopbackServer from "./support/LoopbackServer.js"
+import * as Pg from "./support/Postgres.js"
+
+let pg: Pg.Postgres
+let policyFile: string
+beforeAll(async () => {
+  await ensureBuilt()
+  pg = await Pg.start()
+  policyFile = join(tmpdir(), `boruna-cluster-policy-${process.pid}.json`)
+  writeFileSync(policyFile, JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } }))
+}, 120_000)
+afterAll(() => {
+  Pg.stopAll()
+  pg?.stop()
+})
+
+const oneErrorLine = (stderr: string, kind: string): string => {
+  const lines = stderr.trimEnd().split("\n")
+  expect(lines, stderr).toHaveLength(1)
+  expect(lines[0]).toMatch(new RegExp(`^error\\[${kind}\\]: `))
+  expect(stderr).not.toMatch(/\n\s+at /)
+  return lines[0]
+}
+
+describe("bad cluster input", () => {
+  it("a refused PostgreSQL port: one cluster_unreachable line, exit 3", async () => {
+    const port = await Pg.freePort()
+    const r = await boruna(["runner", "--cluster", `postgres://boruna:s3cret@127.0.0.1:${port}/x`])
+    expect(r.code, r.stderr).toBe(3)
+    const line = oneErrorLine(r.stderr, "cluster_unreachable")
+    expect(line).toContain(`cannot connect to PostgreSQL at postgres://boruna:***@127.0.0.1:${port}/x`)
+    expect(line).toContain("ECONNREFUSED")
+    expect(r.stderr).not.toContain("s3cret")
+  })
+
+  it("a server that accepts and never answers: the same error within the connect timeout (5 s)", async () => {
+    const sockets: Array<Socket> = []
+    const srv: Server = createServer((s) => void sockets.push(s))
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r))
+    const port = (srv.address() as { port: number }).port
+    try {
+      const r = await boruna(["runner", "--cluster", `postgres://u@127.0.0.1:${port}/x`])
+      expect(r.code, r.stderr).toBe(3)
+      const line = oneErrorLine(r.stderr, "cluster_unreachable")
+      expect(line).toMatch(/timed out|timeout/i)
+      expect(r.ms).toBeGreaterThan(4_000)
+      expect(r.ms).toBeLessThan(15_000)
+    } finally {
+      for (const s of sockets) s.destroy()
+      srv.close()
+    }
+  }, 30_000)
+
+  it.each([
+    [["runner"], 2, "usage", "boruna runner needs --cluster URL (or BORUNA_CLUSTER_URL)"],
+    [["runner", "--cluster", "mysql://x/y"], 2, "usage", "--cluster: mysql://x/y: expected a postgres:// URL, not mysql://"],
+    [["runner", "--cluster", "postgres://x@h:1/d", "--listen", "nohost"], 2, "usage", "--listen: 'nohost' is not HOST:PORT"],
+    [["runner", "--cluster", "postgres://x@h:1/d", "--advertise", "h:99999"], 2, "usage", "--advertise: port 99999 is out of range (1-65535)"],
+    [["runner", "--cluster", "postgres://x@h:1/d", "--capabilities", "net.fetch,gpu.render"], 2, "usage", "--capabilities: unknown capability 'gpu.render'"],
+    [["runner", "--cluster", "postgres://x@h:1/d", "--group", "Bad Group"], 2, "usage", "--group: runner group 'Bad Group' must be"]
+  ])("boruna %j: exit %i", async (args, code, kind, message) => {
+    const r = await boruna(args)
+    expect(r.code, r.stderr).toBe(code)
+    expect(oneErrorLine(r.stderr, kind)).toContain(message)
+  })
+
+  it("BORUNA_CLUSTER_URL stands in for --cluster; a bad BORUNA_CLUSTER_LOCK_EXPIRY is exit 3", async () => {
+    const port = await Pg.freePort()
+    const viaEnv = await boruna(["runner"], { BORUNA_CLUSTER_URL: `postgres://u@127.0.0.1:${port}/x` })
+    expect(viaEnv.code, viaEnv.stderr).toBe(3)
+    expect(oneErrorLine(viaEnv.stderr, "cluster_unreachable")).toContain(`127.0.0.1:${port}`)
+    const bad = await boruna(["runner", "--cluster", pg.url], { BORUNA_CLUSTER_LOCK_EXPIRY: "2s" })
+    expect(bad.code, bad.stderr).toBe(3)
+    expect(oneErrorLine(bad.stderr, "invalid_env")).toContain("BORUNA_CLUSTER_LOCK_EXPIRY must be a whole number of seconds, at least 3, got '2s'")
+  })
+})
+
+describe("runners on PostgreSQL", () => {
+  it.scopedLive("two runners execute four probe runs; every call reaches the origin exactly once", () =>
+    Effect.gen(function*() {
+      const url = pg.database("two_runners")
+      const origin = yield* LoopbackServer.server((req, _body, res) => res.end(`ok ${req.url}`))
+      const [a, b] = yield* Effect.promise(() => Promise.all([Pg.startRunner({ url, policy: policyFile }), Pg.startRunner({ url, policy: policyFile })]))
+      const results = yield* Effect.forEach(
+        ["r1", "r2", "r3", "r4"],
+        (id) => Cluster.ProbeWorkflow.execute({ id, origin: origin.origin, steps: 3 }),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.provide(Pg.client(url)))
+      for (const r of results) {
+        expect(r.steps.map((s) => s.output)).toEqual([0, 1, 2].map((i) => `ok /probe/${r.id}/${i}`))
+        expect(r.steps.every((s) => s.executions === 1 && !s.reexecuted)).toBe(true)
+        expect([a.address, b.address]).toContain(r.steps[0].runner)
+      }
+      const paths = origin.requests.map((q) => q.url).sort()
+      expect(paths).toEqual(["r1", "r2", "r3", "r4"].flatMap((id) => [0, 1, 2].map((i) => `/probe/${id}/${i}`)).sort())
+      // the shards are split between the two runners
+      const owners = pg.psql(url, "SELECT address, count(*) FROM cluster_locks GROUP BY address ORDER BY address").trim().split("\n")
+      expect(owners.map((l) => l.split("\t")[0]).sort()).toEqual([a.address, b.address].sort())
+    }), 90_000)
+
+  it.scopedLive("SIGTERM: the runner releases its shard locks, unregisters and exits 143; the other takes every shard", () =>
+    Effect.gen(function*() {
+      const url = pg.database("sigterm")
+      const [a, b] = yield* Effect.promise(() => Promise.all([Pg.startRunner({ url }), Pg.startRunner({ url })]))
+      const count = (sql: string) => Number(pg.psql(url, sql).trim())
+      const groups = Cluster.runnerGroups({}).length
+      yield* Effect.promise(() => waitFor(() => count(`SELECT count(*) FROM cluster_locks WHERE address = '${a.address}'`) > 0, 20_000))
+      a.child.kill("SIGTERM")
+      const exit = yield* Effect.promise(() => a.exited)
+      expect(exit.code, a.stderr()).toBe(143)
+      expect(count(`SELECT count(*) FROM cluster_locks WHERE address = '${a.address}'`)).toBe(0)
+      expect(count(`SELECT count(*) FROM cluster_runners WHERE address = '${a.address}'`)).toBe(0)
+      yield* Effect.promise(() =>
+        waitFor(() => count(`SELECT count(*) FROM cluster_locks WHERE address = '${b.address}'`) === groups * Cluster.SHARDS_PER_GROUP, 20_000)
+      )
+    }), 60_000)
+})
+
+const waitFor = async (ok: () => boolean, timeoutMs: number): Promise<void> => {
+  const t0 = Date.now()
+  while (!ok()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
