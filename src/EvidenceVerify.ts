@@ -636,6 +636,9 @@ export const verifyFiles = (files: Files, options: VerifyOptions = {}): Effect.E
         sc.notes.push("no attestation in the bundle")
       }
     } else {
+      if (options.requireSignature === true && options.verifyKey === undefined) {
+        sc.fail("--require-signature needs --verify-key KEY: a signature proves nothing until it is checked against a key you trust", { file: DSSE_FILE })
+      }
       const Attest = yield* Effect.promise(() => import("./EvidenceAttest.js"))
       const r = yield* Attest.verifyAttestation(files, m, { verifyKey: options.verifyKey })
       for (const p of r.problems) sc.fail(p.message, { file: p.file })
