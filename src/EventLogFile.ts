@@ -710,9 +710,9 @@ export const openWriter = (
     process.removeListener("exit", onExit)
     try {
       if (failed === undefined) {
-        sync()
-        const seal = chain.seal(count, true) + "\n"
-        writeAll(io, fd, seal)
+        if (held !== undefined) put("", "")
+        // the final seal covers everything: one write and one fsync at close
+        writeAll(io, fd, chain.seal(count, true) + "\n")
         io.fsync(fd)
       }
     } catch (e) {
@@ -777,7 +777,7 @@ export const writeLog = (file: string, header: LogHeader, events: ReadonlyArray<
 
 /**
  * The whole log as text, exactly as the writer writes it when every event comes in one window:
- * the header line, its seal, one line per event, a seal, and the final seal.
+ * the header line, its seal, one line per event, and the final seal.
  */
 export const formatLog = (header: LogHeader, events: ReadonlyArray<Event>): string => {
   const chain = new Chain()
@@ -788,9 +788,6 @@ export const formatLog = (header: LogHeader, events: ReadonlyArray<Event>): stri
   }
   add(encodeHeader(header) + "\n")
   add(chain.seal(0) + "\n")
-  if (events.length > 0) {
-    add(events.map((e) => encodeEvent(e) + "\n").join(""))
-    add(chain.seal(events.length) + "\n")
-  }
+  if (events.length > 0) add(events.map((e) => encodeEvent(e) + "\n").join(""))
   return text + chain.seal(events.length, true) + "\n"
 }

@@ -39,6 +39,7 @@ import { type Handler, Handlers, type HandlersService } from "./Handlers.js"
 import { type Policy, policyHash } from "./Policy.js"
 import { show, type Value } from "./Value.js"
 import { canonicalJson, toJson } from "./ValueJson.js"
+import { recordedNetArgs } from "./live/Userinfo.js"
 
 type CapCall = Extract<Event, { type: "CapCall" }>
 type CapRefused = Extract<Event, { type: "CapRefused" }>
@@ -248,8 +249,10 @@ export const make = (source: ReplaySource, options: { readonly log?: EventLogSer
     return { type: "CapCall", capability: cap, args }
   }
 
-  const answer = (cap: CapabilityName, args: ReadonlyArray<Value>): Effect.Effect<Value, HandlerFailure> => {
+  const answer = (cap: CapabilityName, called: ReadonlyArray<Value>): Effect.Effect<Value, HandlerFailure> => {
     if (divergence !== undefined) return refuse()
+    // the log holds a net.fetch URL with its userinfo redacted (Gateway): compare in that form
+    const args = cap === "net.fetch" ? recordedNetArgs(called) : called
     const actual = currentCall(cap, args)
     let next = calls[cursor]
     // a recorded refusal: the replay's gateway refuses it too under the recorded policy (and never
@@ -377,7 +380,7 @@ export const verdict: Effect.Effect<Verdict, never, ReplaySession | EventLog> = 
 
 /** `replay: identical (N events)` or the divergence lines. */
 export const formatVerdict = (v: Verdict): ReadonlyArray<string> =>
-  v._tag === "Identical" ? [`replay: identical (${v.events} events)`] : formatDivergence(v.divergence)
+  v._tag === "Identical" ? [`replay: identical (${v.events} event${v.events === 1 ? "" : "s"})`] : formatDivergence(v.divergence)
 
 // ---------------------------------------------------------------------------------------------
 // drift

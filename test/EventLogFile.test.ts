@@ -103,11 +103,10 @@ describe("EventLogFile: format", () => {
   it("header first, its seal, one event per line, values in the exact JSON form, then the seals", () => {
     const text = EventLogFile.formatLog(header, events.slice(0, 2))
     const lines = text.split("\n")
-    expect(lines).toHaveLength(7)
-    expect(lines[6]).toBe("")
+    expect(lines).toHaveLength(6)
+    expect(lines[5]).toBe("")
     expect(JSON.parse(lines[1])).toEqual({ Seal: { events: 0, digest: sha256(lines[0] + "\n") } })
-    expect(JSON.parse(lines[4])).toEqual({ Seal: { events: 2, digest: sha256(lines.slice(0, 4).join("\n") + "\n") } })
-    expect(JSON.parse(lines[5])).toEqual({ Seal: { events: 2, digest: sha256(lines.slice(0, 5).join("\n") + "\n"), final: true } })
+    expect(JSON.parse(lines[4])).toEqual({ Seal: { events: 2, digest: sha256(lines.slice(0, 4).join("\n") + "\n"), final: true } })
     expect(JSON.parse(lines[0])).toMatchObject({
       format: "boruna-event-log",
       version: 2,
@@ -181,14 +180,14 @@ describe("EventLogFile: bad input is a clear error naming file, line and JSON pa
   it("a torn last line is an error naming its line, or with allowTorn a flagged, shorter log", () => {
     const torn = good + `{"CapCall":{"capability":"ne`
     expect(error(torn)).toBe(
-      "run.json:7: torn last line (28 bytes without a newline: the run stopped while writing it); " +
+      "run.json:6: torn last line (28 bytes without a newline: the run stopped while writing it); " +
         "the 2 events before it are intact (replay them with --allow-torn)"
     )
     const r = Either.getOrThrow(parse(torn, { allowTorn: true }))
-    expect(r.torn).toEqual({ line: 7, bytes: 28 })
+    expect(r.torn).toEqual({ line: 6, bytes: 28 })
     expect(r.events).toHaveLength(2)
     // even a complete-looking JSON object is torn when its newline is missing
-    expect(error(good + `{"SchedulerTick":{"round":1,"active_actor":0}}`)).toMatch(/^run\.json:7: torn last line/)
+    expect(error(good + `{"SchedulerTick":{"round":1,"active_actor":0}}`)).toMatch(/^run\.json:6: torn last line/)
   })
 
   it("a file that cannot be read", () => {
@@ -261,6 +260,6 @@ Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     appendFileSync(file, `{"CapCall":{"capability":"random","ar`)
     const exit = Effect.runSyncExit(EventLogFile.readLog(file))
     expect(Exit.isFailure(exit)).toBe(true)
-    if (Exit.isFailure(exit)) expect(String(exit.cause)).toContain(`${file}:7: torn last line`)
+    if (Exit.isFailure(exit)) expect(String(exit.cause)).toContain(`${file}:6: torn last line`)
   })
 })

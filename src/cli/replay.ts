@@ -114,11 +114,12 @@ export const replayFile = (o: ReplayOptions): Effect.Effect<void, CliError> =>
       )
     }
     const differs = drift.map((d) => ({ program: "the program", policy: "the policy", capability_set: "the capability set" })[d.what]).join(" and ")
-    if (drift.length === 0) out(`replay: identical (${verdict.events} events)`)
-    else if (o.allowDrift) out(`replay: identical (${verdict.events} events), drift allowed: ${differs} differs from the recorded run`)
+    const n = `${verdict.events} event${verdict.events === 1 ? "" : "s"}`
+    if (drift.length === 0) out(`replay: identical (${n})`)
+    else if (o.allowDrift) out(`replay: identical (${n}), drift allowed: ${differs} differs from the recorded run`)
     else {
       return yield* verdictLine(
-        `replay: drifted: the events are identical (${verdict.events} events), but ${differs} differs from the recorded run (--allow-drift accepts that)`,
+        `replay: drifted: the events are identical (${n}), but ${differs} differs from the recorded run (--allow-drift accepts that)`,
         ExitCode.runtime,
         "replay_drift"
       )

@@ -1,0 +1,294 @@
+/**
+ * The durability contract, tested where it is made (docs/replay.md, "Durability"):
+ *
+ * - the event log: each event is written (one `write`) before its result returns to the program;
+ *   the file is fsynced at most `SYNC_WINDOW_MS` after an event was written, and at exit; a write
+ *   error fails the run with one clear error line and loses no earlier event;
+ * - the net tape: after every exchange the tape is written to a temporary file, fsynced, renamed.
+ *
+ * In process, with the writer's file operations injected (a fake clock, counted syncs, failing
+ * writes); and end to end, the built CLI under `strace -f -y -e trace=write,fsync,fdatasync,…`.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { spawn, spawnSync } from "node:child_process"
+import * as Fs from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { Event } from "../src/Event.js"
+import * as EventLogFile from "../src/EventLogFile.js"
+import { allowAll } from "../src/Policy.js"
+import { BIN, cleanEnv, ensureBuilt, ROOT } from "./support/BuiltCli.js"
+import { server } from "./support/LoopbackServer.js"
+
+const header = EventLogFile.makeHeader({ programHash: "sha256:p", policy: allowAll, sourceFile: "x.ax", createdAt: new Date(0) })
+const call = (i: number): Event => ({ type: "CapCall", capability: "random", args: [i] })
+const result = (i: number): Event => ({ type: "CapResult", capability: "random", result: i })
+
+/** Real file operations, counted, on a fake clock; `failAt` makes the n-th write (1-based) fail. */
+const instrumented = (options: { failAt?: number; chunk?: number } = {}) => {
+  const ops: Array<string> = []
+  let now = 0
+  let writes = 0
+  const io: EventLogFile.WriterIo = {
+    open: (f) => Fs.openSync(f, "w"),
+    write: (fd, bytes) => {
+      writes++
+      if (writes === options.failAt) {
+        ops.push("write-failed")
+        throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
+      }
+      const n = Fs.writeSync(fd, options.chunk === undefined ? bytes : bytes.subarray(0, options.chunk))
+      ops.push(`write ${bytes.toString("utf8").split("\n").filter((l) => l !== "").map((l) => /^\{"(\w+)"/.exec(l)?.[1] ?? "?").join("+")}`)
+      return n
+    },
+    fsync: (fd) => {
+      ops.push("fsync")
+      Fs.fsyncSync(fd)
+    },
+    close: (fd) => Fs.closeSync(fd),
+    now: () => now
+  }
+  return { io, ops, advance: (ms: number) => void (now += ms) }
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), "boruna-durable-"))
+
+describe("event log writer: group commit", () => {
+  it("header and its seal fsynced on open; events written at once, fsynced once per window and at close", () => {
+    const file = join(tmp(), "run.json")
+    const t = instrumented()
+    const w = Either.getOrThrow(EventLogFile.openWriter(file, header, { io: t.io }))
+    expect(t.ops).toEqual(["write format+Seal", "fsync"])
+    t.ops.length = 0
+    for (let i = 0; i < 3; i++) w.append(call(i))
+    // written before append returned, not yet fsynced: the window (100 ms) has not passed
+    expect(t.ops).toEqual(["write CapCall", "write CapCall", "write CapCall"])
+    t.advance(99)
+    w.append(result(0))
+    expect(t.ops.filter((o) => o === "fsync")).toHaveLength(0)
+    t.advance(1)
+    w.append(result(1))
+    // 100 ms after the first unsynced write: a seal covering everything so far, then fsync
+    expect(t.ops.slice(-3)).toEqual(["write CapResult", "write Seal", "fsync"])
+    t.ops.length = 0
+    w.append(result(2))
+    w.close()
+    expect(t.ops).toEqual(["write CapResult", "write Seal", "fsync"])
+    const log = Effect.runSync(EventLogFile.readLog(file))
+    expect(log.events).toHaveLength(6)
+    expect(log.chain).toEqual({ chained: true, seals: 3, unsealed: 0, closed: true })
+  })
+
+  it("a window's fsync also comes from a timer when no further event arrives", async () => {
+    const file = join(tmp(), "run.json")
+    const t = instrumented()
+    const w = Either.getOrThrow(EventLogFile.openWriter(file, header, { io: t.io, syncWindowMs: 20 }))
+    t.ops.length = 0
+    w.append(call(1))
+    expect(t.ops).toEqual(["write CapCall"])
+    await new Promise((r) => setTimeout(r, 200))
+    expect(t.ops).toEqual(["write CapCall", "write Seal", "fsync"])
+    w.close()
+  })
+
+  it("appendCall's CapCall goes out with its result in one write, or on flush() before a slow handler runs", () => {
+    const file = join(tmp(), "run.json")
+    const t = instrumented()
+    const w = Either.getOrThrow(EventLogFile.openWriter(file, header, { io: t.io }))
+    t.ops.length = 0
+    w.appendCall!("random", [], undefined)
+    expect(t.ops).toEqual([])
+    w.appendResult!("random", 1)
+    expect(t.ops).toEqual(["write CapCall+CapResult"])
+    w.appendCall!("random", [], undefined)
+    w.flush!()
+    expect(t.ops).toEqual(["write CapCall+CapResult", "write CapCall"])
+    w.close()
+    // close never drops a held call either
+    const again = Either.getOrThrow(EventLogFile.openWriter(join(tmp(), "b.json"), header))
+    again.appendCall!("random", [7], undefined)
+    again.close()
+    expect(Effect.runSync(EventLogFile.readLog(again.file)).events).toEqual([call(7)])
+  })
+
+  it("short writes are resumed: the file is complete", () => {
+    const file = join(tmp(), "run.json")
+    const w = Either.getOrThrow(EventLogFile.openWriter(file, header, { io: instrumented({ chunk: 7 }).io }))
+    for (let i = 0; i < 4; i++) {
+      w.append(call(i))
+      w.append(result(i))
+    }
+    w.close()
+    expect(Effect.runSync(EventLogFile.readLog(file)).events).toHaveLength(8)
+  })
+
+  it("a write error throws from that append and every later one, naming the line; every earlier event stays", () => {
+    const file = join(tmp(), "run.json")
+    const t = instrumented({ failAt: 5 })
+    const w = Either.getOrThrow(EventLogFile.openWriter(file, header, { io: t.io }))
+    w.append(call(0))
+    w.append(result(0))
+    w.append(call(1))
+    let thrown: unknown
+    try {
+      w.append(result(1))
+    } catch (e) {
+      thrown = e
+    }
+    expect(thrown).toBeInstanceOf(EventLogFile.EventLogFileError)
+    const message = `${file}:6: cannot write event (CapResult): ENOSPC: no space left on device, write; the 3 events before it are recorded`
+    expect((thrown as Error).message).toBe(message)
+    // what was written is fsynced before the error is reported
+    expect(t.ops.slice(-2)).toEqual(["write-failed", "fsync"])
+    expect(() => w.append(call(2))).toThrow(message)
+    expect(w.failure()?.message).toBe(message)
+    w.close()
+    const log = Effect.runSync(EventLogFile.readLog(file))
+    expect(log.events).toEqual([call(0), result(0), call(1)])
+    expect(log.chain?.closed).toBe(false)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// end to end: the built CLI under strace
+
+interface Syscall {
+  readonly name: string
+  /** the path strace -y prints for the fd, or the first path argument */
+  readonly path: string
+  readonly text: string
+}
+
+const strace = async (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string; calls: ReadonlyArray<Syscall> }> => {
+  await ensureBuilt()
+  const dir = tmp()
+  const out = join(dir, "strace.txt")
+  const child = spawn(
+    "strace",
+    ["-f", "-y", "-qq", "-e", "trace=write,fsync,fdatasync,rename,renameat,renameat2", "-o", out, process.execPath, BIN, ...args],
+    { cwd: ROOT, env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] }
+  )
+  let stderr = ""
+  child.stderr.on("data", (d: Buffer) => void (stderr += d.toString()))
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve))
+  const calls = readFileSync(out, "utf8").split("\n").flatMap((l): Array<Syscall> => {
+    const m = /^\d+\s+(\w+)\((?:(?:\d+<([^>]*)>)|(?:(?:AT_FDCWD, )?"([^"]*)"))/.exec(l)
+    return m === null ? [] : [{ name: m[1], path: m[2] ?? m[3] ?? "", text: l }]
+  })
+  rmSync(dir, { recursive: true, force: true })
+  return { code, stderr, calls }
+}
+
+const straceMissing = spawnSync("strace", ["-V"]).status !== 0
+
+describe("boruna run --record under strace", () => {
+  it("a slow run: every event is written before the next call starts, and fsynced within the window", async () => {
+    expect(straceMissing, "strace is not installed (.ci/run installs it)").toBe(false)
+    const dir = tmp()
+    const prog = join(dir, "three.ax")
+    const log = join(dir, "run.json")
+    writeFileSync(prog, "fn main() -> Int !{time.now} {\n  let a: Int = time.now()\n  let b: Int = time.now()\n  a + b + time.now()\n}\n")
+    // each demo call takes 300 ms: three times the 100 ms window
+    const r = await strace(["run", prog, "--policy", "allow-all", "--record", log], { BORUNA_DEMO_LATENCY_MS: "300" })
+    expect(r.code, r.stderr).toBe(0)
+    const ops = r.calls.filter((c) => c.path === log).map((c) =>
+      c.name === "write" ? `write ${/"\{\\"(\w+)\\"/.exec(c.text)?.[1] ?? "?"}` : c.name
+    )
+    // each slow call's CapCall is written before its handler sleeps, and the window's timer fsyncs
+    // it (after a seal) while the handler sleeps; each result is written before the next call
+    expect(ops).toEqual([
+      "write format", "fsync",
+      "write CapCall", "write Seal", "fsync",
+      "write CapResult", "write CapCall", "write Seal", "fsync",
+      "write CapResult", "write CapCall", "write Seal", "fsync",
+      "write CapResult", "write Seal", "fsync"
+    ])
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("a fast run of 3,000 calls: one write per call, and a handful of fsyncs (group commit), the last after the last write", async () => {
+    const dir = tmp()
+    const prog = join(dir, "many.ax")
+    const log = join(dir, "run.json")
+    writeFileSync(prog, "fn main() -> Int !{time.now} {\n  let mut i: Int = 0\n  while i < 3000 {\n    let t: Int = time.now()\n    i = i + 1\n  }\n  i\n}\n")
+    const t0 = Date.now()
+    const r = await strace(["run", prog, "--policy", "allow-all", "--record", log])
+    const ms = Date.now() - t0
+    expect(r.code, r.stderr).toBe(0)
+    const mine = r.calls.filter((c) => c.path === log)
+    const writes = mine.filter((c) => c.name === "write")
+    const syncs = mine.filter((c) => c.name === "fsync" || c.name === "fdatasync")
+    const seals = writes.filter((c) => c.text.includes(`{\\"Seal\\"`))
+    // header (with its seal), one write per call (its CapCall and CapResult together), the seals
+    expect(seals.length).toBeGreaterThanOrEqual(1)
+    expect(writes.length).toBe(1 + 3000 + seals.length)
+    // open, at most one per 100 ms of the run, and close
+    expect(syncs.length).toBeGreaterThanOrEqual(2)
+    expect(syncs.length).toBeLessThanOrEqual(2 + Math.ceil(ms / 100))
+    expect(mine[mine.length - 1].name).toBe("fsync")
+    expect(Effect.runSync(EventLogFile.readLog(log)).events).toHaveLength(6000)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("a write error mid-run (file size limit: EFBIG) fails the run with one error line, and the log keeps every earlier event", async () => {
+    await ensureBuilt()
+    const dir = tmp()
+    const prog = join(dir, "many.ax")
+    const log = join(dir, "run.json")
+    writeFileSync(prog, "fn main() -> Int !{time.now} {\n  let mut i: Int = 0\n  while i < 3000 {\n    let t: Int = time.now()\n    i = i + 1\n  }\n  i\n}\n")
+    const child = spawn("bash", ["-c", `ulimit -f 8 && exec "$0" "$@"`, process.execPath, BIN, "run", prog, "--policy", "allow-all", "--record", log], {
+      cwd: ROOT,
+      env: cleanEnv(),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => void (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => void (stderr += d.toString()))
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve))
+    expect(code).toBe(3)
+    expect(stdout).toBe("")
+    const m = /^error\[io_error\]: --record: (.*):(\d+): cannot write event \(\w+\): EFBIG: file too large, write; the (\d+) events before it are recorded\n$/.exec(stderr)
+    expect(m, stderr).not.toBeNull()
+    expect(m![1]).toBe(log)
+    // the file was cut at the limit inside the failed write: the torn tail is reported, every
+    // event before it reads back intact
+    const read = Effect.runSync(EventLogFile.readLog(log, { allowTorn: true }))
+    expect(read.events.length).toBe(Number(m![3]))
+    expect(read.events.length).toBeGreaterThan(10)
+    expect(read.events.slice(0, 2).map((e) => e.type)).toEqual(["CapCall", "CapResult"])
+    rmSync(dir, { recursive: true, force: true })
+  })
+})
+
+describe("boruna run --live --record-net-to under strace", () => {
+  it.effect("after every exchange the tape is written to a temporary file, fsynced, and renamed over the tape", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const s = yield* server((_req, _body, res) => {
+        res.writeHead(200, { "content-type": "text/plain" })
+        res.end("ok")
+      })
+      const dir = tmp()
+      const prog = join(dir, "fetch.ax")
+      const policy = join(dir, "policy.json")
+      const tape = join(dir, "tape.json")
+      writeFileSync(
+        prog,
+        `fn main() -> String !{net.fetch} {\n  let a: String = net.fetch("${s.origin}/a")\n  a ++ net.fetch("${s.origin}/b")\n}\n`
+      )
+      writeFileSync(policy, JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } }))
+      const r = yield* Effect.promise(() => strace(["run", prog, "--live", "--policy", policy, "--record-net-to", tape]))
+      expect(r.code, r.stderr).toBe(0)
+      expect(s.requests.map((q) => q.url)).toEqual(["/a", "/b"])
+      const ops = r.calls
+        .filter((c) => c.path.startsWith(`${tape}.tmp-`) || c.path === tape)
+        .map((c) => (c.name.startsWith("rename") ? "rename" : c.name))
+      // the empty tape before the first call, then one save per exchange
+      expect(ops).toEqual(["write", "fsync", "rename", "write", "fsync", "rename", "write", "fsync", "rename"])
+      expect(JSON.parse(readFileSync(tape, "utf8")).transactions).toHaveLength(2)
+      rmSync(dir, { recursive: true, force: true })
+    })))
+})
