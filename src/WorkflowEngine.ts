@@ -19,7 +19,10 @@ import * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
 import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { mkdirSync } from "node:fs"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
 import { join, resolve } from "node:path"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 
@@ -78,3 +81,77 @@ export const memoryEngine: Layer.Layer<EngineServices, EngineError> = Layer.merg
   WorkflowEngine.layerMemory,
   Layer.mapError(SqliteClient.layer({ filename: ":memory:" }), (e) => new EngineError(String(e)))
 )
+
+// ---------------------------------------------------------------------------------------------
+// one process per data dir
+
+export interface LockHolder {
+  readonly pid: number
+  readonly command: string
+  readonly since: string
+  readonly host: string
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM"
+  }
+}
+
+/**
+ * Hold `<dataDir>/lock` for the life of the scope: only one process drives runs on a data dir at a
+ * time (several processes on one SQLite engine file report `database is locked`, Effect-TS/effect
+ * #6176/#6179). A lock left by a process that no longer exists is taken over. While another live
+ * process holds it, wait up to `waitMs`, then fail naming the holder.
+ */
+export const lockDataDir = (dataDir: string, options: { readonly command: string; readonly waitMs?: number }): Effect.Effect<void, EngineError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.gen(function*() {
+      mkdirSync(dataDir, { recursive: true })
+      const file = join(dataDir, "lock")
+      const me: LockHolder = { pid: process.pid, command: options.command, since: new Date().toISOString(), host: hostname() }
+      const deadline = Date.now() + (options.waitMs ?? 10_000)
+      for (;;) {
+        try {
+          writeFileSync(file, JSON.stringify(me) + "\n", { flag: "wx" })
+          return file
+        } catch (e) {
+          if ((e as { code?: string }).code !== "EEXIST") return yield* Effect.fail(new EngineError(`cannot lock the data dir ${dataDir}: ${String(e)}`))
+        }
+        let holder: LockHolder | undefined
+        try {
+          holder = JSON.parse(readFileSync(file, "utf8")) as LockHolder
+        } catch {
+          holder = undefined
+        }
+        if (holder === undefined || (holder.host === me.host && !alive(holder.pid))) {
+          // stale: its process is gone (or the file is torn); take it over
+          try {
+            unlinkSync(file)
+          } catch {
+            // another process took it over first
+          }
+          continue
+        }
+        if (holder.pid === process.pid) return file
+        if (Date.now() >= deadline) {
+          return yield* Effect.fail(new EngineError(
+            `the data dir ${dataDir} is in use by pid ${holder.pid} on ${holder.host} (${holder.command}) since ${holder.since}: wait for it to finish, or use another --data-dir`
+          ))
+        }
+        yield* Effect.sleep(100)
+      }
+    }),
+    (file) =>
+      Effect.sync(() => {
+        try {
+          const h = JSON.parse(readFileSync(file, "utf8")) as LockHolder
+          if (h.pid === process.pid) unlinkSync(file)
+        } catch {
+          // already gone
+        }
+      })
+  ).pipe(Effect.asVoid)

@@ -614,7 +614,7 @@ const runBody = (payload: { readonly runId: string }) =>
           }))))
 
 /** Register both workflows with the engine in context. */
-export const workflowsLayer: Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | WorkflowStore | RunnerEnv | TelemetryEnabled> = Layer.mergeAll(
+export const workflowsLayer: Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | WorkflowStore | RunnerEnv> = Layer.mergeAll(
   RunWorkflow.toLayer((p) => runBody(p)),
   StepWorkflow.toLayer((p) => stepBody(p))
 )
@@ -843,7 +843,11 @@ export const reconcileAll: Effect.Effect<ReadonlyArray<string>, WorkflowError, S
   for (const status of ["paused", "running"] as const) {
     for (const run of yield* storeErr(store.listRuns(status))) {
       const approvals = yield* storeErr(store.getApprovals(run.run_id))
-      const answeredButWaiting = approvals.some((a) => a.status !== "pending") && (yield* storeErr(store.getSteps(run.run_id))).some((s) => s.status === "awaiting_approval" || s.status === "awaiting_trigger")
+      // a step still marked waiting although none of its pauses is pending: its answer was recorded, its wake may be lost
+      const pendingSteps = new Set(approvals.filter((a) => a.status === "pending").map((a) => a.step_id))
+      const answeredButWaiting = (yield* storeErr(store.getSteps(run.run_id))).some((s) =>
+        (s.status === "awaiting_approval" || s.status === "awaiting_trigger") && !pendingSteps.has(s.step_id) && approvals.some((a) => a.step_id === s.step_id)
+      )
       if (status === "running" || answeredButWaiting) {
         yield* reconcileRun(run.run_id)
         if (answeredButWaiting) yield* storeErr(store.addHistory({ run_id: run.run_id, approval_id: null, at: nowIso(), actor: null, event: "reconciled", detail: "an answer was recorded but the run was still suspended: resumed" }))
@@ -955,9 +959,23 @@ export const runStatus = (runId: string): Effect.Effect<import("./WorkflowStore.
 export const layer = <E>(
   engine: Layer.Layer<WorkflowEngine.WorkflowEngine | import("@effect/sql/SqlClient").SqlClient, E>,
   env: RunnerEnvService = makeEnv()
-): Layer.Layer<Services | import("@effect/sql/SqlClient").SqlClient, E | import("./WorkflowStore.js").StoreError, TelemetryEnabled> =>
+): Layer.Layer<Services | import("@effect/sql/SqlClient").SqlClient, E | import("./WorkflowStore.js").StoreError> =>
   Effect.promise(() => import("./WorkflowStore.js")).pipe(
     Effect.map((S) => workflowsLayer.pipe(Layer.provideMerge(Layer.mergeAll(S.layer, Layer.succeed(RunnerEnv, env))))),
+    Layer.unwrapEffect,
+    Layer.provideMerge(engine)
+  )
+
+/**
+ * The same services without registering the workflows: for a client of a cluster (`--cluster URL`),
+ * whose runs execute on `boruna runner` processes that provide `layer(clusterEngine(…))`.
+ */
+export const clientLayer = <E>(
+  engine: Layer.Layer<WorkflowEngine.WorkflowEngine | import("@effect/sql/SqlClient").SqlClient, E>,
+  env: RunnerEnvService = makeEnv()
+): Layer.Layer<Services | import("@effect/sql/SqlClient").SqlClient, E | import("./WorkflowStore.js").StoreError> =>
+  Effect.promise(() => import("./WorkflowStore.js")).pipe(
+    Effect.map((S) => Layer.mergeAll(S.layer, Layer.succeed(RunnerEnv, env))),
     Layer.unwrapEffect,
     Layer.provideMerge(engine)
   )

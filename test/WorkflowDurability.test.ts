@@ -1,0 +1,70 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { hostname, tmpdir } from "node:os"
+import { join } from "node:path"
+import { allowAll } from "../src/PolicyCore.js"
+import * as Telemetry from "../src/Telemetry.js"
+import { lockDataDir, sqliteEngine } from "../src/WorkflowEngine.js"
+import * as Runner from "../src/WorkflowRunner.js"
+import { WorkflowStore } from "../src/WorkflowStore.js"
+import { wfDir } from "./support/WorkflowDir.js"
+
+const GATED = {
+  schema_version: 1, name: "gated", version: "1",
+  steps: { gate: { kind: "approval_gate", required_role: "ops" }, after: { kind: "source", source: "a.ax", depends_on: ["gate"] } },
+  edges: []
+}
+const FILES = { "a.ax": 'fn main() -> String !{net.fetch} { net.fetch("https://example.com/after") }\n' }
+const engine = (dir: string) => Runner.layer(sqliteEngine(dir)).pipe(Layer.provide(Telemetry.off), Layer.orDie)
+
+describe("the #6318 reconciler", () => {
+  it.scopedLive("a decision recorded while its wake was lost: the next process finds the run suspended and resumes it", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-data-"))
+      const r = yield* Runner.startRun({ path: wfDir(GATED, FILES), policy: allowAll }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(r.status).toBe("paused")
+      // the decision reaches the store, then the process dies before the engine hears of it
+      yield* Effect.gen(function*() {
+        const store = yield* WorkflowStore
+        expect(yield* store.decide(r.runId, "gate:gate", { status: "approved", approver: "ann", reason: null, payload_json: null, at: new Date().toISOString() })).toBe(true)
+      }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      // without the reconciler the run stays suspended: nothing is pending and nothing wakes it
+      const reconciled = yield* Effect.gen(function*() {
+        yield* Effect.sleep(1000)
+        const before = yield* Runner.RunWorkflow.poll(yield* Runner.RunWorkflow.executionId({ runId: r.runId }))
+        expect(before?._tag).toBe("Suspended")
+        const ids = yield* Runner.reconcileAll
+        const done = yield* Runner.waitRun(r.runId)
+        return { ids, done }
+      }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(reconciled.ids).toContain(r.runId)
+      expect(reconciled.done.status).toBe("completed")
+      expect(reconciled.done.outputs.after).toContain("https://example.com/after")
+      const v = yield* Runner.runStatus(r.runId).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(v.history.map((h) => h.event)).toContain("reconciled")
+    }), 60_000)
+})
+
+describe("one process per data dir", () => {
+  it.scopedLive("a second holder waits, then says who holds the data dir; a stale lock is taken over", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-lock-"))
+      // a live holder: this test process under another command line
+      writeFileSync(join(dir, "lock"), JSON.stringify({ pid: process.pid === 1 ? 2 : 1, command: "boruna workflow run x", since: "2026-01-01T00:00:00.000Z", host: hostname() }))
+      const t0 = Date.now()
+      const busy = yield* Effect.either(Effect.scoped(lockDataDir(dir, { command: "second", waitMs: 300 })))
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(250)
+      expect(Either.isLeft(busy) && busy.left.message).toMatch(/^the data dir .* is in use by pid 1 on .* \(boruna workflow run x\) since 2026-01-01T00:00:00.000Z: wait for it to finish, or use another --data-dir$/)
+      // a holder whose process is gone
+      writeFileSync(join(dir, "lock"), JSON.stringify({ pid: 2 ** 22 + 17, command: "crashed", since: "x", host: hostname() }))
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* lockDataDir(dir, { command: "third", waitMs: 300 })
+        expect(JSON.parse(readFileSync(join(dir, "lock"), "utf8"))).toMatchObject({ pid: process.pid, command: "third" })
+      }))
+      // released at the end of the scope: the next one gets it at once
+      yield* Effect.scoped(lockDataDir(dir, { command: "fourth", waitMs: 0 }))
+    }))
+})
