@@ -169,7 +169,11 @@ interface Session {
   used: number
   inFlight: number
   readonly recorder: Telemetry.SpanRecorderService
+  /** the workflow runner on the data directory's store, built on first use and kept for the session */
+  readonly workflows: Effect.Effect<Context.Context<WorkflowServices>, McpSchema.InvalidParams>
 }
+
+type WorkflowServices = import("./WorkflowRunner.js").Services
 
 /** A session-wide budget that ran out: a `BudgetExceeded` that says it is the session's. */
 class SessionBudgetExceeded extends BudgetExceeded {
@@ -247,20 +251,9 @@ const programInput = (session: Session, args: { readonly source?: string | undef
     const p = args.path
     if (p === "") return Effect.fail(invalid("path: empty"))
     if (!p.endsWith(".ax")) return Effect.fail(invalid(`path: '${p}' is not a .ax source file`))
-    const root = session.options.root
-    const full = Path.resolve(root, p)
-    let real: string
-    let realRoot: string
-    try {
-      realRoot = Fs.realpathSync(root)
-      real = Fs.realpathSync(full)
-    } catch {
-      return Effect.fail(invalid(`path: cannot read '${p}': no such file under ${root}`))
-    }
-    const rel = Path.relative(realRoot, real)
-    if (rel.startsWith("..") || Path.isAbsolute(rel)) {
-      return Effect.fail(invalid(`path: '${p}' is outside the server's directory ${root}`))
-    }
+    const where = underRoot(session, p)
+    if (Either.isLeft(where)) return Effect.fail(where.left)
+    const real = where.right
     let stat: Fs.Stats
     try {
       stat = Fs.statSync(real)
@@ -277,6 +270,22 @@ const programInput = (session: Session, args: { readonly source?: string | undef
     }
     return Effect.succeed({ file: p, source: text.startsWith("\uFEFF") ? text.slice(1) : text })
   })
+
+/** `p` (relative to the server's directory) as a real path inside that directory (links followed). */
+const underRoot = (session: Session, p: string, label = "path"): Either.Either<string, McpSchema.InvalidParams> => {
+  const root = session.options.root
+  let real: string
+  let realRoot: string
+  try {
+    realRoot = Fs.realpathSync(root)
+    real = Fs.realpathSync(Path.resolve(root, p))
+  } catch {
+    return Either.left(invalid(`${label}: cannot read '${p}': no such file under ${root}`))
+  }
+  const rel = Path.relative(realRoot, real)
+  if (rel.startsWith("..") || Path.isAbsolute(rel)) return Either.left(invalid(`${label}: '${p}' is outside the server's directory ${root}`))
+  return Either.right(real)
+}
 
 /** A policy argument as written (shorthand, JSON text or object): the decoded policy and its raw JSON. */
 const requestedPolicy = (arg: string | Readonly<Record<string, unknown>>): Effect.Effect<{ readonly policy: Policy; readonly raw: unknown }, McpSchema.InvalidParams> =>
@@ -703,7 +712,188 @@ const logText = (session: Session, args: Decoded<typeof ReplayArgs>): Effect.Eff
     }
   })
 
-export const TOOLS: ReadonlyArray<ToolDef<Schema.Schema.AnyNoContext>> = [runTool, checkTool, capabilityListTool, policyValidateTool, replayTool]
+// ---------------------------------------------------------------------------------------------
+// workflows (src/Workflow*.ts): validate, run, status — never approve (docs/mcp.md)
+
+export const WorkflowValidateArgs = Schema.Struct({
+  path: Schema.String.annotations({ description: "a workflow directory (holding workflow.json) or its workflow.json, under the server's directory" })
+})
+
+export const WorkflowRunArgs = Schema.Struct({
+  path: Schema.String.annotations({ description: "a workflow directory (holding workflow.json) or its workflow.json, under the server's directory" }),
+  policy: Schema.optional(PolicyArg),
+  inputs: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }).annotations({ description: "run inputs, name → string" }))
+})
+
+export const WorkflowStatusArgs = Schema.Struct({
+  run_id: Schema.String.annotations({ description: "the run id boruna_workflow_run returned" })
+})
+
+const problemJson = (p: import("./WorkflowFile.js").Problem) => ({
+  kind: p.kind,
+  path: p.path,
+  message: p.message,
+  ...(p.step === undefined ? {} : { step: p.step }),
+  ...(p.location === undefined ? {} : { file: p.location.file, line: p.location.line, col: p.location.col })
+})
+
+const workflowError = (e: { readonly kind: string; readonly message: string; readonly problems?: ReadonlyArray<import("./WorkflowFile.js").Problem> | undefined }): Outcome =>
+  failed(`error[${e.kind}]: ${e.message}${e.problems === undefined ? "" : "\n" + e.problems.map((p) => `${p.path}: ${p.message}`).join("\n")}`, {
+    ok: false,
+    error: { kind: e.kind, message: e.message },
+    ...(e.problems === undefined ? {} : { problems: e.problems.map(problemJson) })
+  })
+
+const workflowValidateTool = tool({
+  name: "boruna_workflow_validate",
+  title: "Validate a workflow",
+  description: "Check a workflow (workflow.json and every step's source): every problem with its JSON path (and line:col for compile errors), or the steps in the order and waves they run.",
+  params: WorkflowValidateArgs,
+  readOnly: true,
+  run: (session, args) =>
+    Effect.gen(function*() {
+      const dir = yield* underRoot(session, args.path)
+      const [V, WF] = yield* Effect.promise(() => Promise.all([import("./WorkflowValidate.js"), import("./WorkflowFile.js")]))
+      return Either.match(V.validateDir(dir), {
+        onLeft: (problems) =>
+          ok(`${args.path}: ${problems.length} problem(s)\n${problems.map((p) => V.formatProblem(args.path, p)).join("\n")}`, { valid: false, problems: problems.map(problemJson) }),
+        onRight: (v) => {
+          const waves = WF.waves(v.workflow)
+          return ok(`${args.path}: valid workflow ${v.workflow.name} ${v.workflow.version}: ${waves.map((w) => w.join(", ")).join(" → ")}`, {
+            valid: true,
+            name: v.workflow.name,
+            version: v.workflow.version,
+            steps: Object.entries(v.workflow.steps).map(([id, st]) => ({ id, kind: st.kind, depends_on: st.depends_on })),
+            waves
+          })
+        }
+      })
+    })
+})
+
+/** A run as a client sees it: status, outputs and what waits for a person — never a token. */
+const runResultJson = (r: import("./WorkflowRunner.js").RunResult) => ({
+  ok: r.status === "completed" || r.status === "paused",
+  run_id: r.runId,
+  status: r.status,
+  error: r.errorKind === null ? null : { kind: r.errorKind, message: r.error ?? "" },
+  pending_approvals: r.pending.map((p) => ({ id: p.id, kind: p.kind, step: p.step, attempt: p.attempt, digest: p.digest, capability: p.capability, call: p.call, required_role: p.required_role })),
+  outputs: r.outputs
+})
+
+const workflowRunTool = tool({
+  name: "boruna_workflow_run",
+  title: "Run a workflow",
+  description:
+    "Validate and run a workflow under the server's ceiling (optionally narrowed by `policy`); waits until it completes, fails or pauses. " +
+    "Returns the run id, the status, step outputs and the approvals it waits for. Approvals are given by a person with `boruna workflow approve`, never through this server.",
+  params: WorkflowRunArgs,
+  readOnly: false,
+  run: (session, args) =>
+    Effect.gen(function*() {
+      const dir = yield* underRoot(session, args.path)
+      const narrowed = yield* effectivePolicy(session, args.policy)
+      if (Either.isLeft(narrowed)) {
+        return failed(`error[ceiling_exceeded]: ${narrowed.left.message}`, { ok: false, error: { kind: "ceiling_exceeded", message: narrowed.left.message }, beyond: narrowed.left.beyond })
+      }
+      const services = yield* session.workflows
+      const Runner = yield* Effect.promise(() => import("./WorkflowRunner.js"))
+      const r = yield* Runner.startRun({ path: dir, policy: narrowed.right, inputs: args.inputs ?? {}, live: session.options.live }).pipe(
+        Effect.provide(services),
+        Effect.either
+      )
+      if (Either.isLeft(r)) return workflowError(r.left)
+      const result = r.right
+      // the tokens go to the person who runs the server (its stderr), never to the client
+      for (const p of result.pending) {
+        const token = result.tokens[p.id]
+        if (token === undefined) continue
+        const how = p.kind === "call" ? `--call ${p.digest}` : `--step ${p.step}`
+        process.stderr.write(`boruna mcp: run ${result.runId} waits for ${p.id}${p.required_role === null ? "" : ` (role ${p.required_role})`}: boruna workflow approve ${result.runId} ${how} --token ${token}\n`)
+      }
+      const json = runResultJson(result)
+      const text = [
+        `run ${result.runId}: ${result.status}${result.error === null ? "" : ` (${result.errorKind}: ${result.error})`}`,
+        ...result.pending.map((p) => `  waits for ${p.id} (${p.kind}${p.required_role === null ? "" : `, role ${p.required_role}`}): a person approves it with boruna workflow approve`)
+      ].join("\n")
+      return result.status === "failed" ? failed(text, json) : ok(text, json)
+    })
+})
+
+const workflowStatusTool = tool({
+  name: "boruna_workflow_status",
+  title: "Show a workflow run",
+  description: "The state of a workflow run: its status, each step's status, attempts, outputs and errors, and the approvals it waits for (without tokens).",
+  params: WorkflowStatusArgs,
+  readOnly: true,
+  run: (session, args) =>
+    Effect.gen(function*() {
+      const services = yield* session.workflows
+      const Runner = yield* Effect.promise(() => import("./WorkflowRunner.js"))
+      const v = yield* Effect.either(Effect.provide(Runner.runStatus(args.run_id), services))
+      if (Either.isLeft(v)) return workflowError(v.left)
+      const { approvals, run, steps } = v.right
+      const json = {
+        ok: true,
+        run_id: run.run_id,
+        workflow: { name: run.workflow_name, version: run.workflow_version, hash: run.workflow_hash },
+        status: run.status,
+        error: run.error_kind === null ? null : { kind: run.error_kind, message: run.error ?? "" },
+        created_at: run.created_at,
+        updated_at: run.updated_at,
+        steps: steps.map((s) => ({
+          id: s.step_id,
+          kind: s.kind,
+          status: s.status,
+          attempts: s.attempts,
+          output: s.output_json,
+          duration_ms: s.duration_ms,
+          error: s.error_kind === null ? null : { kind: s.error_kind, message: s.error ?? "" }
+        })),
+        approvals: approvals.map((a) => ({
+          id: a.id,
+          kind: a.kind,
+          step: a.step_id,
+          status: a.status,
+          digest: a.digest,
+          capability: a.capability,
+          call: a.args_rendered,
+          required_role: a.required_role,
+          approver: a.approver,
+          decided_at: a.decided_at
+        }))
+      }
+      const text = [`run ${run.run_id}: ${run.status}`, ...steps.map((s) => `  ${s.step_id}: ${s.status}${s.error === null ? "" : ` (${s.error_kind}: ${s.error})`}`)].join("\n")
+      return ok(text, json)
+    })
+})
+
+export const TOOLS: ReadonlyArray<ToolDef<Schema.Schema.AnyNoContext>> = [
+  runTool,
+  checkTool,
+  capabilityListTool,
+  policyValidateTool,
+  replayTool,
+  workflowValidateTool,
+  workflowRunTool,
+  workflowStatusTool
+]
+
+/** The workflow runner of a session: the store and engine in the data directory (`dataDirOf`). */
+const workflowServices = (options: ServerOptions, telemetry: Context.Context<Telemetry.TelemetryEnabled>) =>
+  Effect.gen(function*() {
+    const [Runner, Engine] = yield* Effect.promise(() => Promise.all([import("./WorkflowRunner.js"), import("./WorkflowEngine.js")]))
+    const dir = Engine.dataDirOf(options.dataDir, options.env)
+    try {
+      Fs.mkdirSync(dir, { recursive: true })
+    } catch (e) {
+      return yield* Effect.fail(invalid(`workflows: cannot create the data directory ${dir}: ${e instanceof Error ? e.message : String(e)}`))
+    }
+    return Runner.layer(Engine.sqliteEngine(dir)).pipe(
+      Layer.provide(Layer.succeedContext(telemetry)),
+      Layer.mapError((e) => invalid(`workflows: cannot open the run store in ${dir}: ${e instanceof Error ? e.message : String(e)}`))
+    )
+  })
 
 /** A tool's input schema as JSON Schema (an object schema, as MCP requires). */
 export const inputSchema = (s: Schema.Schema.AnyNoContext): Record<string, unknown> => {
@@ -876,9 +1066,20 @@ export const layer = <EIn, RIn, EOut, ROut>(
   sessionId: string = randomUUID()
 ): Layer.Layer<McpServer.McpServer | McpSchema.McpServerClient, never, RIn | ROut> => {
   const recorder = Context.get(telemetry.context, Telemetry.SpanRecorder)
-  const session: Session = { id: sessionId, options, used: 0, inFlight: 0, recorder }
+  const sessionLayer = Layer.unwrapScoped(Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const workflows = yield* Effect.cached(
+      Effect.flatMap(workflowServices(options, telemetry.context), (l) => Layer.buildWithScope(l, scope)).pipe(
+        Effect.provide(telemetry.context),
+        Effect.withTracer(telemetry.tracer),
+        Effect.withTracerEnabled(true)
+      )
+    )
+    const session: Session = { id: sessionId, options, used: 0, inFlight: 0, recorder, workflows }
+    return registry(session, telemetry)
+  }))
   return Layer.scopedDiscard(Effect.forkScoped(McpServer.run({ name: "boruna", version: options.version }))).pipe(
-    Layer.provideMerge(registry(session, telemetry)),
+    Layer.provideMerge(sessionLayer),
     Layer.provide(withMetaHeaders),
     Layer.provide(RpcServer.layerProtocolStdio({ stdin: io.stdin, stdout: io.stdout as Sink.Sink<void, Uint8Array | string, unknown, EOut, ROut> })),
     Layer.provide(RpcSerialization.layerNdJsonRpc()),
