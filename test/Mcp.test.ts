@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { McpError } from "@modelcontextprotocol/sdk/types.js"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { BIN, cleanEnv, ensureBuilt } from "./support/BuiltCli.js"
+import { BIN, boruna, cleanEnv, ensureBuilt, importLogger } from "./support/BuiltCli.js"
 import { startOtlpReceiver } from "./support/OtlpReceiver.js"
 
 let dir: string
@@ -409,4 +409,26 @@ describe("boruna mcp: an agent's session", () => {
       expect(diverged.json.drift).toEqual([expect.objectContaining({ what: "program" })])
     })
   })
+})
+
+describe("boruna mcp: the bundle", () => {
+  it("loads the MCP server (and @effect/ai) only for `boruna mcp`", async () => {
+    writeFileSync(join(dir, "lazy.ax"), "fn main() -> Int { 1 }\n")
+    const loaded = (name: string): ReadonlyArray<string> => {
+      const p = join(dir, name)
+      return existsSync(p) ? readFileSync(p, "utf8").split("\n").filter((l) => l !== "") : []
+    }
+    const needles = ["/Mcp-", "/Mcp.js", "McpServer"]
+    const run = await boruna(["run", join(dir, "lazy.ax")], {}, importLogger(join(dir, "run.log"), needles))
+    expect(run.stdout).toBe("1\n")
+    const help = await boruna(["mcp", "--help"], {}, importLogger(join(dir, "help.log"), needles))
+    expect(help.code).toBe(0)
+    expect(loaded("run.log")).toEqual([])
+    expect(loaded("help.log")).toEqual([])
+    // `boruna mcp` itself does load it (and exits 0 when the client closes stdin at once)
+    const served = await boruna(["mcp"], {}, importLogger(join(dir, "mcp.log"), needles))
+    expect(served.code).toBe(0)
+    expect(served.stdout).toBe("")
+    expect(loaded("mcp.log").some((u) => u.includes("/Mcp-"))).toBe(true)
+  }, 30_000)
 })
