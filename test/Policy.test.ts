@@ -81,6 +81,28 @@ describe("Policy", () => {
   })
 })
 
+describe("Policy: live-capability bounds (fs_policy, db_policy)", () => {
+  it("decodes the bounds; zero, negative and fractional values are errors at their JSON path", () => {
+    const p = ok(`{"fs_policy": {"allow_hardlinks": true, "max_read_bytes": 5, "max_write_bytes": 6}, "db_policy": {"max_rows": 1, "max_result_bytes": 2, "timeout_ms": 3}}`)
+    expect(p.fs_policy).toEqual({ read_only: false, allow_hardlinks: true, max_read_bytes: 5, max_write_bytes: 6 })
+    expect(p.db_policy).toEqual({ read_only: false, max_rows: 1, max_result_bytes: 2, timeout_ms: 3 })
+    expect(err(`{"fs_policy": {"max_read_bytes": 0}}`).issues[0].path).toBe("$.fs_policy.max_read_bytes")
+    expect(err(`{"fs_policy": {"max_write_bytes": -1}}`).issues[0].path).toBe("$.fs_policy.max_write_bytes")
+    expect(err(`{"fs_policy": {"allow_hardlinks": "yes"}}`).issues[0].path).toBe("$.fs_policy.allow_hardlinks")
+    expect(err(`{"db_policy": {"max_rows": 1.5}}`).issues[0].path).toBe("$.db_policy.max_rows")
+    expect(err(`{"db_policy": {"timeout_ms": 0}}`).issues[0].path).toBe("$.db_policy.timeout_ms")
+    expect(err(`{"db_policy": {"max_result_bytes": 0}}`).issues[0].path).toBe("$.db_policy.max_result_bytes")
+  })
+
+  it("a policy that does not name the bounds keeps the hash it had before they existed", () => {
+    const p = ok(`{"rules": {"fs.read": {"allow": true}, "db.query": {"allow": true}}, "fs_policy": {"root": "data", "read_only": true}, "db_policy": {"path": "app.db"}}`)
+    // computed with the policy schema before fs_policy / db_policy had bounds
+    expect(policyHash(p)).toBe("sha256:e6403c6f767ec2b0e51f8eae7fa3700e65cce09972ef197ce2717581fda29fdf")
+    const bounded = ok(`{"rules": {"fs.read": {"allow": true}, "db.query": {"allow": true}}, "fs_policy": {"root": "data", "read_only": true, "max_read_bytes": 10485760}, "db_policy": {"path": "app.db"}}`)
+    expect(policyHash(bounded)).not.toBe(policyHash(p))
+  })
+})
+
 describe("Capability", () => {
   it("capability_set_hash matches the reference's value for the 11-capability namespace", () => {
     expect(capabilitySetHash()).toBe("sha256:980d017dc54e30c39c329484b501fbe46914d9ad344bfcb4610b0280f4300a67")
