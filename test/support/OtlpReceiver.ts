@@ -39,6 +39,11 @@ export interface OtlpReceiverOptions {
   readonly failures?: number
   /** the status those requests get instead of 429 (e.g. 502, 503, 504) */
   readonly status?: number
+  /**
+   * false: count spans (`counts()`) and drop them and the bodies instead of keeping them (a run of a
+   * million spans); default true
+   */
+  readonly keep?: boolean
 }
 
 export interface ReceivedSpan {
@@ -81,6 +86,8 @@ export interface OtlpReceiver {
   /** spans from requests that were answered 200, in arrival order */
   readonly spans: () => ReadonlyArray<ReceivedSpan>
   readonly requests: () => ReadonlyArray<ReceivedRequest>
+  /** spans received in answered-200 requests, by name (kept or not) */
+  readonly counts: () => ReadonlyMap<string, number>
   readonly setMode: (mode: ReceiverMode) => void
   /** resolves once at least `count` spans were received; rejects after `timeoutMs` (default 5000) */
   readonly waitForSpans: (count: number, timeoutMs?: number) => Promise<ReadonlyArray<ReceivedSpan>>
@@ -186,6 +193,15 @@ const decodeProtobuf = (body: Buffer): OtlpRequest => {
   return protoCodec.toObject(protoCodec.decode(body), { longs: Number, enums: Number, arrays: true })
 }
 
+/** Span names of one protobuf body, without building the full objects (the receiver's `keep: false`). */
+const protobufNames = (body: Buffer): Array<string> => {
+  decodeProtobuf(Buffer.alloc(0)) // loads the codec
+  const msg = protoCodec!.decode(body) as { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Array<{ name?: string }> }> }> }
+  const names: Array<string> = []
+  for (const rs of msg.resourceSpans ?? []) for (const ss of rs.scopeSpans ?? []) for (const sp of ss.spans ?? []) names.push(sp.name ?? "")
+  return names
+}
+
 /** Decode one OTLP/HTTP trace request body (JSON or protobuf, optionally gzip-encoded). */
 export const decodeBody = (body: Buffer, contentType: string | undefined, contentEncoding?: string): Array<ReceivedSpan> => {
   const raw = contentEncoding === "gzip" ? gunzipSync(body) : body
@@ -198,6 +214,9 @@ export const decodeBody = (body: Buffer, contentType: string | undefined, conten
 export const startOtlpReceiver = (options: OtlpReceiverOptions = {}): Promise<OtlpReceiver> => {
   let mode: ReceiverMode = options.mode ?? "normal"
   const retryAfter = options.retryAfter ?? "1"
+  const keep = options.keep ?? true
+  const counts = new Map<string, number>()
+  let total = 0
   let failuresLeft = options.failures ?? 1
   const spans: Array<ReceivedSpan> = []
   const requests: Array<ReceivedRequest> = []
@@ -215,11 +234,13 @@ export const startOtlpReceiver = (options: OtlpReceiverOptions = {}): Promise<Ot
       } catch {
         // left as received; the decode below reports it
       }
-      const base = { path: req.url ?? "", contentType, headers: req.headers, at: Date.now(), body: raw }
-      let decoded: Array<ReceivedSpan> = []
+      const base = { path: req.url ?? "", contentType, headers: req.headers, at: Date.now(), body: keep ? raw : Buffer.alloc(0) }
+      let decoded: Array<{ readonly name: string }> = []
       let decodeError: string | undefined
       try {
-        decoded = decodeBody(body, contentType, req.headers["content-encoding"])
+        decoded = !keep && contentType !== undefined && contentType.includes("protobuf")
+          ? protobufNames(raw).map((name) => ({ name }))
+          : decodeBody(body, contentType, req.headers["content-encoding"])
       } catch (e) {
         decodeError = e instanceof Error ? e.message : String(e)
       }
@@ -241,11 +262,13 @@ export const startOtlpReceiver = (options: OtlpReceiverOptions = {}): Promise<Ot
       if (mode === "answer-500") return answer(500, {}, `{"message":"receiver told to fail"}`)
       if (mode === "answer-429-then-200" && failuresLeft > 0) {
         failuresLeft--
-        return answer(options.status ?? 429, { "retry-after": retryAfter })
+        return answer(options.status ?? 429, retryAfter === "" ? {} : { "retry-after": retryAfter })
       }
       if (decodeError !== undefined) return answer(400, {}, JSON.stringify({ message: decodeError }))
       if (req.method !== "POST" || !(req.url ?? "").endsWith("/v1/traces")) return answer(404)
-      spans.push(...decoded)
+      for (const d of decoded) counts.set(d.name, (counts.get(d.name) ?? 0) + 1)
+      total += decoded.length
+      if (keep) spans.push(...(decoded as Array<ReceivedSpan>))
       answer(200)
       for (const w of waiters) w()
     })
@@ -261,18 +284,19 @@ export const startOtlpReceiver = (options: OtlpReceiverOptions = {}): Promise<Ot
         tracesUrl: `${url}/v1/traces`,
         spans: () => spans,
         requests: () => requests,
+        counts: () => counts,
         setMode: (m) => {
           mode = m
         },
         waitForSpans: (count, timeoutMs = 5_000) =>
           new Promise((ok, fail) => {
-            if (spans.length >= count) return ok(spans)
+            if (total >= count) return ok(spans)
             const timer = setTimeout(() => {
               waiters.delete(check)
-              fail(new Error(`OTLP receiver: ${spans.length} span(s) after ${timeoutMs} ms, wanted ${count}`))
+              fail(new Error(`OTLP receiver: ${total} span(s) after ${timeoutMs} ms, wanted ${count}`))
             }, timeoutMs)
             const check = () => {
-              if (spans.length >= count) {
+              if (total >= count) {
                 clearTimeout(timer)
                 waiters.delete(check)
                 ok(spans)

@@ -1,0 +1,193 @@
+/**
+ * Export under pressure, against a loopback OTLP receiver: retries (refused, reset, jitter), no
+ * span lost while the collector is healthy (backpressure instead of drop), the root span always
+ * delivered, and the 1,000,000-call run.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Http from "node:http"
+import * as v8 from "node:v8"
+import { runInNewContext } from "node:vm"
+import * as EventLog from "../src/EventLog.js"
+import * as Gateway from "../src/Gateway.js"
+import * as Handlers from "../src/Handlers.js"
+import { allowAll } from "../src/Policy.js"
+import * as Telemetry from "../src/Telemetry.js"
+import * as OtlpReceiver from "./support/OtlpReceiver.js"
+
+type Env = Record<string, string>
+
+const stack = (env: Env, options: Telemetry.FromEnvOptions = {}, handlers: Layer.Layer<Handlers.Handlers> = Handlers.demo) =>
+  Gateway.layer(allowAll).pipe(Layer.provideMerge(Layer.mergeAll(handlers, EventLog.memory, Telemetry.fromEnv(env, options))))
+
+const calls = (n: number) =>
+  Telemetry.withRunSpan(Effect.gen(function*() {
+    for (let i = 0; i < n; i++) yield* Gateway.call("time.now", [])
+  }))
+
+describe("retries", () => {
+  it("the back-off: exponential steps of 1 s, 2 s, 4 s, capped at 5 s, each jittered over its upper half", () => {
+    expect([0, 1, 2, 3, 4].map((n) => Telemetry.backoffMillis(n, () => 0))).toEqual([500, 1000, 2000, 2500, 2500])
+    expect([0, 1, 2, 3, 4].map((n) => Telemetry.backoffMillis(n, () => 1))).toEqual([1000, 2000, 4000, 5000, 5000])
+    // real jitter: 1,000 draws of the first step spread over [500, 1000)
+    const draws = Array.from({ length: 1_000 }, () => Telemetry.backoffMillis(0, Math.random))
+    expect(Math.min(...draws)).toBeGreaterThanOrEqual(500)
+    expect(Math.max(...draws)).toBeLessThan(1000)
+    expect(Math.max(...draws) - Math.min(...draws)).toBeGreaterThan(300)
+  })
+
+  it("connection failures are retryable; other errors are not", () => {
+    const coded = (code: string) => Object.assign(new Error(code), { code })
+    for (const c of ["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT"]) expect(Telemetry.isConnectionFailure(coded(c))).toBe(true)
+    expect(Telemetry.isConnectionFailure(new Error("Request Timeout"))).toBe(true)
+    expect(Telemetry.isConnectionFailure(coded("ENOTFOUND"))).toBe(false)
+    expect(Telemetry.isConnectionFailure(new Error("HTTP 400"))).toBe(false)
+  })
+
+  it.scopedLive("a reset connection is retried after the jittered delay, and the spans arrive", () =>
+    Effect.gen(function*() {
+      for (const [random, low, high] of [[0, 450, 900], [0.999, 950, 1_600]] as const) {
+        const rx = yield* OtlpReceiver.scoped({ mode: "reset-then-200", failures: 1 })
+        const stderr: Array<string> = []
+        yield* Effect.provide(calls(3), stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }, { stderr: (l) => stderr.push(l), random: () => random }))
+        const reqs = rx.requests()
+        expect(reqs.map((r) => r.status)).toEqual([undefined, 200])
+        const gap = reqs[1].at - reqs[0].at
+        expect(gap).toBeGreaterThanOrEqual(low)
+        expect(gap).toBeLessThan(high)
+        expect(rx.spans()).toHaveLength(4)
+        expect(stderr).toEqual([])
+      }
+    }))
+
+  it.scopedLive("503 without Retry-After is retried with the jittered back-off", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped({ mode: "answer-429-then-200", status: 503, retryAfter: "", failures: 1 })
+      yield* Effect.provide(calls(2), stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }, { random: () => 0 }))
+      const reqs = rx.requests()
+      expect(reqs.map((r) => r.status)).toEqual([503, 200])
+      expect(reqs[1].at - reqs[0].at).toBeGreaterThanOrEqual(450)
+      expect(rx.spans()).toHaveLength(3)
+    }))
+
+  it.scopedLive("a collector that comes up 1.5 s after the first export was refused still gets every span", () =>
+    Effect.gen(function*() {
+      const probe = yield* Effect.promise(() => OtlpReceiver.startOtlpReceiver())
+      const port = Number(new URL(probe.url).port)
+      yield* Effect.promise(() => probe.close())
+      let received = 0
+      const late = Http.createServer((req, res) => {
+        req.resume()
+        req.on("end", () => {
+          received++
+          res.writeHead(200, { "content-type": "application/json" }).end("{}")
+        })
+      })
+      const up = setTimeout(() => late.listen(port, "127.0.0.1"), 1_500)
+      yield* Effect.addFinalizer(() =>
+        Effect.async<void>((resume) => {
+          clearTimeout(up)
+          late.closeAllConnections()
+          late.close(() => resume(Effect.void))
+          if (!late.listening) resume(Effect.void)
+        })
+      )
+      const stderr: Array<string> = []
+      const t0 = Date.now()
+      yield* Effect.provide(
+        calls(3),
+        stack({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }, { stderr: (l) => stderr.push(l), flushTimeoutMillis: 8_000 })
+      )
+      expect(received).toBe(1)
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500)
+      expect(stderr).toEqual([])
+    }))
+})
+
+describe("no span lost while the collector is healthy", () => {
+  it.scopedLive("a queue of 64: 20,000 calls deliver 20,001 spans (backpressure instead of drop), root included", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped({ keep: false })
+      const stderr: Array<string> = []
+      yield* Effect.provide(
+        calls(20_000),
+        stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_BSP_MAX_QUEUE_SIZE: "64", OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "16" }, { stderr: (l) => stderr.push(l) })
+      )
+      expect(rx.counts().get("boruna.cap")).toBe(20_000)
+      expect(rx.counts().get("boruna.run")).toBe(1)
+      expect(stderr).toEqual([])
+      // exported during the run, batch by batch, not at its end
+      expect(rx.requests().length).toBeGreaterThanOrEqual(20_001 / 16)
+    }))
+
+  it.scopedLive("a collector failing during the run: spans are dropped and counted, and the root is still delivered", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped({ mode: "answer-500", keep: false })
+      const n = 2_000
+      let i = 0
+      // the collector recovers during the last call: the queue is full when the root ends
+      const handlers = Handlers.make({
+        "time.now": () =>
+          Effect.sync(() => {
+            if (++i === n) rx.setMode("normal")
+            return 1
+          })
+      })
+      const stderr: Array<string> = []
+      yield* Effect.provide(
+        calls(n),
+        stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_BSP_MAX_QUEUE_SIZE: "64", OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "16" }, { stderr: (l) => stderr.push(l) }, handlers)
+      )
+      expect(rx.counts().get("boruna.run")).toBe(1)
+      const delivered = [...rx.counts().values()].reduce((a, b) => a + b, 0)
+      expect(delivered).toBeLessThan(n + 1)
+      expect(stderr).toHaveLength(1)
+      expect(stderr[0]).toContain(`boruna: telemetry: ${n + 1 - delivered} span(s) could not be delivered to ${rx.tracesUrl}: `)
+    }))
+})
+
+describe("1,000,000 calls", () => {
+  // retained memory, not garbage: the heap after a full collection
+  v8.setFlagsFromString("--expose-gc")
+  const gc = runInNewContext("gc") as () => void
+  const retained = (): number => {
+    gc()
+    return process.memoryUsage().heapUsed
+  }
+
+  /** run `n` calls under `env`: the peak retained heap over the run (sampled every 5 s and at its end) and its time */
+  const measured = (n: number, env: Env, stderr: Array<string>) =>
+    Effect.gen(function*() {
+      const base = retained()
+      let peak = base
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, retained())
+      }, 5_000)
+      const t0 = Date.now()
+      const program = Telemetry.withRunSpan(Effect.gen(function*() {
+        for (let i = 0; i < n; i++) yield* Gateway.call("time.now", [])
+        peak = Math.max(peak, retained())
+      }))
+      yield* Effect.provide(program, stack(env, { stderr: (l) => stderr.push(l), flushTimeoutMillis: 30_000 })).pipe(
+        Effect.ensuring(Effect.sync(() => clearInterval(sampler)))
+      )
+      return { ms: Date.now() - t0, growth: peak - base }
+    })
+
+  it.scopedLive("1,000,000 demo calls in one run: 1,000,001 spans received, root included; memory within 1.5x of telemetry off", () =>
+    Effect.gen(function*() {
+      const n = 1_000_000
+      const rx = yield* OtlpReceiver.scoped({ keep: false })
+      const stderr: Array<string> = []
+      const off = yield* measured(n, {}, stderr)
+      const on = yield* measured(n, { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }, stderr)
+      expect(rx.counts().get("boruna.cap")).toBe(n)
+      expect(rx.counts().get("boruna.run")).toBe(1)
+      expect(stderr).toEqual([])
+      // the queue: 2,048 spans of at most a few KB each, plus the batches in flight
+      const queue = 16 * 1024 * 1024
+      console.log(`1,000,000 calls: off ${off.ms} ms, +${Math.round(off.growth / 1e6)} MB retained; exported ${on.ms} ms, +${Math.round(on.growth / 1e6)} MB retained`)
+      expect(on.growth).toBeLessThanOrEqual(1.5 * off.growth + queue)
+    }), 150_000)
+})
