@@ -31,6 +31,7 @@ import type { Policy } from "./Policy.js"
 import { isAllowed } from "./PolicyCore.js"
 import { ExportBackpressure, type ExportBackpressureService, NOT_GRANTED, sameFailure, TelemetryEnabled } from "./TelemetryFlag.js"
 import { approxBytes, approxBytesAll, type Value } from "./Value.js"
+import { recordedNetArgs } from "./live/Userinfo.js"
 
 export interface GatewayService {
   readonly call: (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite) => Effect.Effect<Value, CapabilityError>
@@ -114,13 +115,17 @@ export const make = (options: {
   // spans leave the process only through an exporter (which is what applies backpressure): there,
   // handler strings outside SAFE_STRING_KEYS are dropped; the local recorder (--trace) keeps them
   const exported = options.backpressure !== undefined
-  const logCall = log.appendCall ?? ((capability: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined): void =>
+  const appendCall = log.appendCall ?? ((capability: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined): void =>
     log.append(site === undefined ? { type: "CapCall", capability, args } : { type: "CapCall", capability, args, site }))
+  // credentials in a net.fetch URL are never recorded: logged as https://REDACTED@host/ (live/Userinfo.ts)
+  const logCall = (capability: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined): void =>
+    appendCall(capability, capability === "net.fetch" ? recordedNetArgs(args) : args, site)
   const logResult = log.appendResult ?? ((capability: CapabilityName, result: Value): void => log.append({ type: "CapResult", capability, result }))
   const flush = log.flush ?? noop
   /** A call the policy refused before any handler ran is an event of its own (`CapRefused`). */
   const refuse = (err: Denied | BudgetExceeded, args: ReadonlyArray<Value>, site: CallSite | undefined): Effect.Effect<never, CapabilityError> => {
-    const base = { type: "CapRefused" as const, capability: err.capability, args, kind: err.kind, message: err.message }
+    const recorded = err.capability === "net.fetch" ? recordedNetArgs(args) : args
+    const base = { type: "CapRefused" as const, capability: err.capability, args: recorded, kind: err.kind, message: err.message }
     log.append(site === undefined ? base : { ...base, site })
     return Effect.fail(err)
   }

@@ -16,6 +16,7 @@ import * as Live from "../../src/Live.js"
 import { redactUrl } from "../../src/live/Userinfo.js"
 import { compileAllowlist, hostAllowed, hostOf, normaliseHost } from "../../src/live/Url.js"
 import * as NetTape from "../../src/NetTape.js"
+import * as Replay from "../../src/Replay.js"
 import { parsePolicy, type Policy } from "../../src/Policy.js"
 import { server } from "../support/LoopbackServer.js"
 
@@ -90,5 +91,40 @@ describe("security: userinfo is never recorded", () => {
       expect(miss.message).toContain(`has no transaction left for GET ${base.replace("http://", "http://REDACTED@")}/b`)
       expect(miss.message).not.toContain("hunter2")
       rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("the event log holds the redacted URL, and replaying that log matches the credentialed call", () =>
+    Effect.gen(function*() {
+      const { events, url } = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const o = yield* server((_req, _body, res) => {
+            res.writeHead(200, { "content-type": "text/plain" })
+            res.end("ok")
+          })
+          const url = o.origin.replace("http://", "http://user:hunter2@") + "/p"
+          const events = yield* Effect.provide(
+            Effect.zipRight(Gateway.call("net.fetch", ["GET", url, ""]), EventLog.EventLog.pipe(Effect.map((l) => l.events()))),
+            gateway(Live.layer(policy))
+          )
+          return { events, url }
+        })
+      )
+      const text = JSON.stringify(events)
+      expect(text).not.toContain("hunter2")
+      const call = events.find((e) => e.type === "CapCall")
+      expect(call?.type === "CapCall" && call.args[1]).toBe(url.replace("user:hunter2@", "REDACTED@"))
+      // a denied call's CapRefused is redacted too
+      const refused = yield* Effect.provide(
+        Effect.zipRight(Effect.either(Gateway.call("net.fetch", [url])), EventLog.EventLog.pipe(Effect.map((l) => l.events()))),
+        Gateway.layer({ ...policy, default_allow: false }).pipe(Layer.provideMerge(Layer.merge(Layer.orDie(Live.layer(policy)), EventLog.memory)))
+      )
+      expect(JSON.stringify(refused)).not.toContain("hunter2")
+      expect(JSON.stringify(refused)).toContain("REDACTED@")
+      // replay: the program makes the same credentialed call; it matches the recorded, redacted one
+      const verdict = yield* Effect.provide(
+        Effect.zipRight(Gateway.call("net.fetch", ["GET", url, ""]), Replay.verdict),
+        Replay.runtime(events, { policy })
+      )
+      expect(verdict).toEqual({ _tag: "Identical", events: events.length })
     }))
 })
