@@ -48,6 +48,52 @@ describe("the #6318 reconciler", () => {
     }), 60_000)
 })
 
+describe("replay", () => {
+  const POLICY = {
+    schema_version: 1 as const, default_allow: false,
+    rules: { "net.fetch": { allow: true, budget: 0 } },
+    net_policy: { allowed_domains: [], allowed_methods: [], max_response_bytes: 1000, timeout_ms: 1000, allow_redirects: true, approve_methods: ["POST"] }
+  }
+  const ONE = { schema_version: 1, name: "post", version: "1", steps: { p: { kind: "source", source: "p.ax" } }, edges: [] }
+  const prog = (url: string) => `fn main() -> String !{net.fetch} { let r: String = net.fetch("${url}")\n net.fetch("POST", "https://example.com/p", r) }\n`
+
+  it.scopedLive("a step re-run after a pause answers completed calls from the journal: the event log equals an uninterrupted run's", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-data-"))
+      const wd = wfDir(ONE, { "p.ax": prog("https://example.com/a") })
+      const r = yield* Runner.startRun({ path: wd, policy: POLICY }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      const p = r.pending[0]
+      const done = yield* Runner.answer({ runId: r.runId, call: p.digest, token: r.tokens[p.id], as: "ann", decision: "approved" }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(done.status).toBe("completed")
+      const v = yield* Runner.runStatus(r.runId).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      // the first call ran once (in the first process), the VM re-ran in the second and took it from the journal
+      expect(v.calls.map((c) => [c.seq, c.executions, c.reexecuted])).toEqual([[0, 1, false], [1, 1, false]])
+      const log = v.attempts[0].event_log
+      // the same program with no approval needed: one uninterrupted execution
+      const plain = yield* Effect.gen(function*() {
+        const pr = yield* Runner.startRun({ path: wd, policy: { ...POLICY, net_policy: { ...POLICY.net_policy, approve_methods: [] } } })
+        return { pr, view: yield* Runner.runStatus(pr.runId) }
+      }).pipe(Effect.scoped, Effect.provide(engine(mkdtempSync(join(tmpdir(), "boruna-data-")))))
+      expect(plain.pr.status).toBe("completed")
+      expect(log).toBe(plain.view.attempts[0].event_log)
+      expect(log.split("\n").filter(Boolean).map((l) => Object.keys(JSON.parse(l))[0])).toEqual(["CapCall", "CapResult", "CapCall", "CapResult"])
+      expect(done.outputs.p).toBe(plain.pr.outputs.p)
+    }), 60_000)
+
+  it.scopedLive("the program changed while the run was paused: the re-run fails closed with replay_diverged, naming the call", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-data-"))
+      const wd = wfDir(ONE, { "p.ax": prog("https://example.com/a") })
+      const r = yield* Runner.startRun({ path: wd, policy: POLICY }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      writeFileSync(join(wd, "p.ax"), prog("https://example.com/CHANGED"))
+      const p = r.pending[0]
+      const done = yield* Runner.answer({ runId: r.runId, call: p.digest, token: r.tokens[p.id], as: "ann", decision: "approved" }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(done.status).toBe("failed")
+      expect(done.errorKind).toBe("replay_diverged")
+      expect(done.error).toMatch(/replay diverged at call 0 of step 'p' \(attempt 1\): the journal has net\.fetch with args [0-9a-f]{12}…, the step now calls net\.fetch with args [0-9a-f]{12}…/)
+    }), 60_000)
+})
+
 describe("one process per data dir", () => {
   it.scopedLive("a second holder waits, then says who holds the data dir; a stale lock is taken over", () =>
     Effect.gen(function*() {
