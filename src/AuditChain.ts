@@ -66,7 +66,9 @@ const Bodies = {
     args_digest: Schema.String,
     decision: Schema.String,
     result_digest: NullableString,
-    reexecuted: Schema.Boolean
+    reexecuted: Schema.Boolean,
+    started_at: NullableString,
+    ended_at: NullableString
   }),
   ApprovalRequested: Schema.Struct({
     step_id: Schema.String,
@@ -76,6 +78,8 @@ const Bodies = {
     attempt: Schema.NullOr(Nat),
     sequence: Schema.NullOr(Nat),
     capability: NullableString,
+    /** a readable rendering of the call's arguments */
+    rendering: NullableString,
     requested_at: NullableString
   }),
   ApprovalGranted: Schema.Struct({
@@ -191,6 +195,7 @@ const approvalEvents = (a: ApprovalRecord): ReadonlyArray<AuditEvent> => {
       attempt: a.attempt ?? null,
       sequence: a.seq ?? null,
       capability: a.capability ?? null,
+      rendering: a.rendering ?? null,
       requested_at: a.requestedAt ?? null
     }
   }
@@ -214,7 +219,9 @@ const callEvent = (step: StepRecord, attempt: number, c: CallRecord): AuditEvent
     args_digest: c.argsDigest,
     decision: c.decision,
     result_digest: c.resultDigest ?? null,
-    reexecuted: c.reexecuted
+    reexecuted: c.reexecuted,
+    started_at: c.startedAt ?? null,
+    ended_at: c.endedAt ?? null
   }
 })
 
@@ -400,6 +407,23 @@ const blank = (j: unknown): unknown => {
   if (Array.isArray(j)) return j.map(blank)
   if (j !== null && typeof j === "object") return Object.fromEntries(Object.entries(j).map(([k, v]) => [k, blank(v)]))
   return j
+}
+
+/** `event` with the strings at `fields` blanked as a redaction blanks them (for comparing a redacted entry). */
+export const blankFields = (event: AuditEvent, fields: ReadonlyArray<string>): AuditEvent => {
+  const tag = eventTag(event)
+  const body = JSON.parse(JSON.stringify(eventBody(event))) as Record<string, unknown>
+  for (const f of fields) {
+    const parts = splitPath(f)
+    let cur: unknown = body
+    for (const k of parts.slice(0, -1)) cur = cur !== null && typeof cur === "object" ? (cur as Record<string, unknown>)[k] : undefined
+    if (cur !== null && typeof cur === "object") {
+      const last = parts[parts.length - 1]
+      const o = cur as Record<string, unknown>
+      if (last in o) o[last] = blank(o[last])
+    }
+  }
+  return { [tag]: body } as unknown as AuditEvent
 }
 
 /** Fields never blanked by a whole-entry redaction: they say where the entry belongs. */

@@ -24,6 +24,7 @@
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
 import { arch, platform } from "node:os"
@@ -453,4 +454,178 @@ export const updateFiles = (dir: string, changed: BundleFiles, remove: ReadonlyA
       }
     },
     catch: (e) => new EvidenceError({ message: `cannot update the bundle ${dir}: ${ioReason(e)}` })
+  })
+
+// ---------------------------------------------------------------------------------------------
+// redaction
+
+const REDACTED_TEXT = AuditChain.REDACTED
+
+/** Blank the strings of a Value's JSON form (`{"String": …}`), keeping its shape and type names. */
+const blankValueJson = (j: unknown): unknown => {
+  if (Array.isArray(j)) return j.map(blankValueJson)
+  if (j !== null && typeof j === "object") {
+    return Object.fromEntries(Object.entries(j).map(([k, v]) => [k, k === "String" && typeof v === "string" ? REDACTED_TEXT : blankValueJson(v)]))
+  }
+  return j
+}
+
+/** Blank the arguments and the outcome of call `seq` (counting calls made and refused) in an event-log file's text. */
+const redactCallInLog = (text: string, seq: number): string | undefined => {
+  const lines = text.split("\n")
+  let n = -1
+  let capability: string | undefined
+  for (let i = 1; i < lines.length; i++) {
+    if (lines[i] === "") continue
+    const j = JSON.parse(lines[i]) as Record<string, Record<string, unknown>>
+    const tag = Object.keys(j)[0]
+    if (capability === undefined && (tag === "CapCall" || tag === "CapRefused")) {
+      n++
+      if (n === seq) {
+        j[tag] = { ...j[tag], args: blankValueJson(j[tag].args), ...(tag === "CapRefused" ? { message: REDACTED_TEXT } : {}) }
+        lines[i] = JSON.stringify(j)
+        if (tag === "CapRefused") return lines.join("\n")
+        capability = String(j[tag].capability)
+      }
+    } else if (capability !== undefined && (tag === "CapResult" || tag === "CapError") && j[tag].capability === capability) {
+      j[tag] = tag === "CapResult" ? { ...j[tag], result: blankValueJson(j[tag].result) } : { ...j[tag], message: REDACTED_TEXT }
+      lines[i] = JSON.stringify(j)
+      return lines.join("\n")
+    }
+  }
+  return capability === undefined ? undefined : lines.join("\n")
+}
+
+export interface RedactResult {
+  readonly entry: number
+  readonly event: string
+  readonly stepId: string | undefined
+  readonly fields: ReadonlyArray<string>
+  /** files changed besides audit_log.json, manifest.json and bundle.json */
+  readonly files: ReadonlyArray<string>
+  /** attestation files removed (they covered the unredacted bytes) */
+  readonly removed: ReadonlyArray<string>
+  readonly files_out: Map<string, string>
+}
+
+/**
+ * Redact audit entry `entry` of a bundle's files: the entry itself (its commitment kept), and the
+ * same content where the bundle holds it again — run.json's error / approver / reason / rendering,
+ * and for a capability call its arguments and result in the step's event log. The manifest records
+ * the redaction, its checksums and bundle hash are recomputed, and the attestation (which signed
+ * the unredacted bytes) is removed.
+ */
+export const redactFiles = (
+  files: BundleFiles,
+  options: { readonly entry: number; readonly field?: string | undefined; readonly reason: string; readonly at?: Date }
+): Either.Either<RedactResult, EvidenceError> => {
+  const text = (p: string): string | undefined => {
+    const c = files.get(p)
+    return c === undefined ? undefined : typeof c === "string" ? c : Buffer.from(c).toString("utf8")
+  }
+  const mText = text(MANIFEST)
+  const aText = text("audit_log.json")
+  const rText = text("run.json")
+  if (mText === undefined || aText === undefined || rText === undefined) {
+    return Either.left(new EvidenceError({ message: "not an evidence bundle (manifest.json, audit_log.json or run.json missing)" }))
+  }
+  let manifest: Manifest
+  let entries: ReadonlyArray<AuditChain.Entry>
+  let run: Record<string, unknown>
+  try {
+    manifest = Schema.decodeUnknownSync(ManifestSchema)(JSON.parse(mText))
+    const d = AuditChain.decode(JSON.parse(aText))
+    if (Either.isLeft(d)) return Either.left(new EvidenceError({ message: `audit_log.json: ${d.left.path}: ${d.left.message}` }))
+    entries = d.right
+    run = JSON.parse(rText) as Record<string, unknown>
+  } catch (e) {
+    return Either.left(new EvidenceError({ message: `cannot read the bundle: ${e instanceof Error ? e.message : String(e)} (verify it first)` }))
+  }
+  let redacted: ReadonlyArray<AuditChain.Entry>
+  try {
+    redacted = AuditChain.redact(entries, options.entry, { field: options.field, reason: options.reason })
+  } catch (e) {
+    return Either.left(new EvidenceError({ message: e instanceof Error ? e.message : String(e) }))
+  }
+  const e = redacted[options.entry]
+  const tag = AuditChain.eventTag(e.event)
+  const body = AuditChain.eventBody(entries[options.entry].event)
+  const fields = e.redacted!.fields.filter((f) => !(entries[options.entry].redacted?.fields ?? []).includes(f))
+  const stepId = typeof body.step_id === "string" ? body.step_id : undefined
+  const out = new Map<string, string>()
+  const changed: Array<string> = []
+  // run.json: the same strings
+  const steps = (run.steps ?? []) as Array<Record<string, unknown>>
+  const step = steps.find((s) => s.id === stepId)
+  const approvals = (run.approvals ?? []) as Array<Record<string, unknown>>
+  let runChanged = false
+  const blankIn = (o: Record<string, unknown> | undefined, key: string) => {
+    if (o !== undefined && typeof o[key] === "string") {
+      o[key] = REDACTED_TEXT
+      runChanged = true
+    }
+  }
+  if (tag === "StepFailed" && fields.includes("error") && step !== undefined) {
+    blankIn(step, "error")
+    for (const a of (step.attempts ?? []) as Array<Record<string, unknown>>) if (a.attempt === body.attempt) blankIn(a, "error")
+  }
+  if (tag === "ApprovalGranted" || tag === "ApprovalDenied" || tag === "ApprovalRequested") {
+    for (const a of approvals) {
+      if (a.step_id !== stepId || a.digest !== body.digest) continue
+      if (fields.includes("approver")) blankIn(a, "approver")
+      if (fields.includes("reason")) blankIn(a, "reason")
+      if (fields.includes("rendering")) blankIn(a, "rendering")
+    }
+  }
+  if (tag === "CapabilityInvoked" && step !== undefined) {
+    const attempt = ((step.attempts ?? []) as Array<Record<string, unknown>>).find((a) => a.attempt === body.attempt)
+    const call = ((attempt?.calls ?? []) as Array<Record<string, unknown>>).find((c) => c.seq === body.sequence)
+    blankIn(call, "error")
+    const logFile = attempt?.event_log
+    if (typeof logFile === "string") {
+      const t = text(logFile)
+      const r = t === undefined ? undefined : redactCallInLog(t, Number(body.sequence))
+      if (r !== undefined && r !== t) {
+        out.set(logFile, r)
+        changed.push(logFile)
+      }
+    }
+  }
+  if (runChanged) {
+    out.set("run.json", JSON.stringify(run, null, 2) + "\n")
+    changed.push("run.json")
+  }
+  out.set("audit_log.json", AuditChain.encode(redacted))
+  const next = new Map<string, string | Uint8Array>(files)
+  for (const [p, c] of out) next.set(p, c)
+  const removed = [DSSE_FILE, SIGSTORE_FILE].filter((p) => next.has(p))
+  for (const p of removed) next.delete(p)
+  const { file_checksums: _c, bundle_hash: _b, ...base } = manifest
+  const sealed = seal(next, {
+    ...base,
+    redactions: [...manifest.redactions, {
+      entry: options.entry,
+      step_id: stepId ?? null,
+      fields,
+      reason: options.reason,
+      files: changed.sort(),
+      at: (options.at ?? new Date()).toISOString()
+    }]
+  })
+  out.set(MANIFEST, manifestText(sealed))
+  out.set(BUNDLE, bundleJsonText(sealed))
+  return Either.right({ entry: options.entry, event: tag, stepId, fields, files: changed.sort(), removed, files_out: out })
+}
+
+/** `boruna evidence redact DIR --event N [--field PATH] --reason TEXT`. */
+export const redactDir = (
+  dir: string,
+  options: { readonly entry: number; readonly field?: string | undefined; readonly reason: string }
+): Effect.Effect<RedactResult, EvidenceError> =>
+  Effect.gen(function*() {
+    const files = yield* readFiles(dir)
+    const r = redactFiles(files, options)
+    if (Either.isLeft(r)) return yield* Effect.fail(new EvidenceError({ message: `${dir}: ${r.left.message}` }))
+    yield* updateFiles(dir, r.right.files_out, r.right.removed)
+    return r.right
   })
