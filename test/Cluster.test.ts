@@ -95,6 +95,7 @@ describe("runners on PostgreSQL", () => {
       const url = pg.database("two_runners")
       const origin = yield* LoopbackServer.server((req, _body, res) => res.end(`ok ${req.url}`))
       const [a, b] = yield* Effect.promise(() => Promise.all([Pg.startRunner({ url, policy: policyFile }), Pg.startRunner({ url, policy: policyFile })]))
+      yield* Effect.promise(() => Pg.settled(pg, url, [a.address, b.address]))
       const results = yield* Effect.forEach(
         ["r1", "r2", "r3", "r4"],
         (id) => Cluster.ProbeWorkflow.execute({ id, origin: origin.origin, steps: 3 }),

@@ -197,3 +197,21 @@ export const eventually = <A, E, R>(f: Effect.Effect<A | undefined, E, R>, timeo
     }
   })
 
+
+/**
+ * Wait until the shard locks are settled between `addresses`: every shard of the `default` group
+ * locked, each runner holding some (a run submitted while shards move between runners is
+ * interrupted and re-run by the new owner, which the exactly-once tests must not confuse with a
+ * failover).
+ */
+export const settled = async (pg: Postgres, url: string, addresses: ReadonlyArray<string>, timeoutMs = 30_000): Promise<void> => {
+  const t0 = Date.now()
+  for (;;) {
+    const rows = pg.psql(url, `SELECT address, count(*) FROM cluster_locks WHERE shard_id LIKE 'default:%' GROUP BY address`).trim()
+    const owners = new Map(rows === "" ? [] : rows.split("\n").map((l) => l.split("\t") as [string, string]))
+    const total = [...owners.values()].reduce((a, n) => a + Number(n), 0)
+    if (total === Cluster.SHARDS_PER_GROUP && addresses.every((a) => owners.has(a)) && owners.size === addresses.length) return
+    if (Date.now() - t0 > timeoutMs) throw new Error(`shards not settled between ${addresses.join(", ")} within ${timeoutMs} ms: ${rows}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
