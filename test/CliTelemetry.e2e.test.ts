@@ -18,8 +18,10 @@ const receiver = async (mode: "normal" | "answer-500" | "black-hole" = "normal")
   receivers.push(rx)
   return rx
 }
+const dirs: Array<string> = []
 afterEach(async () => {
   await Promise.all(receivers.splice(0).map((rx) => rx.close()))
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
 })
 
 const AGENT = ["run", "examples/agent.ax", "--policy", "examples/agent-policy.json"]
@@ -115,6 +117,67 @@ describe("boruna run → OTLP collector", () => {
     expect(rest.length).toBeLessThanOrEqual(1)
     for (const c of rest) expect(c.attributes["status.interrupted"]).toBe(true)
     expect(run.attributes["status.interrupted"]).toBe(true)
+  })
+
+  /** a program that makes `calls` capability calls, then computes (no capability call) until stopped */
+  const busyProgram = (calls: number): string => {
+    const dir = mkdtempSync(join(tmpdir(), "boruna-busy-"))
+    dirs.push(dir)
+    const file = join(dir, "busy.ax")
+    writeFileSync(file, [
+      "fn main() -> Int !{time.now} {",
+      "    let mut i: Int = 0",
+      `    while i < ${calls} {`,
+      "        time.now()",
+      "        i = i + 1",
+      "    }",
+      "    let mut j: Int = 0",
+      "    while j < 1000000000000 {",
+      "        j = j + 1",
+      "    }",
+      "    j",
+      "}",
+      ""
+    ].join("\n"))
+    return file
+  }
+
+  for (const [signal, code] of [["SIGINT", ExitCode.sigint], ["SIGTERM", ExitCode.sigterm]] as const) {
+    it(`${signal} during pure computation: exit ${code} within a second, every completed call's span flushed`, async () => {
+      const rx = await receiver()
+      const p = start(["run", busyProgram(3), "--policy", "allow-all", "--max-steps", "900000000000000"], { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url })
+      // long enough to be well inside the pure loop
+      await new Promise((r) => setTimeout(r, 2_000))
+      const sent = Date.now()
+      p.child.kill(signal)
+      const r = await p.done
+      expect(r.code, r.stderr).toBe(code)
+      expect(Date.now() - sent).toBeLessThan(1_000 + 500)
+      expect(r.stderr).toContain("run interrupted after 3 completed capability call(s)")
+      const { caps, run } = tree(rx.spans())
+      expect(caps).toHaveLength(3)
+      for (const c of caps) expect(c.status.code).toBe(1)
+      expect(run.attributes["status.interrupted"]).toBe(true)
+    })
+  }
+
+  it("a second SIGINT while the final flush waits on a black-holed collector: exit 130 at once, with the count of undelivered spans", async () => {
+    const rx = await receiver("black-hole")
+    const p = start(["run", busyProgram(4), "--policy", "allow-all", "--max-steps", "900000000000000"], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+      BORUNA_TELEMETRY_FLUSH_TIMEOUT_MS: "60000"
+    })
+    await new Promise((r) => setTimeout(r, 2_000))
+    p.child.kill("SIGINT")
+    // the first signal ends the run; the flush now waits on the collector that never answers
+    await new Promise((r) => setTimeout(r, 700))
+    const sent = Date.now()
+    p.child.kill("SIGINT")
+    const r = await p.done
+    expect(r.code).toBe(ExitCode.sigint)
+    expect(Date.now() - sent).toBeLessThan(1_000)
+    expect(rx.requests().length).toBeGreaterThan(0)
+    expect(r.stderr).toMatch(new RegExp(`boruna: telemetry: 5 span\\(s\\) could not be delivered to ${rx.tracesUrl.replace(/[.]/g, "\\.")}: the process was stopped before they were exported`))
   })
 
   it("a receiver answering 500: the run still succeeds, and the loss is reported on stderr", async () => {

@@ -6,8 +6,10 @@
  * 2. `boruna run FILE [plain options]` takes a fast path that skips loading the @effect/cli
  *    command tree (~0.3 s of start-up); anything else — `--help`, completions, a usage error, any
  *    other command — goes through @effect/cli (`src/Cli.ts`), so help and errors come from there.
- * 3. SIGINT / SIGTERM interrupt the running program; the scope then closes (flush, bounded) and the
- *    process exits 130 / 143. A second signal exits at once.
+ * 3. SIGINT / SIGTERM interrupt the running program (the VM gives the event loop a turn while it
+ *    computes, so this lands within milliseconds); the scope then closes (flush, bounded) and the
+ *    process exits 130 / 143. A second signal exits at once with the first signal's code, after
+ *    printing how many spans the exporter had not delivered (they are lost).
  * Errors are printed as one line `error[KIND]: message (file:line:col)`; exit codes: src/cli/CliError.ts.
  */
 import * as Cause from "effect/Cause"
@@ -102,7 +104,11 @@ export const start = (): void => {
     process.stdout.write("", () => process.stderr.write("", () => process.exit(code)))
   }
   const onSignal = (code: number) => (): void => {
-    if (signalled !== undefined) return process.exit(signalled)
+    if (signalled !== undefined) {
+      // the final flush is still waiting (e.g. on a black-holed collector): what it holds is lost
+      writeLines(Telemetry.undeliveredReport())
+      return process.exit(signalled)
+    }
     signalled = code
     Effect.runFork(Fiber.interrupt(fiber))
   }
