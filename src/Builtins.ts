@@ -42,6 +42,7 @@ export type RuntimeErrorKind =
   | "timeout"
   | "denied"
   | "budget_exceeded"
+  | "approval_required"
   | "runtime_error"
   | "capability_error"
 

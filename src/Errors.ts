@@ -43,7 +43,23 @@ export class RuntimeError extends Data.TaggedError("RuntimeError")<{
   }
 }
 
-export type CapabilityError = Denied | BudgetExceeded | RuntimeError
+/**
+ * The policy requires a person's approval for this call (rule `approve`, `net_policy.approve_methods`);
+ * only a workflow run can pause for one (`boruna workflow run`).
+ */
+export class ApprovalRequired extends Data.TaggedError("ApprovalRequired")<{
+  readonly capability: string
+  readonly reason: string
+}> {
+  get kind(): "approval_required" {
+    return "approval_required"
+  }
+  override get message(): string {
+    return `approval required: ${this.capability}: ${this.reason}`
+  }
+}
+
+export type CapabilityError = Denied | BudgetExceeded | RuntimeError | ApprovalRequired
 
 /** What a handler fails with; the gateway turns it into a `RuntimeError` (or `Denied` when `denied`). */
 export class HandlerFailure extends Data.TaggedError("HandlerFailure")<{
@@ -52,4 +68,4 @@ export class HandlerFailure extends Data.TaggedError("HandlerFailure")<{
   readonly denied?: boolean
 }> {}
 
-export const errorKind = (e: CapabilityError): "denied" | "budget_exceeded" | "runtime_error" => e.kind
+export const errorKind = (e: CapabilityError): "denied" | "budget_exceeded" | "runtime_error" | "approval_required" => e.kind

@@ -23,12 +23,12 @@ import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import { Budget, type Counter, EXCEEDED, UNLIMITED } from "./Budget.js"
 import type { CapabilityName } from "./Capability.js"
-import { BudgetExceeded, Denied, type HandlerFailure, RuntimeError, type CapabilityError } from "./Errors.js"
+import { ApprovalRequired, BudgetExceeded, Denied, type HandlerFailure, RuntimeError, type CapabilityError } from "./Errors.js"
 import type { CallSite } from "./Event.js"
 import { EventLog, type EventLogService } from "./EventLog.js"
 import { type Handler, type HandlerContext, Handlers, type HandlersService, missing } from "./Handlers.js"
 import type { Policy } from "./Policy.js"
-import { isAllowed } from "./PolicyCore.js"
+import { isAllowed, mayNeedApproval, needsApproval } from "./PolicyCore.js"
 import { ExportBackpressure, type ExportBackpressureService, NOT_GRANTED, sameFailure, TelemetryEnabled } from "./TelemetryFlag.js"
 import { approxBytes, approxBytesAll, type Value } from "./Value.js"
 import { recordedNetArgs } from "./live/Userinfo.js"
@@ -50,6 +50,8 @@ const noop = (): void => {}
 /** What the gateway caches per capability (see `entryOf` in `make`). */
 interface CapEntry {
   readonly allowed: boolean
+  /** some call of this capability may need a person's approval (policy `approve` / `approve_methods`) */
+  readonly approval: boolean
   readonly counter: Counter
   readonly handler: Handler | undefined
   /** the handler context of the untraced path (span hooks are no-ops) */
@@ -110,8 +112,20 @@ export const make = (options: {
   readonly traced: boolean
   /** the exporter's backpressure (traced path only) */
   readonly backpressure?: ExportBackpressureService | undefined
+  /**
+   * true when a person has already approved the call (a workflow step's Activity, docs/workflows.md);
+   * otherwise a call the policy marks as needing approval fails with `approval_required`
+   */
+  readonly approvalsGranted?: boolean | undefined
 }): GatewayInstance => {
   const { policy, handlers, log } = options
+  const approvalsGranted = options.approvalsGranted === true
+  /** only a workflow can wait for a person: a plain run names the command that can */
+  const approvalRequired = (cap: CapabilityName, site: CallSite | undefined): ApprovalRequired =>
+    new ApprovalRequired({
+      capability: cap,
+      reason: `the policy requires a person's approval before this call; run the program as a workflow, which pauses for it: boruna workflow run ${site?.file ?? "FILE.ax"}`
+    })
   // spans leave the process only through an exporter (which is what applies backpressure): there,
   // handler strings outside SAFE_STRING_KEYS are dropped; the local recorder (--trace) keeps them
   const exported = options.backpressure !== undefined
@@ -141,6 +155,7 @@ export const make = (options: {
     if (e === undefined) {
       e = {
         allowed: isAllowed(policy, cap),
+        approval: !approvalsGranted && mayNeedApproval(policy, cap),
         counter: budget.counter(cap),
         handler: handlers.get(cap),
         ctx: { capability: cap, policy, annotate: noop, event: noop },
@@ -198,6 +213,8 @@ export const make = (options: {
       if (!e.allowed) {
         return refuse(new Denied({ capability: cap, reason: NOT_GRANTED }), args, site)
       }
+      // not a CapRefused event: the program stops here, and replaying the log never reaches the call
+      if (e.approval && needsApproval(policy, cap, args)) return Effect.fail(approvalRequired(cap, site))
       if (e.counter.take() === EXCEEDED) return refuse(new BudgetExceeded({ capability: cap, budget: e.counter.limit }), args, site)
       logCall(cap, args, site)
       const handler = e.handler
@@ -220,6 +237,11 @@ export const make = (options: {
       span.attribute("error.kind", "denied")
       span.attribute("error.type", "denied")
       return refuse(new Denied({ capability: cap, reason: NOT_GRANTED }), args, site)
+    }
+    if (e.approval && needsApproval(policy, cap, args)) {
+      span.attribute("error.kind", "approval_required")
+      span.attribute("error.type", "approval_required")
+      return Effect.fail(approvalRequired(cap, site))
     }
     const remaining = e.counter.take()
     if (remaining === EXCEEDED) {

@@ -10,7 +10,7 @@
  *   2   usage error (bad command line, unknown option, bad option value, unknown file extension)
  *   3   invalid input: compile errors, an invalid .axbc, an invalid policy file, an unreadable or
  *       unwritable file, an invalid telemetry setting in the environment
- *   4   refused by policy: denied, budget_exceeded
+ *   4   refused by policy: denied, budget_exceeded, approval_required
  *   5   a resource limit was hit: step_limit, stack_overflow, timeout
  *   75  paused: a workflow run waits for an approval or a trigger (boruna workflow; docs/workflows.md)
  *   70  internal error (a defect in boruna itself)
@@ -48,7 +48,7 @@ export class CliError extends Data.TaggedError("CliError")<{
   readonly reported?: boolean
 }> {}
 
-const POLICY_KINDS: ReadonlySet<string> = new Set(["denied", "budget_exceeded"])
+const POLICY_KINDS: ReadonlySet<string> = new Set(["denied", "budget_exceeded", "approval_required"])
 const LIMIT_KINDS: ReadonlySet<string> = new Set(["step_limit", "stack_overflow", "timeout"])
 
 /** The exit code of a run-time error kind. */
