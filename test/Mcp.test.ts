@@ -328,7 +328,37 @@ describe("boruna mcp: long runs", () => {
       const next = await call(s, "boruna_run", { source: "fn main() -> Int { 5 }\n" })
       expect(next.json.value_text).toBe("5")
       expect(Date.now() - cancelledAt).toBeLessThan(5_000)
+      await new Promise((r) => setTimeout(r, 300))
     }, { BORUNA_DEMO_LATENCY_MS: "20" })
+  }, 30_000)
+})
+
+describe("boruna mcp: cancelling pure computation", () => {
+  it("a cancelled loop stops at once: the VM gives the event loop turns while it computes", async () => {
+    const loop = "fn main() -> Int {\n  let mut i: Int = 0\n  while i < 1000000000 { i = i + 1 }\n  i\n}\n"
+    await withSession(["--max-steps", "5000000000"], async (s) => {
+      const progress: Array<{ progress: number; message?: string }> = []
+      const abort = new AbortController()
+      const pending = s.client.callTool({ name: "boruna_run", arguments: { source: loop } }, undefined, {
+        signal: abort.signal,
+        onprogress: (p) => {
+          progress.push(p)
+          if (progress.length === 3) abort.abort("enough")
+        }
+      })
+      await expect(pending).rejects.toThrow()
+      const steps = progress.map((p) => Number(/^steps (\d+)/.exec(p.message ?? "")?.[1]))
+      expect(steps[0]).toBeGreaterThan(0)
+      expect(steps[2]).toBeGreaterThan(steps[0])
+      // the loop would run on for ~30 s (the server's timeout); the next call is answered at once
+      const t0 = Date.now()
+      const next = await call(s, "boruna_run", { source: "fn main() -> Int { 5 }\n" })
+      expect(next.json.value_text).toBe("5")
+      expect(Date.now() - t0).toBeLessThan(5_000)
+      // a run that went on would go on sending progress for the cancelled token: the client reports
+      // each such notification as an error (withSession expects none)
+      await new Promise((r) => setTimeout(r, 300))
+    })
   }, 30_000)
 })
 

@@ -1,5 +1,5 @@
 /**
- * `boruna mcp [--policy CEILING] [--data-dir D] [--session-budget N] [--live]`: an MCP server on
+ * `boruna mcp [--policy CEILING] [--data-dir D] [--session-budget N] [--max-steps N] [--live]`: an MCP server on
  * stdin/stdout (src/Mcp.ts, docs/mcp.md). The server and @effect/ai load only when it starts.
  */
 import * as Command from "@effect/cli/Command"
@@ -12,7 +12,7 @@ import { CliError, ExitCode, input, usage } from "./CliError.js"
 import { VERSION } from "./version.js"
 
 export const specs: CommandSpecs = {
-  commands: { mcp: { values: ["--policy", "-p", "--data-dir", "--session-budget"], flags: ["--live"], args: [] } },
+  commands: { mcp: { values: ["--policy", "-p", "--data-dir", "--session-budget", "--max-steps"], flags: ["--live"], args: [] } },
   groups: {}
 }
 
@@ -32,6 +32,10 @@ export const command = Command.make(
       Options.withDescription("capability calls allowed over the whole session, all tool calls together (default: no session limit)"),
       Options.optional
     ),
+    maxSteps: Options.integer("max-steps").pipe(
+      Options.withDescription("the most VM steps one run may take; a call may ask for fewer (default 10000000)"),
+      Options.optional
+    ),
     live: Options.boolean("live").pipe(
       Options.withDescription("programs use the live handlers (real network, files, database, model) instead of the deterministic demo ones")
     )
@@ -40,6 +44,9 @@ export const command = Command.make(
     Effect.gen(function*() {
       if (Option.isSome(o.sessionBudget) && o.sessionBudget.value <= 0) {
         return yield* Effect.fail(usage(`--session-budget must be a positive integer, got ${o.sessionBudget.value}`))
+      }
+      if (Option.isSome(o.maxSteps) && (o.maxSteps.value <= 0 || !Number.isSafeInteger(o.maxSteps.value))) {
+        return yield* Effect.fail(usage(`--max-steps must be a positive integer of at most ${Number.MAX_SAFE_INTEGER}, got ${o.maxSteps.value}`))
       }
       const dataDir = Option.getOrUndefined(o.dataDir)
       if (dataDir !== undefined) {
@@ -63,7 +70,7 @@ export const command = Command.make(
         dataDir,
         sessionBudget: Option.getOrUndefined(o.sessionBudget),
         live: o.live,
-        limits: Mcp.DEFAULT_LIMITS,
+        limits: Option.isSome(o.maxSteps) ? { ...Mcp.DEFAULT_LIMITS, maxSteps: o.maxSteps.value } : Mcp.DEFAULT_LIMITS,
         version: VERSION,
         env: process.env
       }).pipe(Effect.mapError((e) => new CliError({ kind: "telemetry_config", message: e.message, exitCode: ExitCode.input })))
