@@ -938,3 +938,50 @@ export const fromEnv = (
     if (options.recordLocally === true) return Layer.mergeAll(memory, Layer.succeed(RunParent, parent))
     return Layer.mergeAll(off, Layer.succeed(SpanRecorder, emptyRecorder))
   }))
+
+// ---------------------------------------------------------------------------------------------
+// boruna doctor
+
+export interface DoctorReport {
+  /** the resolved settings, then the warnings */
+  readonly lines: ReadonlyArray<string>
+  readonly delivered: boolean
+  /** one line: delivered where and how fast, or why not */
+  readonly verdict: string
+}
+
+/**
+ * Resolve the telemetry settings of `env` and send one test span (`boruna.doctor`) through the same
+ * exporting layer a run uses; delivered when the exporter confirmed it within the flush bound.
+ */
+export const doctor = (env: Record<string, string | undefined>): Effect.Effect<DoctorReport> =>
+  Effect.gen(function*() {
+    const { config, settings, warnings } = resolveConfig(env)
+    const width = Math.max(...settings.map((s) => s.variable.length))
+    const lines = ["telemetry settings:"]
+    for (const s of settings) {
+      const from = s.raw === undefined ? "default" : s.raw === s.used ? "set" : `set: '${s.raw}'`
+      lines.push(`  ${s.variable.padEnd(width)}  ${s.used}  (${from})${s.warning === undefined ? "" : `  ! ${s.warning}`}`)
+    }
+    for (const w of warnings) if (!settings.some((s) => s.warning !== undefined && w.endsWith(s.warning))) lines.push(`  ! ${w.replace(/^boruna: telemetry: /, "")}`)
+    if (config === undefined) {
+      const why = settings.some((s) => s.variable === "OTEL_SDK_DISABLED" && s.used === "true")
+        ? "OTEL_SDK_DISABLED=true"
+        : "no usable OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+      return { lines, delivered: false, verdict: `telemetry is off (${why}): no test span was sent` }
+    }
+    lines.push(`exporting to ${config.tracesUrl} (${config.protocol}${config.compression === "gzip" ? ", gzip" : ""})`)
+    const lost: Array<string> = []
+    const t0 = Date.now()
+    const built = yield* Effect.exit(Effect.scoped(
+      Effect.flatMap(Layer.build(fromEnv(env, { stderr: (l) => lost.push(l) })), (ctx) =>
+        Effect.provide(Effect.withSpan(Effect.void, "boruna.doctor", { kind: "internal", captureStackTrace: false }), ctx))
+    ))
+    const ms = Date.now() - t0
+    if (Exit.isFailure(built)) return { lines, delivered: false, verdict: `the test span could not be sent: ${Cause.pretty(built.cause).split("\n")[0]}` }
+    const failure = lost.find((l) => l.includes("could not be delivered"))
+    if (failure !== undefined) {
+      return { lines, delivered: false, verdict: `the test span was not delivered: ${failure.replace(/^boruna: telemetry: 1 span\(s\) could not be delivered to /, "")}` }
+    }
+    return { lines, delivered: true, verdict: `test span delivered to ${config.tracesUrl} in ${ms} ms` }
+  })
