@@ -10,26 +10,13 @@
  *   The engine's DurableDeferred token is an address, not a secret: the CLI checks this token first.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
-import type { CapabilityName } from "./Capability.js"
-import type { Policy } from "./Policy.js"
 import { display, type Value } from "./Value.js"
 import { canonicalJson, toJson } from "./ValueJson.js"
 
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex")
 
-/** The HTTP method of a `net.fetch` call: `net.fetch(url)` is GET, `net.fetch(method, url, body)` names it. */
-export const fetchMethod = (args: ReadonlyArray<Value>): string =>
-  args.length >= 2 && typeof args[0] === "string" ? args[0].toUpperCase() : "GET"
-
-/** Whether the policy says this call must be approved by a person before its handler runs. */
-export const needsApproval = (policy: Policy, cap: CapabilityName, args: ReadonlyArray<Value>): boolean => {
-  if (policy.rules[cap]?.approve === true) return true
-  if (cap === "net.fetch") {
-    const methods = policy.net_policy?.approve_methods ?? []
-    return methods.includes(fetchMethod(args))
-  }
-  return false
-}
+/** Which calls need approval: `PolicyCore.needsApproval` (the gateway refuses them outside a workflow). */
+export { fetchMethod, needsApproval } from "./PolicyCore.js"
 
 /** Hex SHA-256 of the canonical JSON of the arguments. */
 export const argsDigest = (args: ReadonlyArray<Value>): string => sha256(canonicalJson(args.map(toJson)))

@@ -40,7 +40,7 @@ import { compileSource } from "./Compiler.js"
 import { BudgetExceeded, type CapabilityError, Denied, HandlerFailure, RuntimeError } from "./Errors.js"
 import type { CallSite, Event } from "./Event.js"
 import * as EventLog from "./EventLog.js"
-import { encodeEvent } from "./EventLogFile.js"
+import { decodeEvent, encodeEvent } from "./EventLogFile.js"
 import * as Gateway from "./Gateway.js"
 import * as Handlers from "./Handlers.js"
 import type { Policy } from "./Policy.js"
@@ -139,7 +139,9 @@ export const CallJournal = Schema.Struct({
   ok: Schema.Boolean,
   result: Schema.optional(Schema.Unknown),
   errorKind: Schema.optional(Schema.String),
-  errorMessage: Schema.optional(Schema.String)
+  errorMessage: Schema.optional(Schema.String),
+  /** the events the gateway logged for the call (`EventLogFile.encodeEvent` lines) */
+  events: Schema.Array(Schema.String)
 })
 export type CallJournal = typeof CallJournal.Type
 
@@ -356,17 +358,19 @@ const capActivity = (
         }
       })
       const traced = yield* TelemetryEnabled
-      const gw = Gateway.make({ policy: o.policy, handlers, log: EventLog.makeMemory(), traced })
+      const callLog = EventLog.makeMemory()
+      const gw = Gateway.make({ policy: o.policy, handlers, log: callLog, traced, approvalsGranted: true })
       // calls of this capability earlier in the step count against its budget
       const counter = gw.budget.counter(o.cap)
       for (let i = 0; i < o.priorTakes; i++) counter.take()
       const exit = yield* Effect.exit(gw.call(o.cap, o.args, o.site))
+      const events = callLog.events().map(encodeEvent)
       let j: CallJournal
       if (Exit.isSuccess(exit)) {
-        j = { argsHash: o.argsHash, decision: "allowed", ok: true, result: toJson(exit.value) }
+        j = { argsHash: o.argsHash, decision: "allowed", ok: true, result: toJson(exit.value), events }
       } else {
         const e = exit.cause._tag === "Fail" ? exit.cause.error : new RuntimeError({ capability: o.cap, reason: "interrupted" })
-        j = { argsHash: o.argsHash, decision: e.kind === "denied" && !isAllowed(o.policy, o.cap) ? "denied" : e.kind === "budget_exceeded" ? "budget_exceeded" : "allowed", ok: false, ...journalError(e) }
+        j = { argsHash: o.argsHash, decision: e.kind === "denied" && !isAllowed(o.policy, o.cap) ? "denied" : e.kind === "budget_exceeded" ? "budget_exceeded" : "allowed", ok: false, ...journalError(e), events }
       }
       yield* c.store.completeCall({ run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: o.seq, decision: j.decision, result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage])) })
       return j
@@ -414,11 +418,10 @@ const journalingGateway = (
           run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash, decision: j.decision,
           result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage]))
         }))
-        // the event log, exactly as the gateway writes it: nothing for a refused call
-        if (j.decision === "allowed") {
-          o.log.append(site === undefined ? { type: "CapCall", capability: cap, args } : { type: "CapCall", capability: cap, args, site })
-          if (j.ok) o.log.append({ type: "CapResult", capability: cap, result: fromJson(j.result) })
-          else o.log.append({ type: "CapError", capability: cap, kind: j.errorKind ?? "runtime_error", message: errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? "").message })
+        // the event log, exactly as the gateway wrote it when the call ran
+        for (const line of j.events) {
+          const ev = decodeEvent(line)
+          if (Either.isRight(ev)) o.log.append(ev.right)
         }
         if (j.ok) return fromJson(j.result)
         return yield* Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))

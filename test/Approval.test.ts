@@ -31,6 +31,7 @@ const GATED = {
 const POST = 'fn main() -> String !{net.fetch} { let r: String = net.fetch("https://example.com/get")\n net.fetch("POST", "https://example.com/p", "body") }\n'
 const FILES = { "a.ax": 'fn main() -> String !{net.fetch} { net.fetch("https://example.com/a") }\n', "b.ax": "fn main() -> Int { 1 }\n" }
 
+const ONE_FOR_RUN = { schema_version: 1, name: "post", version: "1", steps: { p: { kind: "source", source: "p.ax" } }, edges: [] }
 const mem = () => Runner.layer(memoryEngine).pipe(Layer.provide(Telemetry.off), Layer.orDie)
 
 const refused = <A>(e: Effect.Effect<A, Runner.WorkflowError, Runner.Services>) =>
@@ -119,4 +120,21 @@ describe("per-call approval", () => {
       expect(done.status).toBe("completed")
       expect(done.outputs.p).toContain("https://example.com/p")
     }), 60_000)
+})
+
+describe("a plain boruna run", () => {
+  it.effect("reaching an approval-required call fails with approval_required (exit 4), naming boruna workflow run FILE.ax", () =>
+    Effect.gen(function*() {
+      const { borunaInProcess } = yield* Effect.promise(() => import("./support/InProcessCli.js"))
+      const { writeFileSync } = yield* Effect.promise(() => import("node:fs"))
+      const d = wfDir(ONE_FOR_RUN, { "p.ax": POST })
+      const pol = join(d, "policy.json")
+      writeFileSync(pol, JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { approve_methods: ["POST"] } }))
+      const r = yield* borunaInProcess(["run", join(d, "p.ax"), "--policy", pol])
+      expect(r.code).toBe(4)
+      expect(r.stderr).toContain(`error[approval_required]: approval required: net.fetch: the policy requires a person's approval before this call; run the program as a workflow, which pauses for it: boruna workflow run ${join(d, "p.ax")}`)
+      // the GET before it ran; nothing after
+      const ok = yield* borunaInProcess(["run", join(d, "p.ax"), "--policy", "allow-all"])
+      expect(ok.code).toBe(0)
+    }))
 })

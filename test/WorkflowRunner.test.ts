@@ -5,7 +5,14 @@ import { createHash } from "node:crypto"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { compileSource } from "../src/Compiler.js"
+import * as EventLog from "../src/EventLog.js"
+import { encodeEvent } from "../src/EventLogFile.js"
+import * as Gateway from "../src/Gateway.js"
+import * as Handlers from "../src/Handlers.js"
+import type { Policy } from "../src/Policy.js"
 import { allowAll } from "../src/PolicyCore.js"
+import * as Vm from "../src/Vm.js"
 import * as Telemetry from "../src/Telemetry.js"
 import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
@@ -27,6 +34,21 @@ const FILES = {
   "c.ax": "fn main() -> Int { 7 }\n"
 }
 
+/** The event log of the same program under a plain gateway (what `boruna run --record` writes), as JSONL. */
+const plainLog = (source: string, stepLog: string, policy: Policy) =>
+  Effect.gen(function*() {
+    // the step's source path is in the log's call sites: compile under the same name
+    const file = /"file":"([^"]+)"/.exec(stepLog)?.[1] ?? "a.ax"
+    const r = compileSource(file, source)
+    if (!r.ok) throw new Error("compile")
+    const log = EventLog.makeMemory()
+    yield* Effect.either(Vm.run(r.program, {}).pipe(
+      Effect.provideService(Gateway.Gateway, Gateway.make({ policy, handlers: Handlers.demoService, log, traced: false })),
+      Effect.provideService(EventLog.EventLog, log)
+    ))
+    return log.events().map((e) => encodeEvent(e) + "\n").join("")
+  })
+
 const mem = () => Runner.layer(memoryEngine).pipe(Layer.provide(Telemetry.off), Layer.orDie)
 
 describe("the runner on the memory engine", () => {
@@ -41,6 +63,7 @@ describe("the runner on the memory engine", () => {
       expect(v.steps.find((s) => s.step_id === "c")?.output_hash).toBe(createHash("sha256").update('{"Int":7}').digest("hex"))
       expect(v.calls.map((c) => [c.step_id, c.seq, c.capability, c.decision])).toEqual([["a", 0, "net.fetch", "allowed"], ["b", 0, "time.now", "allowed"], ["b", 1, "step.input", "allowed"]])
       const logA = v.attempts.find((a) => a.step_id === "a")!.event_log
+      expect(logA).toBe(yield* plainLog(FILES["a.ax"], logA, allowAll))
       expect(logA.split("\n").filter(Boolean).map((l) => Object.keys(JSON.parse(l))[0])).toEqual(["CapCall", "CapResult"])
     }).pipe(Effect.provide(mem())))
 
@@ -51,6 +74,8 @@ describe("the runner on the memory engine", () => {
       expect(r.errorKind).toBe("denied")
       const v = yield* Runner.runStatus(r.runId)
       expect(v.steps.map((s) => [s.step_id, s.status])).toEqual([["a", "failed"], ["b", "skipped"], ["c", "completed"]])
+      // the refused call is in the step's log exactly as a plain run logs it
+      expect(v.attempts.find((a) => a.step_id === "a")!.event_log).toBe(yield* plainLog(FILES["a.ax"], v.attempts.find((a) => a.step_id === "a")!.event_log, { schema_version: 1, default_allow: false, rules: {} }))
     }).pipe(Effect.provide(mem())))
 })
 
