@@ -424,8 +424,10 @@ export interface ServeOptions {
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
   /** called once with the `runner ready: …` line when the runner has joined */
   readonly onReady?: (line: string) => void
-  /** extra workflow handlers to register (the DAG runner's `boruna/run` and steps) */
-  readonly workflows?: Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | SqlClient.SqlClient | RunnerIdentity | RunnerCapabilities> | undefined
+  /** extra workflow handlers to register (besides the probe and the DAG runner's `boruna/run` and `boruna/step`) */
+  readonly workflows?: Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | SqlClient.SqlClient> | undefined
+  /** how often the reconciler looks for stuck runs (default 30 s) */
+  readonly reconcileEvery?: Duration.DurationInput | undefined
 }
 
 /**
@@ -446,7 +448,10 @@ export const serve = (o: ServeOptions): Effect.Effect<never, ClusterError> =>
       }
       const config = shardingConfigFor(engineOptions)
       const address = Option.match(config.runnerAddress, { onNone: () => "?", onSome: (a) => `${a.host}:${a.port}` })
-      const Live = yield* Effect.promise(() => import("./Live.js"))
+      const [Live, Runner, Store, H] = yield* Effect.promise(() =>
+        Promise.all([import("./Live.js"), import("./WorkflowRunner.js"), import("./WorkflowStore.js"), import("./Handlers.js")])
+      )
+      // this runner's own live handlers: its policy file, its credentials (environment)
       const handlers = yield* Live.make(o.policy).pipe(
         Effect.mapError((e) => new ClusterError({ reason: "config", message: e.message }))
       )
@@ -454,11 +459,24 @@ export const serve = (o: ServeOptions): Effect.Effect<never, ClusterError> =>
         Layer.succeed(RunnerIdentity, { address, capabilities: o.capabilities ?? PLACED_CAPABILITIES }),
         Layer.succeed(RunnerCapabilities, { policy: o.policy, handlers })
       )
-      const registered = Layer.mergeAll(probeLayer, o.workflows ?? Layer.empty).pipe(
-        Layer.provide(services),
-        Layer.provide(Layer.effectDiscard(Effect.orDie(ensureCallTable)))
+      // the DAG runner's workflows: a step's calls go through the run's (narrowed) policy in the
+      // gateway, then this runner's handlers, which refuse what its own policy does not grant
+      const env = Runner.makeEnv({ handlers: (_policy, live) => Effect.succeed(live ? handlers : H.demoService) })
+      const dag = Runner.workflowsLayer.pipe(Layer.provideMerge(Layer.mergeAll(Store.layer, Layer.succeed(Runner.RunnerEnv, env))))
+      const registered = Layer.mergeAll(probeLayer.pipe(Layer.provide(services)), dag, o.workflows ?? Layer.empty).pipe(
+        Layer.provide(Layer.effectDiscard(Effect.orDie(ensureCallTable))),
+        Layer.mapError((e) => (e instanceof ClusterError ? e : new ClusterError({ reason: "connect", message: `boruna's store on PostgreSQL: ${String((e as { message?: string }).message ?? e)}` })))
       )
-      yield* Layer.build(registered.pipe(Layer.provideMerge(clusterEngine(engineOptions))))
+      const ctx = yield* Layer.build(registered.pipe(Layer.provideMerge(clusterEngine(engineOptions))))
+      // the reconciler: resume runs whose answers are recorded but whose wake was lost (#6318), and
+      // runs an engine defect suspended (SuspendOnFailure; #7464), every `reconcileEvery`
+      yield* Runner.reconcileAll.pipe(
+        Effect.catchAllCause((c) => Effect.logWarning("reconciler", c)),
+        Effect.delay(o.reconcileEvery ?? Duration.seconds(30)),
+        Effect.forever,
+        Effect.provide(ctx),
+        Effect.forkScoped
+      )
       o.onReady?.(
         `runner ready: ${address} (listening on ${Option.match(config.runnerListenAddress, { onNone: () => address, onSome: (a) => `${a.host}:${a.port}` })}), ` +
           `groups ${config.assignedShardGroups.length}, capabilities ${(o.capabilities ?? PLACED_CAPABILITIES).join(",") || "none"}` +
