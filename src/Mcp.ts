@@ -1095,7 +1095,12 @@ export const layer = <EIn, RIn, EOut, ROut>(
  */
 export const serve = (options: ServerOptions): Effect.Effect<void, Telemetry.TelemetryConfigError> =>
   Effect.scoped(Effect.gen(function*() {
-    const context = yield* Layer.build(Telemetry.fromEnv(options.env, { recordLocally: true }))
+    // the process (src/cli/entry.ts) already built telemetry from the same environment and printed
+    // its warnings; this layer adds the local recorder, so its build-time warnings would be repeats
+    let building = true
+    const stderr = (line: string): void => void (building || process.stderr.write(line + "\n"))
+    const context = yield* Layer.build(Telemetry.fromEnv(options.env, { recordLocally: true, stderr }))
+    building = false
     const tracer = yield* Effect.tracer
     // stdout is never ended: the process writes its last bytes (and exits) after the server stops
     const stdout = NodeSink.fromWritable(() => process.stdout, (cause) => cause, { endOnDone: false })

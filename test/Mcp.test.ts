@@ -462,3 +462,36 @@ describe("boruna mcp: the bundle", () => {
     expect(loaded("mcp.log").some((u) => u.includes("/Mcp-"))).toBe(true)
   }, 30_000)
 })
+
+describe("boruna mcp: the command line", () => {
+  it("a bad ceiling or option is one error line and an exit code, before any protocol", async () => {
+    const bad = policyFile("bad-ceiling.json", { rules: { net: { allow: true } } })
+    const r = await boruna(["mcp", "--policy", bad])
+    expect(r.code).toBe(3)
+    expect(r.stdout).toBe("")
+    expect(r.stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(/^error\[invalid_policy\]: .*\$\.rules\.net: 'net' is an alias/)])
+    const zero = await boruna(["mcp", "--session-budget", "0"])
+    expect(zero.code).toBe(2)
+    expect(zero.stderr).toContain("--session-budget must be a positive integer")
+    // a telemetry warning is printed once (not once per telemetry layer)
+    const warned = await boruna(["mcp"], { OTEL_EXPORTER_OTLP_ENDPOINT: "notaurl" })
+    expect(warned.code).toBe(0)
+    expect(warned.stdout).toBe("")
+    expect(warned.stderr.match(/not an absolute http\(s\) URL/g)).toHaveLength(1)
+  })
+
+  it("--data-dir keeps recorded runs: boruna_replay takes their run_id", async () => {
+    await withSession(["--policy", "allow-all", "--data-dir", join(dir, "mcp-data")], async (s) => {
+      const run = await call(s, "boruna_run", { source: TIME2, record: true })
+      const runId = run.json.run_id as string
+      expect(runId).toMatch(/^run-\d+-[0-9a-f]{8}$/)
+      expect(existsSync(join(dir, "mcp-data", "runs", `${runId}.json`))).toBe(true)
+      const replay = await call(s, "boruna_replay", { source: TIME2, run_id: runId })
+      expect(replay.json).toMatchObject({ verdict: "identical", events: 4, value_text: "3400000000" })
+      const missing = await mcpError(s, "boruna_replay", { source: TIME2, run_id: "run-1-00000000" })
+      expect(missing.message).toContain("no recorded run")
+      const traversal = await mcpError(s, "boruna_replay", { source: TIME2, run_id: "../../etc/passwd" })
+      expect(traversal.message).toContain("is not a run id")
+    })
+  })
+})
