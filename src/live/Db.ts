@@ -24,6 +24,8 @@
  *   the connection lives in a child process (better-sqlite3 is synchronous and SQLite's progress
  *   handler is compiled out), so a query past `timeout_ms`, or an interrupted run, is stopped by
  *   killing that process, whatever SQLite is doing. After that the connection is gone: later calls fail.
+ *   Should the run's process die without closing it (SIGKILL), a watchdog thread in the child sees
+ *   its parent change and ends it, even in the middle of a query.
  */
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
@@ -55,6 +57,14 @@ try {
 } catch (e) { out({ ok: false, message: msg(e) }); process.exit(0); }
 const queryOnly = db.prepare("PRAGMA query_only").pluck();
 const dbList = db.prepare("PRAGMA database_list").raw(true);
+// orphaned (the run's process died without closing us, e.g. SIGKILL) while a query may hold this
+// thread in SQLite: a watchdog thread ends the process
+try {
+  const { Worker } = require("node:worker_threads");
+  new Worker("const { workerData } = require('node:worker_threads');" +
+    "setInterval(() => { if (process.ppid !== workerData) process.kill(process.pid, 'SIGKILL'); }, 200);",
+    { eval: true, workerData: process.ppid }).unref();
+} catch {}
 out({ ok: true });
 const strayDatabases = () => {
   const extra = dbList.all().map((r) => r[1]).filter((n) => n !== "main" && n !== "temp");

@@ -1,6 +1,7 @@
 /**
  * Security suite, db.query through the BUILT command: Ctrl-C (SIGINT) during a query that never
- * yields a row ends the run within a second and leaves no connection process behind; a query past
+ * yields a row ends the run within a second and leaves no connection process behind (also when the
+ * run is SIGKILLed: the orphan ends itself); a query past
  * `timeout_ms` is one error line naming the knob.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -68,6 +69,27 @@ describe("security: db.query under the built CLI", () => {
       expect(r.stderr).toContain("interrupted")
       await new Promise((r) => setTimeout(r, 100))
       // gone, or dead and not yet reaped (a zombie under an init that does not reap)
+      for (const k of kids) expect(alive(k)).toBe(false)
+    }), 60_000)
+
+  it.live("SIGKILL of the run during a query: the orphaned connection process ends itself within 1 s", () =>
+    Effect.promise(async () => {
+      await ensureBuilt()
+      const dir = fixture()
+      const run = start(["run", join(dir, "q.ax"), "--live", "--policy", join(dir, "p.json")])
+      const pid = run.child.pid!
+      let kids: Array<number> = []
+      for (let i = 0; i < 100 && kids.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50))
+        kids = children(pid)
+      }
+      await new Promise((r) => setTimeout(r, 300))
+      expect(kids.length).toBeGreaterThan(0)
+      expect(kids.every(alive)).toBe(true)
+      run.child.kill("SIGKILL")
+      await run.done
+      await new Promise((r) => setTimeout(r, 1000))
+      rmSync(dir, { recursive: true, force: true })
       for (const k of kids) expect(alive(k)).toBe(false)
     }), 60_000)
 
