@@ -35,6 +35,7 @@ import { encodeEvent, encodeHeader, makeHeader } from "./EventLogFile.js"
 import type { AttemptRecord, RunRecord, StepRecord } from "./EvidenceRecord.js"
 import { inputsHash, sha256Hex, sha256Tagged } from "./EvidenceRecord.js"
 import { policyHash, policyToJson } from "./Policy.js"
+import type { WorkflowStore } from "./WorkflowStore.js"
 
 export const FORMAT_VERSION = "1.0"
 export const MANIFEST = "manifest.json"
@@ -629,3 +630,63 @@ export const redactDir = (
     yield* updateFiles(dir, r.right.files_out, r.right.removed)
     return r.right
   })
+
+// ---------------------------------------------------------------------------------------------
+// from the workflow runner's store
+
+/**
+ * The record of run `runId` from the workflow store in context, with the step sources read from
+ * where the run read them.
+ */
+export const recordOf = (runId: string): Effect.Effect<RunRecord, EvidenceError, WorkflowStore> =>
+  Effect.gen(function*() {
+    const [S, WF, Runner, EventLogFile, Compiler, Bytecode, Policy, Version, Fs, Path] = yield* Effect.promise(() =>
+      Promise.all([
+        import("./WorkflowStore.js"),
+        import("./WorkflowFile.js"),
+        import("./WorkflowRunner.js"),
+        import("./EventLogFile.js"),
+        import("./Compiler.js"),
+        import("./Bytecode.js"),
+        import("./Policy.js"),
+        import("./cli/version.js"),
+        import("node:fs"),
+        import("node:path")
+      ])
+    )
+    const view = yield* Effect.mapError(S.readRun(runId), (e) => new EvidenceError({ message: `cannot read run ${runId}: ${e.message}` }))
+    if (view === undefined) return yield* Effect.fail(new EvidenceError({ message: `unknown run ${runId}` }))
+    const wf = WF.decodeWorkflow(JSON.parse(view.run.workflow_json))
+    if (Either.isLeft(wf)) return yield* Effect.fail(new EvidenceError({ message: `run ${runId}: its stored workflow does not decode: ${wf.left[0]?.message}` }))
+    const base = view.run.workflow_path.endsWith(".ax") ? Path.dirname(view.run.workflow_path) : view.run.workflow_path
+    const { fromView, RecordError } = yield* Effect.promise(() => import("./EvidenceRecord.js"))
+    return yield* Effect.try({
+      try: () =>
+        fromView(view, wf.right, {
+          decodeEvent: (line, file, n) => EventLogFile.decodeEvent(line, file, n),
+          stepPolicy: Runner.stepPolicy,
+          decodePolicy: (j) => Either.getOrThrow(Policy.decodePolicy(j)),
+          order: (w) => WF.topoOrder(w).order,
+          readSource: (p) => {
+            try {
+              return Fs.readFileSync(Path.join(base, p), "utf8").replace(/^\uFEFF/, "")
+            } catch {
+              return undefined
+            }
+          },
+          programHash: (file, source) => {
+            const c = Compiler.compileSource(file, source)
+            return c.ok ? Bytecode.programHash(c.program) : undefined
+          },
+          borunaVersion: Version.VERSION
+        }),
+      catch: (e) => new EvidenceError({ message: `run ${runId}: ${e instanceof RecordError || e instanceof Error ? e.message : String(e)}` })
+    })
+  })
+
+/**
+ * `boruna workflow run … --evidence DIR` and `boruna evidence create RUN -o DIR`: write the bundle
+ * of run `runId` (from the workflow store in context) into `dir`.
+ */
+export const writeEvidence = (runId: string, dir: string, options: BuildOptions = {}): Effect.Effect<Manifest, EvidenceError, WorkflowStore> =>
+  Effect.flatMap(recordOf(runId), (r) => createBundle(r, dir, options))

@@ -47,7 +47,7 @@ import {
   UNLISTED
 } from "./EvidenceBundle.js"
 import type { AttemptRecord, RunRecord, StepRecord } from "./EvidenceRecord.js"
-import { argsDigest, inputsHash, outputHashOf, outputJsonOf, sha256Hex, sha256Tagged } from "./EvidenceRecord.js"
+import { argsDigest, inputsHash, inputText, outputHashOf, outputJsonOf, sha256Hex, sha256Tagged } from "./EvidenceRecord.js"
 import { parseJson, schemaIssues } from "./Json.js"
 import { decodePolicy, type Policy, policyHash } from "./Policy.js"
 import * as Replay from "./Replay.js"
@@ -388,6 +388,38 @@ const checkRecord = (rebuilt: Rebuilt, entries: ReadonlyArray<AuditChain.Entry>,
   // each step input is the output of the step it names
   const wanted = workflowInputs(record.workflow.text)
   const outputs = new Map(record.steps.map((s) => [s.id, s.outputJson]))
+  // … and what the step read with step.input is that value
+  for (const s of record.steps) {
+    if (redactedSteps.has(s.id)) continue
+    for (const a of s.attempts) {
+      a.events.forEach((e, i) => {
+        if (e.type !== "CapCall" || e.capability !== "step.input" || typeof e.args[0] !== "string") return
+        const next = a.events[i + 1]
+        if (next?.type !== "CapResult" || next.capability !== "step.input" || typeof next.result !== "string") return
+        const name = e.args[0]
+        const ref = wanted[s.id]?.[name]
+        const up = ref === undefined ? undefined : /^(.+)\.result$/.exec(ref)
+        let expected: string | undefined
+        if (up !== null && up !== undefined) {
+          const text = outputs.get(up[1])
+          if (text === undefined) return
+          try {
+            expected = inputText(JSON.parse(text) as Json)
+          } catch {
+            return
+          }
+        } else if (typeof record.inputs[name] === "string") {
+          expected = record.inputs[name] as string
+        }
+        if (expected !== undefined && expected !== next.result) {
+          c.fail(`step ${s.id} attempt ${a.attempt}: step.input("${name}") answered a value that is not ${up ? `the output of ${up[1]}` : `the run input ${name}`}`, {
+            file: runStepLog(rebuilt, s.id, a.attempt),
+            step: s.id
+          })
+        }
+      })
+    }
+  }
   for (const s of record.steps) {
     if (s.status === "skipped" || s.status === "pending") continue
     for (const [name, ref] of Object.entries(wanted[s.id] ?? {})) {
@@ -411,6 +443,9 @@ const checkRecord = (rebuilt: Rebuilt, entries: ReadonlyArray<AuditChain.Entry>,
     }
   }
 }
+
+const runStepLog = (rebuilt: Rebuilt, step: string, attempt: number): string =>
+  rebuilt.run.steps.find((x) => x.id === step)?.attempts.find((a) => a.attempt === attempt)?.event_log ?? "run.json"
 
 const redactedStepIds = (m: Manifest): ReadonlySet<string> =>
   new Set(m.redactions.filter((r) => r.files.some((f) => f.startsWith("event_logs/") || f.startsWith("outputs/"))).flatMap((r) => (r.step_id === null ? [] : [r.step_id])))

@@ -11,7 +11,7 @@ import { compileSource } from "../src/Compiler.js"
 import type { Event } from "../src/Event.js"
 import * as EventLog from "../src/EventLog.js"
 import type { AttemptRecord, CallRecord, RunRecord, StepRecord } from "../src/EvidenceRecord.js"
-import { argsDigest, jsonDigest, outputHashOf, outputJsonOf, resultDigest, sha256Hex } from "../src/EvidenceRecord.js"
+import { argsDigest, inputText, jsonDigest, outputHashOf, outputJsonOf, resultDigest, sha256Hex } from "../src/EvidenceRecord.js"
 import * as Gateway from "../src/Gateway.js"
 import * as Handlers from "../src/Handlers.js"
 import { parsePolicy, type Policy } from "../src/Policy.js"
@@ -57,8 +57,8 @@ export const callsOf = (events: ReadonlyArray<Event>, base = 0): ReadonlyArray<C
 const T0 = Date.parse("2026-11-30T10:00:00.000Z")
 
 /**
- * Run the steps and record the run. `step.input(name)` answers with the compact JSON of the
- * resolved upstream output (`<step>.result`) or run input.
+ * Run the steps and record the run. `step.input(name)` answers like the runner: the resolved
+ * upstream output (`<step>.result`) or run input, a String as itself, other values as compact JSON.
  */
 export const runFixture = (options: {
   readonly name?: string
@@ -130,7 +130,8 @@ export const runFixture = (options: {
     const program = compiled.program
     const log = EventLog.makeMemory()
     const handlers = Handlers.override(Handlers.demoService, {
-      "step.input": (args) => Effect.succeed(canonicalJson(resolved[String(args[0])] ?? null))
+      // as the runner answers: a String input as itself, other values as compact Value JSON
+      "step.input": (args) => Effect.succeed(inputText(resolved[String(args[0])] ?? "Unit"))
     })
     const rt = Gateway.layer(policy).pipe(Layer.provideMerge(Layer.mergeAll(Layer.succeed(Handlers.Handlers, handlers), Layer.succeed(EventLog.EventLog, log))))
     // never hand the event loop a turn (a VM that can yields every few ms): this runs synchronously

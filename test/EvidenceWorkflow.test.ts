@@ -1,0 +1,118 @@
+/** Evidence of real workflow runs: the runner's store → record → chain → bundle → verify (re-execution included). */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as AuditChain from "../src/AuditChain.js"
+import * as Bundle from "../src/EvidenceBundle.js"
+import { sha256Hex } from "../src/EvidenceRecord.js"
+import * as Verify from "../src/EvidenceVerify.js"
+import { allowAll } from "../src/PolicyCore.js"
+import * as Telemetry from "../src/Telemetry.js"
+import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
+import * as Runner from "../src/WorkflowRunner.js"
+import { wfDir } from "./support/WorkflowDir.js"
+
+const WF = {
+  schema_version: 1, name: "review", version: "1",
+  steps: {
+    fetch: { kind: "source", source: "steps/fetch.ax", capabilities: ["net.fetch"] },
+    gate: { kind: "approval_gate", required_role: "editor", depends_on: ["fetch"] },
+    sum: { kind: "source", source: "steps/sum.ax", inputs: { page: "fetch.result" }, depends_on: ["gate"] }
+  },
+  edges: []
+}
+const FILES = {
+  "steps/fetch.ax": 'fn main() -> String !{net.fetch} { net.fetch("https://example.com/a") }\n',
+  "steps/sum.ax": 'fn main() -> String !{step.input, llm.call, time.now} { let t: Int = time.now()\n llm.call("sum " ++ step.input("page")) }\n'
+}
+
+const mem = () => Runner.layer(memoryEngine).pipe(Layer.provide(Telemetry.off), Layer.orDie)
+const sqlite = (dir: string) => Runner.layer(sqliteEngine(dir)).pipe(Layer.provide(Telemetry.off), Layer.orDie)
+const fixed = { createdAt: new Date("2026-12-01T00:00:00.000Z"), env: { boruna_version: "0.1.0" } }
+
+const approveGate = (runId: string, tokens: Readonly<Record<string, string>>) =>
+  Runner.answer({ runId, step: "gate", token: tokens["gate:gate"] ?? Object.values(tokens)[0], as: "erin", decision: "approved", reason: "looks right" })
+
+describe("evidence of a workflow run", () => {
+  it.scopedLive("a completed run with an approval: its bundle verifies, every source step re-executes", () =>
+    Effect.gen(function*() {
+      const paused = yield* Runner.startRun({ path: wfDir(WF, FILES), policy: allowAll })
+      expect(paused.status).toBe("paused")
+      const done = yield* approveGate(paused.runId, paused.tokens)
+      expect(done.status).toBe("completed")
+      const record = yield* Bundle.recordOf(done.runId)
+      const tags = AuditChain.events(record).map(AuditChain.eventTag)
+      expect(tags).toEqual([
+        "WorkflowStarted",
+        "StepStarted", "CapabilityInvoked", "StepCompleted",
+        "StepStarted", "ApprovalRequested", "ApprovalGranted", "StepCompleted",
+        "StepStarted", "CapabilityInvoked", "CapabilityInvoked", "CapabilityInvoked", "StepCompleted",
+        "WorkflowCompleted"
+      ])
+      const granted = AuditChain.events(record)[6] as { ApprovalGranted: { approver: string } }
+      expect(granted.ApprovalGranted.approver).toBe("erin")
+      const dir = join(mkdtempSync(join(tmpdir(), "ev-wf-")), "bundle")
+      const m = yield* Bundle.writeEvidence(done.runId, dir, fixed)
+      expect(m.run_id).toBe(done.runId)
+      const r = yield* Verify.verifyDir(dir)
+      expect(r.checks.flatMap((c) => c.problems)).toEqual([])
+      expect(r.ok).toBe(true)
+      expect(r.reexecuted).toEqual(["fetch", "sum"])
+      // the step's input in its event log is the upstream output (checked), and a forged input is caught
+      const files = new Map<string, string | Uint8Array>(Bundle.buildBundle(record, fixed))
+      const out = `{"String":"other page"}`
+      const forged = {
+        ...record,
+        steps: record.steps.map((s) => (s.id === "fetch" ? { ...s, outputJson: out, outputHash: sha256Hex(out), attempts: s.attempts.map((a) => ({ ...a, outputJson: out, outputHash: sha256Hex(out) })) } : s))
+      }
+      const fv = yield* Verify.verifyFiles(Bundle.buildBundle(forged, fixed))
+      expect(fv.checks.find((c) => c.name === "record")!.problems).toContainEqual(expect.objectContaining({
+        step: "sum", file: "event_logs/sum.jsonl", message: expect.stringMatching(/step\.input\("page"\) answered a value that is not the output of fetch/)
+      }))
+      expect((yield* Verify.verifyFiles(files)).ok).toBe(true)
+    }).pipe(Effect.provide(mem())), 60_000)
+
+  it.scopedLive("a failed run (a call denied by the step policy) verifies: the failure re-executes as a failure", () =>
+    Effect.gen(function*() {
+      const wf = { ...WF, steps: { ...WF.steps, fetch: { ...WF.steps.fetch, capabilities: ["time.now"] } } }
+      const r = yield* Runner.startRun({ path: wfDir(wf, FILES), policy: allowAll })
+      expect(r.status).toBe("failed")
+      const record = yield* Bundle.recordOf(r.runId)
+      const ev = AuditChain.events(record)
+      expect(ev.map(AuditChain.eventTag)).toEqual(["WorkflowStarted", "StepStarted", "CapabilityInvoked", "StepFailed", "WorkflowCompleted"])
+      expect((ev[2] as { CapabilityInvoked: { decision: string } }).CapabilityInvoked.decision).toBe("denied")
+      const v = yield* Verify.verifyFiles(Bundle.buildBundle(record, fixed))
+      expect(v.checks.flatMap((c) => c.problems)).toEqual([])
+      expect(v.reexecuted).toEqual(["fetch"])
+    }).pipe(Effect.provide(mem())), 60_000)
+
+  it.live("the chain is a projection of the durable record: the same after the process that paused the run is gone and another one finished it, and again when read twice", () =>
+    Effect.gen(function*() {
+      const data = mkdtempSync(join(tmpdir(), "ev-data-"))
+      const path = wfDir(WF, FILES)
+      // process 1: runs to the gate, then its engine is closed
+      const [paused, before] = yield* Effect.scoped(Effect.gen(function*() {
+        const p = yield* Runner.startRun({ path, policy: allowAll })
+        const rec = yield* Bundle.recordOf(p.runId)
+        return [p, AuditChain.project(rec)] as const
+      }).pipe(Effect.provide(sqlite(data))))
+      expect(paused.status).toBe("paused")
+      // process 2: a new engine on the same data dir approves and finishes the run
+      const [after, again] = yield* Effect.scoped(Effect.gen(function*() {
+        const done = yield* approveGate(paused.runId, paused.tokens)
+        expect(done.status).toBe("completed")
+        const a = AuditChain.project(yield* Bundle.recordOf(paused.runId))
+        const b = AuditChain.project(yield* Bundle.recordOf(paused.runId))
+        return [a, b] as const
+      }).pipe(Effect.provide(sqlite(data))))
+      // the entries made before the pause are the same (nothing re-appended, nothing changed) …
+      expect(after.slice(0, before.length)).toEqual(before)
+      // … each call appears once, and reading the record twice gives the same chain
+      expect(after.filter((e) => AuditChain.eventTag(e.event) === "CapabilityInvoked")).toHaveLength(4)
+      expect(AuditChain.encode(again)).toBe(AuditChain.encode(after))
+      expect(AuditChain.verify(after).ok).toBe(true)
+    }), 90_000)
+})
