@@ -37,6 +37,8 @@ export const Step = Schema.Struct({
   kind: Schema.Literal(...STEP_KINDS),
   source: Schema.optional(Schema.String),
   required_role: Schema.optional(Schema.String),
+  /** on a cluster: run this step only on runners started with `--group NAME` (docs/cluster.md) */
+  runner_group: Schema.optional(Schema.String),
   condition: Schema.optional(Schema.NullOr(Schema.String)),
   description: Schema.optionalWith(Schema.String, { default: () => "" }),
   capabilities: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),

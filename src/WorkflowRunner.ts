@@ -18,6 +18,7 @@
  * Everything the engine journals is private resume state; the run's record is `WorkflowStore`.
  * The engine layer is a parameter (`sqliteEngine`, `memoryEngine`, `Cluster.clusterEngine`).
  */
+import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as Activity from "@effect/workflow/Activity"
 import * as DurableDeferred from "@effect/workflow/DurableDeferred"
 import * as Workflow from "@effect/workflow/Workflow"
@@ -65,6 +66,15 @@ export interface RunnerEnvService {
   readonly minted: Map<string, string>
   /** typescript step bodies registered in this process (`WorkflowTs.ts`), by workflow name and step id */
   readonly tsSteps: Map<string, TsStepBody>
+  /**
+   * On a cluster (`Cluster.ts`): the shard group a step is placed in (its capabilities and
+   * `runner_group`), and a note for `show` while it waits for a runner. Unset: every step runs in
+   * the default group (one machine).
+   */
+  readonly placement?: {
+    readonly group: (step: WorkflowDef["steps"][string]) => string
+    readonly note: (group: string) => Effect.Effect<string | undefined>
+  }
 }
 
 /** A TypeScript step: an Effect over the step's capability services. */
@@ -92,7 +102,8 @@ const demoOrLive = (policy: Policy, live: boolean): Effect.Effect<Handlers.Handl
       ))
     : Effect.succeed(Handlers.demoService)
 
-export const makeEnv = (options: Partial<Pick<RunnerEnvService, "handlers" | "onStep">> = {}): RunnerEnvService => ({
+export const makeEnv = (options: Partial<Pick<RunnerEnvService, "handlers" | "onStep" | "placement">> = {}): RunnerEnvService => ({
+  ...(options.placement === undefined ? {} : { placement: options.placement }),
   handlers: options.handlers ?? demoOrLive,
   onStep: options.onStep ?? (() => {}),
   minted: new Map(),
@@ -159,8 +170,30 @@ export type Decision = typeof Decision.Type
 /** The engine's DurableDeferred of one pause (the approval id names it). */
 export const pauseDeferred = (approvalId: string) => DurableDeferred.make(`pause/${approvalId}`, { success: Decision })
 
-export const stepExecutionId = (runId: string, stepId: string, attempt: number): Effect.Effect<string> =>
-  StepWorkflow.executionId({ runId, stepId, attempt, parentSpanId: "" })
+export const stepExecutionId = (runId: string, stepId: string, attempt: number, group = "default"): Effect.Effect<string> =>
+  stepWorkflowFor(group).executionId({ runId, stepId, attempt, parentSpanId: "" })
+
+type StepWorkflowAny = Workflow.Workflow<string, typeof StepWorkflow.payloadSchema, typeof StepOutcome, typeof Schema.Never>
+const placedSteps = new Map<string, StepWorkflowAny>()
+
+/**
+ * The step workflow of a shard group: `boruna/step` for `default`, else `boruna/step@GROUP`
+ * annotated with that `ShardGroup`, so that only runners assigned the group execute it.
+ */
+export const stepWorkflowFor = (group: string): StepWorkflowAny => {
+  if (group === "default") return StepWorkflow
+  let w = placedSteps.get(group)
+  if (w === undefined) {
+    w = Workflow.make({
+      name: `boruna/step@${group}`,
+      payload: StepWorkflow.payloadSchema,
+      success: StepOutcome,
+      idempotencyKey: (p) => `${p.runId}/${p.stepId}/${p.attempt}`
+    }).annotate(ClusterSchema.ShardGroup, () => group)
+    placedSteps.set(group, w)
+  }
+  return w
+}
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -581,7 +614,10 @@ const runBody = (payload: { readonly runId: string }) =>
         const max = step.retry.max_attempts
         const t0 = Date.now()
         for (let attempt = 1; ; attempt++) {
-          const o = yield* StepWorkflow.execute({ runId, stepId: id, attempt, parentSpanId })
+          const group = env.placement?.group(step) ?? "default"
+          const note = env.placement === undefined ? undefined : yield* env.placement.note(group)
+          if (note !== undefined && attempt === 1) yield* setStatus(id, "pending", { error: note, error_kind: "placement" })
+          const o = yield* stepWorkflowFor(group).execute({ runId, stepId: id, attempt, parentSpanId })
           if (o.status === "completed") {
             status.set(id, "completed")
             return yield* setStatus(id, "completed", { attempts: attempt, output_json: o.output, output_hash: o.outputHash, ended_at: nowIso(), duration_ms: Date.now() - t0 })
@@ -621,6 +657,10 @@ export const workflowsLayer: Layer.Layer<never, never, WorkflowEngine.WorkflowEn
   RunWorkflow.toLayer((p) => runBody(p)),
   StepWorkflow.toLayer((p) => stepBody(p))
 )
+
+/** Register the step workflow of a placement group (a cluster runner registers one per group it serves). */
+export const stepLayerFor = (group: string): Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | WorkflowStore | RunnerEnv> =>
+  group === "default" ? Layer.empty : stepWorkflowFor(group).toLayer((p) => stepBody(p))
 
 /** A fresh W3C trace context for a new run (trace id, and the id of the run's root). */
 export const newTraceContext = (): { readonly trace_id: string; readonly span_id: string } => ({
@@ -828,15 +868,21 @@ export const reconcileRun = (runId: string): Effect.Effect<void, WorkflowError, 
   })
 
 /** Complete a pause's DurableDeferred (only the first completion counts) and wake its step. */
-const completePause = (a: ApprovalRecord, d: Decision): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine> =>
+const completePause = (a: ApprovalRecord, d: Decision): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine | WorkflowStore | RunnerEnv> =>
   Effect.gen(function*() {
-    const execId = yield* stepExecutionId(a.run_id, a.step_id, a.attempt)
+    const env = yield* RunnerEnv
+    let stepWf: StepWorkflowAny = StepWorkflow
+    if (env.placement !== undefined) {
+      const { workflow } = yield* Effect.orDie(loadRunDef(yield* WorkflowStore, a.run_id))
+      stepWf = stepWorkflowFor(env.placement.group(workflow.steps[a.step_id]))
+    }
+    const execId = yield* stepWf.executionId({ runId: a.run_id, stepId: a.step_id, attempt: a.attempt, parentSpanId: "" })
     const deferred = pauseDeferred(a.id)
     yield* DurableDeferred.done(deferred, {
-      token: DurableDeferred.tokenFromExecutionId(deferred, { workflow: StepWorkflow, executionId: execId }),
+      token: DurableDeferred.tokenFromExecutionId(deferred, { workflow: stepWf, executionId: execId }),
       exit: Exit.succeed(d)
     })
-    yield* StepWorkflow.resume(execId)
+    yield* stepWf.resume(execId)
   })
 
 /** Resume every run the store says is paused or running but whose answers are recorded (start-up reconciler). */
