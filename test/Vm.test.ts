@@ -16,7 +16,9 @@ import { allowAll, denyAll, type Policy } from "../src/Policy.js"
 import { show, type Value } from "../src/Value.js"
 import { Machine, run, runPure, Vm, VmError } from "../src/Vm.js"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
+import { boruna, ensureBuilt, start } from "./support/BuiltCli.js"
 
 const compile = (source: string, file = "t.ax"): BytecodeProgram => {
   const r = compileSource(file, source)
@@ -431,4 +433,67 @@ fn main() -> Int {
       const r = yield* Effect.either(run(compile(busy), { maxSteps: 1e15, maxWallMs: 100 }))
       expect(Either.isLeft(r) && [r.left.kind, r.left.message, r.left.line]).toEqual(["timeout", "wall-clock limit exceeded: 100 ms", 3])
     }).pipe(Effect.provide(layerFor(allowAll))))
+})
+
+// ---------------------------------------------------------------------------
+// the built command: signals and --timeout while a program computes
+
+describe("boruna run: signals and --timeout during pure computation", () => {
+  const busyFile = (): { dir: string; file: string } => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "boruna-busy-"))
+    const file = path.join(dir, "busy.ax")
+    fs.writeFileSync(file, "fn main() -> Int {\n  let mut i = 0\n  while true { i = i + 1 }\n  i\n}\n")
+    return { dir, file }
+  }
+  /** CPU seconds the process has used (Linux /proc): past start-up, it is in the loop. */
+  const cpuSeconds = (pid: number): number => {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
+    return (Number(f[11]) + Number(f[12])) / 100
+  }
+  const inLoop = async (pid: number): Promise<void> => {
+    while (cpuSeconds(pid) < 1.2) await new Promise((r) => setTimeout(r, 50))
+  }
+
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    it.live(`${signal} during a pure while loop exits ${code} promptly`, () =>
+      Effect.promise(async () => {
+        await ensureBuilt()
+        const { dir, file } = busyFile()
+        try {
+          const r = start(["run", file, "--max-steps", "100000000000000"])
+          await inLoop(r.child.pid!)
+          const t0 = Date.now()
+          r.child.kill(signal)
+          const done = await r.done
+          const ms = Date.now() - t0
+          expect([done.code, done.signal]).toEqual([code, null])
+          expect(done.stderr).toContain("run interrupted")
+          // a hang detector, not a speed target (the interval is measured in bench/vm.ts)
+          expect(ms).toBeLessThan(5000)
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true })
+        }
+      }), 30_000)
+  }
+
+  it.live("--timeout and BORUNA_TIMEOUT stop a pure loop: error kind timeout at the loop, exit 5; a bad value is a usage error", () =>
+    Effect.promise(async () => {
+      await ensureBuilt()
+      const { dir, file } = busyFile()
+      try {
+        const a = await boruna(["run", file, "--max-steps", "100000000000000", "--timeout", "300ms"])
+        expect([a.code, a.stdout]).toEqual([5, ""])
+        expect(a.stderr).toMatch(/^error\[timeout\]: wall-clock limit exceeded: 300 ms \(.*busy\.ax:3:\d+\)\n$/)
+        const b = await boruna(["run", file, "--max-steps", "100000000000000"], { BORUNA_TIMEOUT: "0.2s" })
+        expect(b.code).toBe(5)
+        expect(b.stderr).toContain("wall-clock limit exceeded: 200 ms")
+        const c = await boruna(["run", file, "--timeout", "soon"])
+        expect([c.code, c.stderr]).toEqual([2, "error[usage]: --timeout: expected a positive duration such as 500ms, 30s or 5m, got \"soon\"\n"])
+        const d = await boruna(["run", file], { BORUNA_TIMEOUT: "-1" })
+        expect(d.code).toBe(2)
+        expect(d.stderr).toContain("BORUNA_TIMEOUT: expected a positive duration")
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }), 60_000)
 })

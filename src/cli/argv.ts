@@ -21,7 +21,7 @@ const EXTENSIONS: ReadonlyArray<CommandSpecs> = [Workflow.specs, Evidence.specs,
 
 const CORE_COMMANDS: Readonly<Record<string, Spec>> = {
   run: {
-    values: ["--policy", "-p", "--max-steps", "--record", "--record-net-to", "--replay-net-from"],
+    values: ["--policy", "-p", "--max-steps", "--timeout", "--record", "--record-net-to", "--replay-net-from"],
     flags: ["--live", "--trace"],
     args: ["FILE"]
   },

@@ -30,6 +30,8 @@ const BOOLEAN_WORDS = new Set(["true", "false", "yes", "no", "on", "off", "y", "
  */
 export const fastRun = (argv: ReadonlyArray<string>, env: Record<string, string | undefined>): RunOptions | undefined => {
   if (argv[0] !== "run") return undefined
+  // BORUNA_TIMEOUT is validated by the full parser (src/cli/run.ts)
+  if ((env.BORUNA_TIMEOUT ?? "") !== "") return undefined
   let file: string | undefined
   let policy = "deny-all"
   let live = false

@@ -31,6 +31,8 @@ export interface RunOptions {
   readonly recordNetTo?: string | undefined
   /** `--replay-net-from TAPE`: answer net.fetch from the tape */
   readonly replayNetFrom?: string | undefined
+  /** `--timeout DURATION` / `BORUNA_TIMEOUT`: wall-clock limit of the run in ms (error kind `timeout`) */
+  readonly timeoutMs?: number | undefined
 }
 
 export const out = (line: string): void => void process.stdout.write(line + "\n")
@@ -119,7 +121,10 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
       Layer.provideMerge(Layer.mergeAll(handlers, Layer.succeed(EventLog.EventLog, log)))
     )
     const recorder = yield* Telemetry.SpanRecorder
-    const options = o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }
+    const options = {
+      ...(o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }),
+      ...(o.timeoutMs === undefined ? {} : { maxWallMs: o.timeoutMs })
+    }
 
     const exit = yield* Telemetry.withRunSpan(
       Effect.suspend(() => engine.run(program, options)).pipe(Effect.mapError(vmError)),
