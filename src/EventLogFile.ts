@@ -27,7 +27,7 @@ import { createHash, type Hash } from "node:crypto"
 import * as Fs from "node:fs"
 import { capabilitySetHash } from "./Capability.js"
 import type { CallSite, Event } from "./Event.js"
-import { EventLog, type EventLogService, makeMemory } from "./EventLog.js"
+import { EventLog, type EventLogService } from "./EventLog.js"
 import { decodePolicy, type Policy, policyHash, policyToJson } from "./Policy.js"
 import type { Value } from "./Value.js"
 import { fromJson, type Json, toJson, ValueJsonError } from "./ValueJson.js"
@@ -191,6 +191,43 @@ export const eventToJson = (e: Event): Json => {
 
 /** One line of the file, without its newline. */
 export const encodeEvent = (e: Event): string => JSON.stringify(eventToJson(e))
+
+// The writer's fast forms of `encodeEvent` for the gateway's two events, byte for byte the same text
+// (test/EventLogFile.test.ts checks them against `encodeEvent`): the common values and the call site
+// are written directly, without building the JSON objects first.
+const jsonStrings = new Map<string, string>()
+const quoted = (s: string): string => {
+  let q = jsonStrings.get(s)
+  if (q === undefined) {
+    q = JSON.stringify(s)
+    if (jsonStrings.size < 4096) jsonStrings.set(s, q)
+  }
+  return q
+}
+const valueText = (v: Value): string =>
+  typeof v === "number"
+    ? `{"Int":${v}}`
+    : typeof v === "string"
+    ? `{"String":${JSON.stringify(v)}}`
+    : typeof v === "boolean"
+    ? `{"Bool":${v}}`
+    : JSON.stringify(toJson(v))
+const argsText = (args: ReadonlyArray<Value>): string => {
+  if (args.length === 0) return "[]"
+  let t = "["
+  for (let i = 0; i < args.length; i++) t += (i === 0 ? "" : ",") + valueText(args[i])
+  return t + "]"
+}
+const siteText = (s: CallSite): string =>
+  `{"file":${quoted(s.file)},"line":${s.line},"col":${s.col}${s.fn === undefined ? "" : `,"fn":${quoted(s.fn)}`}}`
+
+/** `encodeEvent` of a `CapCall`. */
+export const encodeCall = (capability: string, args: ReadonlyArray<Value>, site: CallSite | undefined): string =>
+  `{"CapCall":{"capability":${quoted(capability)},"args":${argsText(args)}${site === undefined ? "" : `,"site":${siteText(site)}`}}}`
+
+/** `encodeEvent` of a `CapResult`. */
+export const encodeResult = (capability: string, result: Value): string =>
+  `{"CapResult":{"capability":${quoted(capability)},"result":${valueText(result)}}}`
 
 /** The header line, without its newline. */
 export const encodeHeader = (h: LogHeader): string =>
@@ -539,9 +576,14 @@ export interface LogWriter extends EventLogService {
 /** The file operations the writer uses; tests inject failures and count the syncs. */
 export interface WriterIo {
   readonly open: (file: string) => number
-  /** write some of `bytes` at the end; returns how many were written */
-  readonly write: (fd: number, bytes: Buffer) => number
+  /** write some of `data` (UTF-8) at the end; returns how many bytes were written */
+  readonly write: (fd: number, data: string | Buffer) => number
   readonly fsync: (fd: number) => void
+  /**
+   * optional: fsync off the JS thread (libuv's pool), for the window's syncs, so a slow disk does
+   * not stall the program; the sync at open and at close is always `fsync`
+   */
+  readonly fsyncAsync?: (fd: number, done: (err: Error | null) => void) => void
   readonly close: (fd: number) => void
   /** milliseconds, monotonic */
   readonly now: () => number
@@ -549,8 +591,9 @@ export interface WriterIo {
 
 export const nodeIo: WriterIo = {
   open: (file) => Fs.openSync(file, "w"),
-  write: (fd, bytes) => Fs.writeSync(fd, bytes),
+  write: (fd, data) => (typeof data === "string" ? Fs.writeSync(fd, data) : Fs.writeSync(fd, data)),
   fsync: (fd) => Fs.fsyncSync(fd),
+  fsyncAsync: (fd, done) => Fs.fsync(fd, done),
   close: (fd) => Fs.closeSync(fd),
   now: () => performance.now()
 }
@@ -601,7 +644,6 @@ export const openWriter = (
   } catch (e) {
     return Either.left(new EventLogFileError({ file, reason: `cannot write event log: ${describeIo(e)}` }))
   }
-  const memory = makeMemory()
   let open = true
   let count = 0 // events written
   let line = 2 // the file's last line so far
@@ -635,12 +677,35 @@ export const openWriter = (
       writeAll(io, fd, seal)
       chain.add(seal)
       line++
-      io.fsync(fd)
       dirtySince = -1
+      startSync()
     } catch (e) {
       if (e instanceof EventLogFileError) throw e
       fail(e, "fsync")
     }
+  }
+  let inflight = false
+  let again = false
+  /** fsync now: off the JS thread when the io can (one at a time; a request meanwhile runs after it) */
+  const startSync = (): void => {
+    const async = io.fsyncAsync
+    if (async === undefined) return io.fsync(fd)
+    if (inflight) {
+      again = true
+      return
+    }
+    inflight = true
+    async(fd, (err) => {
+      inflight = false
+      if (!open) return
+      if (err !== null && failed === undefined) {
+        failed = new EventLogFileError({ file, reason: `cannot fsync the event log: ${describeIo(err)}; the ${count} events written before are in the file` })
+      }
+      if (again) {
+        again = false
+        startSync()
+      }
+    })
   }
   const onTimer = (): void => {
     timer = undefined
@@ -682,21 +747,18 @@ export const openWriter = (
 
   const append = (e: Event): void => {
     guard(e.type)
-    memory.append(e)
     put(encodeEvent(e) + "\n", e.type)
   }
   const appendCall = (capability: string, args: ReadonlyArray<Value>, site: CallSite | undefined): void => {
     guard("CapCall")
-    memory.appendCall!(capability, args, site)
-    const text = encodeEvent(site === undefined ? { type: "CapCall", capability, args } : { type: "CapCall", capability, args, site }) + "\n"
+    const text = encodeCall(capability, args, site) + "\n"
     if (held !== undefined) put("", "")
     held = text
     heldCount = 1
   }
   const appendResult = (capability: string, result: Value): void => {
     guard("CapResult")
-    memory.appendResult!(capability, result)
-    put(encodeEvent({ type: "CapResult", capability, result }) + "\n", "CapResult")
+    put(encodeResult(capability, result) + "\n", "CapResult")
   }
   const flush = (): void => {
     if (held !== undefined && failed === undefined && open) put("", "")
@@ -732,7 +794,12 @@ export const openWriter = (
     appendCall,
     appendResult,
     flush,
-    events: memory.events,
+    // not kept in memory (retaining every event was most of a long recorded run's GC): read back
+    events: () => {
+      flush()
+      const r = parseLog(Fs.readFileSync(file, "utf8"), file, { allowTorn: true })
+      return Either.isRight(r) ? r.right.events : []
+    },
     close,
     failure: () => failed,
     written: () => count
@@ -741,12 +808,16 @@ export const openWriter = (
 
 /** Write all of `text`, resuming after a short write. */
 const writeAll = (io: WriterIo, fd: number, text: string): void => {
-  let bytes = Buffer.from(text, "utf8")
+  const n = io.write(fd, text)
+  const total = Buffer.byteLength(text, "utf8")
+  if (n >= total) return
+  if (n <= 0) throw new Error(`write returned ${n}`)
+  let bytes = Buffer.from(text, "utf8").subarray(n)
   for (;;) {
-    const n = io.write(fd, bytes)
-    if (n >= bytes.length) return
-    if (n <= 0) throw new Error(`write returned ${n}`)
-    bytes = bytes.subarray(n)
+    const m = io.write(fd, bytes)
+    if (m >= bytes.length) return
+    if (m <= 0) throw new Error(`write returned ${m}`)
+    bytes = bytes.subarray(m)
   }
 }
 

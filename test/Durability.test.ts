@@ -34,12 +34,13 @@ const instrumented = (options: { failAt?: number; chunk?: number } = {}) => {
   let writes = 0
   const io: EventLogFile.WriterIo = {
     open: (f) => Fs.openSync(f, "w"),
-    write: (fd, bytes) => {
+    write: (fd, data) => {
       writes++
       if (writes === options.failAt) {
         ops.push("write-failed")
         throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
       }
+      const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data
       const n = Fs.writeSync(fd, options.chunk === undefined ? bytes : bytes.subarray(0, options.chunk))
       ops.push(`write ${bytes.toString("utf8").split("\n").filter((l) => l !== "").map((l) => /^\{"(\w+)"/.exec(l)?.[1] ?? "?").join("+")}`)
       return n
@@ -207,7 +208,7 @@ describe("boruna run --record under strace", () => {
       "write CapResult", "write Seal", "fsync"
     ])
     rmSync(dir, { recursive: true, force: true })
-  })
+  }, 120_000)
 
   it("a fast run of 3,000 calls: one write per call, and a handful of fsyncs (group commit), the last after the last write", async () => {
     const dir = tmp()
@@ -231,7 +232,7 @@ describe("boruna run --record under strace", () => {
     expect(mine[mine.length - 1].name).toBe("fsync")
     expect(Effect.runSync(EventLogFile.readLog(log)).events).toHaveLength(6000)
     rmSync(dir, { recursive: true, force: true })
-  })
+  }, 120_000)
 
   it("a write error mid-run (file size limit: EFBIG) fails the run with one error line, and the log keeps every earlier event", async () => {
     await ensureBuilt()
@@ -261,7 +262,7 @@ describe("boruna run --record under strace", () => {
     expect(read.events.length).toBeGreaterThan(10)
     expect(read.events.slice(0, 2).map((e) => e.type)).toEqual(["CapCall", "CapResult"])
     rmSync(dir, { recursive: true, force: true })
-  })
+  }, 120_000)
 })
 
 describe("boruna run --live --record-net-to under strace", () => {
@@ -290,5 +291,5 @@ describe("boruna run --live --record-net-to under strace", () => {
       expect(ops).toEqual(["write", "fsync", "rename", "write", "fsync", "rename", "write", "fsync", "rename"])
       expect(JSON.parse(readFileSync(tape, "utf8")).transactions).toHaveLength(2)
       rmSync(dir, { recursive: true, force: true })
-    })))
+    })), 120_000)
 })
