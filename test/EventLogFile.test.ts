@@ -125,6 +125,75 @@ describe("EventLogFile: format", () => {
   })
 })
 
+describe("EventLogFile: the writer's fast encoders", () => {
+  it("encodeCall and encodeResult are byte for byte encodeEvent, for every tricky value and site form", () => {
+    const sites = [undefined, { file: "a.ax", line: 1, col: 2 }, { file: "dir/ü \"q\".ax", line: 30, col: 4, fn: "main" }]
+    for (const v of [...tricky, 0, -5, 2 ** 40, "", "ascii", "line\nbreak \u2028 ✓", false]) {
+      expect(EventLogFile.encodeResult("net.fetch", v)).toBe(EventLogFile.encodeEvent({ type: "CapResult", capability: "net.fetch", result: v }))
+      for (const site of sites) {
+        const args = [v, "x", 3]
+        const e: Event = site === undefined ? { type: "CapCall", capability: "llm.call", args } : { type: "CapCall", capability: "llm.call", args, site }
+        expect(EventLogFile.encodeCall("llm.call", args, site)).toBe(EventLogFile.encodeEvent(e))
+      }
+    }
+    expect(EventLogFile.encodeCall("time.now", [], undefined)).toBe(EventLogFile.encodeEvent({ type: "CapCall", capability: "time.now", args: [] }))
+  })
+})
+
+describe("EventLogFile: the hash chain", () => {
+  const text = EventLogFile.formatLog(header, events.slice(0, 4))
+  const lines = text.split("\n")
+  const parse = (t: string) => EventLogFile.parseLog(t, "run.json")
+  const tamperedAt = (t: string): { line: number | undefined; message: string } => {
+    const r = parse(t)
+    if (Either.isRight(r)) throw new Error("expected the edit to be detected")
+    expect(r.left.tampered).toBe(true)
+    return { line: r.left.line, message: r.left.message }
+  }
+
+  it("an intact log verifies: closed, every event sealed", () => {
+    const r = Either.getOrThrow(parse(text))
+    expect(r.chain).toEqual({ chained: true, seals: 2, unsealed: 0, closed: true })
+  })
+
+  it("a rewritten header policy with its policy_hash recomputed is tampering, not a valid log", () => {
+    const widened = Either.getOrThrow(parsePolicy(JSON.stringify({ default_allow: true })))
+    // a header line as boruna would write it for the wider policy: its policy_hash is right
+    const forged = EventLogFile.encodeHeader({ ...header, policy: widened, policy_hash: policyHash(widened) })
+    expect(forged).not.toBe(lines[0])
+    const t = tamperedAt([forged, ...lines.slice(1)].join("\n"))
+    expect(t.line).toBe(2)
+    expect(t.message).toMatch(/^run\.json:2: \$\.Seal\.digest: hash chain broken: the header changed after recording/)
+  })
+
+  it("an edited, removed or inserted event, or a line after the final seal, is tampering at the seal that covers it", () => {
+    const edited = [...lines]
+    edited[3] = edited[3].replace(`"Int":36`, `"Int":37`)
+    expect(tamperedAt(edited.join("\n")).message).toMatch(/^run\.json:7: \$\.Seal\.digest: hash chain broken: lines 3–6 changed after recording/)
+    const removed = [...lines.slice(0, 4), ...lines.slice(5)]
+    expect(tamperedAt(removed.join("\n")).line).toBe(6)
+    const inserted = [...lines.slice(0, 3), lines[2], ...lines.slice(3)]
+    expect(tamperedAt(inserted.join("\n")).line).toBe(8)
+    expect(tamperedAt(text + lines[2] + "\n").message).toBe(
+      "run.json:8: $: a line after the final seal: something was appended to the closed log"
+    )
+  })
+
+  it("a log the run did not close (killed) is read, with its unsealed events counted, not called tampered", () => {
+    const cut = lines.slice(0, 6).join("\n") + "\n" // header, seal, 4 events; no final seal
+    const r = Either.getOrThrow(parse(cut))
+    expect(r.events).toHaveLength(4)
+    expect(r.chain).toEqual({ chained: true, seals: 1, unsealed: 4, closed: false })
+  })
+
+  it("a version 1 log (no chain) is still read, marked unchained", () => {
+    const v1 = JSON.stringify({ ...JSON.parse(lines[0]), version: 1 })
+    const r = Either.getOrThrow(parse([v1, lines[2], lines[3], ""].join("\n")))
+    expect(r.events).toHaveLength(2)
+    expect(r.chain).toEqual({ chained: false, seals: 0, unsealed: 2, closed: false })
+  })
+})
+
 describe("EventLogFile: bad input is a clear error naming file, line and JSON path", () => {
   const good = EventLogFile.formatLog(header, events.slice(0, 2))
   const headerLine = good.split("\n")[0]

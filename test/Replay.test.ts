@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Capabilities from "../src/Capabilities.js"
@@ -386,6 +386,38 @@ describe("CLI: boruna replay and boruna policy simulate", () => {
       )
       expect(sim.stdout).toContain(`  event #0: net.fetch("https://api.example.com/weather") at ${file}:1:53 in fetch_page: denied: not granted by policy`)
       expect((yield* boruna(["policy", "simulate", log, "--policy", policy])).code).toBe(0)
+    }))
+
+  it.effect("a log changed after recording is reported as tampering (exit 3), distinct from drift", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-cli-replay-"))
+      const file = join(dir, "agent.ax")
+      const log = join(dir, "run.json")
+      writeFileSync(file, AGENT)
+      const policy = join(dir, "policy.json")
+      writeFileSync(policy, JSON.stringify({ rules: { "net.fetch": { allow: true }, "llm.call": { allow: true }, "time.now": { allow: true } } }))
+      expect((yield* boruna(["run", file, "--policy", policy, "--record", log])).code).toBe(0)
+      const lines = readFileSync(log, "utf8").split("\n")
+      // widen the recorded policy and recompute its hash: the header is self-consistent, the chain is not
+      const h = JSON.parse(lines[0]) as Record<string, unknown>
+      const widened = EventLogFile.encodeHeader({ ...EventLogFile.makeHeader({ programHash: String(h.program_hash), policy: allowAll, sourceFile: file }), created_at: String(h.created_at) })
+      const forged = join(dir, "forged.json")
+      writeFileSync(forged, [widened, ...lines.slice(1)].join("\n"))
+      const r = yield* boruna(["replay", file, forged])
+      expect(r.code).toBe(3)
+      expect(r.stdout).toMatch(new RegExp(`^replay: tampered: ${forged.replace(/[.]/g, "\\.")}:2: \\$\\.Seal\\.digest: hash chain broken: the header changed after recording`))
+      expect(r.stdout.trimEnd().split("\n")).toHaveLength(1)
+      expect(r.stderr).toBe("")
+      // an edited result: tampering too, where plain drift (another policy at replay) is not
+      const edited = join(dir, "edited.json")
+      writeFileSync(edited, readFileSync(log, "utf8").replace(`"mock\\": true`, `"mock\\": false`))
+      expect(readFileSync(edited, "utf8")).not.toBe(readFileSync(log, "utf8"))
+      const e = yield* boruna(["replay", file, edited])
+      expect(e.code).toBe(3)
+      expect(e.stdout).toMatch(/^replay: tampered: .*hash chain broken: lines \d+–\d+ changed after recording/)
+      const sim = yield* boruna(["policy", "simulate", edited, "--policy", "allow-all"])
+      expect(sim.code).toBe(3)
+      expect(sim.stderr).toMatch(/^error\[tampered\]: .*hash chain broken/)
     }))
 
   it.effect("bad logs are one clear error line, exit 3", () =>
