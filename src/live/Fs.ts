@@ -190,6 +190,8 @@ export const make = (options: FsOptions): { readonly read: Handler; readonly wri
   const read: Handler = (args) =>
     Effect.gen(function*() {
       const p = yield* pathArg(args, 1, "fs.read(path)")
+      // resolving would drop the '/', and 'file.txt/' read the file
+      if (p.endsWith("/")) return yield* fail(`cannot read '${p}': a path ending in '/' names a directory, not a file`)
       const abs = yield* lexical(p)
       return yield* run(() => readFile(p, abs), `cannot read '${p}'`)
     })

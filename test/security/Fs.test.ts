@@ -213,6 +213,9 @@ describe("security: fs file kinds, links and sizes", () => {
       yield* Effect.gen(function*() {
         expect(yield* outcome("fs.write", ["newdir/", "x"]))
           .toBe("RuntimeError: fs.write failed: cannot write 'newdir/': a path ending in '/' names a directory, not a file")
+        NodeFs.writeFileSync(Path.join(root, "file.txt"), "text")
+        expect(yield* outcome("fs.read", ["file.txt/"]))
+          .toBe("RuntimeError: fs.read failed: cannot read 'file.txt/': a path ending in '/' names a directory, not a file")
         expect(yield* outcome("fs.write", ["big", "x".repeat(10 * 1024 * 1024 + 1)]))
           .toBe("RuntimeError: fs.write failed: cannot write 'big': 10485761 bytes is more than 10485760 (fs_policy.max_write_bytes)")
         expect(yield* outcome("fs.write", ["exact", "x".repeat(10 * 1024 * 1024)])).toEqual({ _tag: "Unit" })
