@@ -411,6 +411,37 @@ export const liveRunners = Effect.gen(function*() {
 export const servedBy = (group: string, maxAgeSeconds: number) =>
   Effect.map(liveRunners, (rs) => rs.filter((r) => r.heartbeatAgeSeconds <= maxAgeSeconds && r.groups.includes(group)).map((r) => r.address))
 
+/** `default+llm` as words: `capabilities llm.call`, `group gpu, capabilities llm.call, net.fetch`. */
+export const describeGroup = (group: string): string => {
+  const [family, ...codes] = group.split("+")
+  const byCode = new Map(Object.entries(CAP_CODE).map(([c, code]) => [code, c]))
+  const caps = codes.map((c) => byCode.get(c) ?? c)
+  const parts = [...(family === DEFAULT_GROUP ? [] : [`runner group ${family}`]), ...(caps.length === 0 ? [] : [`capabilities ${caps.join(", ")}`])]
+  return parts.length === 0 ? "the default group" : parts.join(", ")
+}
+
+/**
+ * The DAG runner's placement hook on a cluster (`RunnerEnv.placement`): a step's shard group from
+ * its `capabilities` and `runner_group`, and, while no runner with a recent heartbeat serves that
+ * group, the note `show` prints (`waiting: no live runner serves capabilities llm.call`). With no
+ * SqlClient (a CLI client) the note is never computed.
+ */
+export const placement = (sql: { readonly current: SqlClient.SqlClient | undefined }, maxAgeSeconds = 60) => ({
+  group: (step: { readonly capabilities: ReadonlyArray<string>; readonly runner_group?: string | undefined }): string =>
+    placementGroup({ capabilities: step.capabilities, group: step.runner_group }),
+  note: (group: string): Effect.Effect<string | undefined> =>
+    group === DEFAULT_GROUP || sql.current === undefined
+      ? Effect.succeed(undefined)
+      : servedBy(group, maxAgeSeconds).pipe(
+        Effect.provideService(SqlClient.SqlClient, sql.current),
+        Effect.map((rs) => (rs.length === 0 ? `waiting: no live runner serves ${describeGroup(group)} (start one with boruna runner --capabilities …${group.split("+")[0] === DEFAULT_GROUP ? "" : " --group …"})` : undefined)),
+        Effect.catchAllCause(() => Effect.succeed(undefined))
+      )
+})
+
+/** A CLI client's runner environment on a cluster: the placement hook, so approvals reach placed steps. */
+export const clientEnv = <E extends object>(env: E): E & { readonly placement: ReturnType<typeof placement> } => ({ ...env, placement: placement({ current: undefined }) })
+
 // ---------------------------------------------------------------------------------------------
 // The runner process
 
@@ -461,13 +492,25 @@ export const serve = (o: ServeOptions): Effect.Effect<never, ClusterError> =>
       )
       // the DAG runner's workflows: a step's calls go through the run's (narrowed) policy in the
       // gateway, then this runner's handlers, which refuse what its own policy does not grant
-      const env = Runner.makeEnv({ handlers: (_policy, live) => Effect.succeed(live ? handlers : H.demoService) })
-      const dag = Runner.workflowsLayer.pipe(Layer.provideMerge(Layer.mergeAll(Store.layer, Layer.succeed(Runner.RunnerEnv, env))))
+      const sqlRef: { current: SqlClient.SqlClient | undefined } = { current: undefined }
+      const env = Runner.makeEnv({
+        handlers: (_policy, live) => Effect.succeed(live ? handlers : H.demoService),
+        placement: placement(sqlRef)
+      })
+      const steps = config.assignedShardGroups.reduce(
+        (acc: Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | import("./WorkflowStore.js").WorkflowStore | import("./WorkflowRunner.js").RunnerEnv>, g) =>
+          Layer.merge(acc, Runner.stepLayerFor(g)),
+        Layer.empty
+      )
+      const dag = Layer.mergeAll(Runner.workflowsLayer, steps).pipe(
+        Layer.provideMerge(Layer.mergeAll(Store.layer, Layer.succeed(Runner.RunnerEnv, env)))
+      )
       const registered = Layer.mergeAll(probeLayer.pipe(Layer.provide(services)), dag, o.workflows ?? Layer.empty).pipe(
         Layer.provide(Layer.effectDiscard(Effect.orDie(ensureCallTable))),
         Layer.mapError((e) => (e instanceof ClusterError ? e : new ClusterError({ reason: "connect", message: `boruna's store on PostgreSQL: ${String((e as { message?: string }).message ?? e)}` })))
       )
       const ctx = yield* Layer.build(registered.pipe(Layer.provideMerge(clusterEngine(engineOptions))))
+      sqlRef.current = Context.get(ctx, SqlClient.SqlClient)
       // the reconciler: resume runs whose answers are recorded but whose wake was lost (#6318), and
       // runs an engine defect suspended (SuspendOnFailure; #7464), every `reconcileEvery`
       yield* Runner.reconcileAll.pipe(

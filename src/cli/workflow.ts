@@ -104,7 +104,7 @@ const onEngine = <A>(
         try: () => import("../Cluster.js"),
         catch: (e) => new CliError({ kind: "cluster_unavailable", message: `--cluster: cannot load the cluster engine: ${String(e)}`, exitCode: ExitCode.input })
       })
-      layer = Runner.clientLayer(C.clusterEngine({ url, clientOnly: true }), env)
+      layer = Runner.clientLayer(C.clusterEngine({ url, clientOnly: true }), C.clientEnv(env ?? Runner.makeEnv()))
     } else {
       const dir = Engine.dataDirOf(Option.getOrUndefined(o.dataDir))
       yield* Effect.mapError(
