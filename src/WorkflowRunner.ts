@@ -973,6 +973,16 @@ export const resumeRun = (runId: string): Effect.Effect<RunResult, WorkflowError
     if (run === undefined) return yield* new WorkflowError({ kind: "unknown_run", message: `no run ${runId} in this data dir` })
     if (run.status === "completed" || run.status === "failed" || run.status === "cancelled") return yield* summarize(runId, run.status)
     yield* storeErr(store.addHistory({ run_id: runId, approval_id: null, at: nowIso(), actor: null, event: "resumed", detail: "" }))
+    // a paused run: its tokens were shown once (or lost with a crash before they were): mint new ones
+    const env = yield* RunnerEnv
+    for (const a of yield* storeErr(store.getApprovals(runId))) {
+      if (a.status !== "pending") continue
+      const token = mintToken()
+      if (yield* storeErr(store.rotateToken(runId, a.id, tokenHash(token)))) {
+        env.minted.set(`${runId}/${a.id}`, token)
+        yield* storeErr(store.addHistory({ run_id: runId, approval_id: a.id, at: nowIso(), actor: null, event: "token_rotated", detail: "resume minted a new token; the old one no longer works" }))
+      }
+    }
     yield* reconcileRun(runId)
     // a run whose first message never reached the engine (crash right after it was recorded)
     yield* RunWorkflow.execute({ runId }, { discard: true })

@@ -191,6 +191,8 @@ export interface WorkflowStoreService {
   readonly getApprovals: (runId: string) => Effect.Effect<ReadonlyArray<ApprovalRecord>, StoreError>
   /** decide a pending approval; true when this call's decision won (single use, first answer wins) */
   readonly decide: (runId: string, id: string, d: { readonly status: ApprovalStatus; readonly approver: string; readonly reason: string | null; readonly payload_json: string | null; readonly at: string }) => Effect.Effect<boolean, StoreError>
+  /** replace a pending approval's token hash (a token lost to a crash before it was shown); true when it was pending */
+  readonly rotateToken: (runId: string, id: string, tokenHash: string) => Effect.Effect<boolean, StoreError>
   readonly addHistory: (h: Omit<HistoryRecord, "id">) => Effect.Effect<void, StoreError>
   readonly getHistory: (runId: string) => Effect.Effect<ReadonlyArray<HistoryRecord>, StoreError>
   /** the whole record of a run (undefined when unknown) */
@@ -434,6 +436,12 @@ export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.Sql
           WHERE run_id = ${runId} AND id = ${id} AND status = 'pending'`)
         const after = yield* getApproval(runId, id)
         return after?.decision_nonce === nonce
+      }),
+    rotateToken: (runId, id, hash) =>
+      Effect.gen(function*() {
+        yield* wrap("rotate token")(sql`UPDATE boruna_wf_approvals SET token_hash = ${hash} WHERE run_id = ${runId} AND id = ${id} AND status = 'pending'`)
+        const after = yield* getApproval(runId, id)
+        return after?.status === "pending" && after.token_hash === hash
       }),
     addHistory: (h) => wrap("add history")(sql`INSERT INTO boruna_wf_history ${sql.insert({ id: randomBytes(12).toString("hex"), ...h })}`),
     getHistory,
