@@ -924,6 +924,15 @@ const HEADER_TRACEPARENT = "traceparent"
 const HEADER_TRACESTATE = "tracestate"
 const HEADER_REQUEST_ID = "x-boruna-mcp-request-id"
 
+/** A tool result with isError, carried out of the `mcp.tool` span as a failure so the span's status is error. */
+class ToolFailed {
+  constructor(readonly result: McpSchema.CallToolResult, readonly kind: string) {}
+  /** what the span's status message and exception event show: the kind only, never the result (it may hold program data) */
+  toString(): string {
+    return `tool_error (${this.kind})`
+  }
+}
+
 interface Telemetered {
   readonly context: Context.Context<Telemetry.TelemetryEnabled | Telemetry.SpanRecorder>
   readonly tracer: Tracer.Tracer
@@ -959,14 +968,25 @@ const makeCallTool = (
     const span = yield* Effect.orElseSucceed(Effect.currentSpan, () => undefined)
     const args = yield* decodeArgs(t, request.arguments)
     const outcome = yield* t.run(session, args, { span, progress })
-    if (outcome.isError && span !== undefined) {
-      const kind = (outcome.json.error as { kind?: unknown } | undefined)?.kind
-      span.attribute("error.type", typeof kind === "string" ? kind : "tool_error")
-    }
-    return toResult(outcome)
+    if (!outcome.isError) return toResult(outcome)
+    // a failed tool call (isError): error.type `tool_error` as the MCP conventions say, our kind
+    // beside it, and the span's status set to error (the call fails inside the span only)
+    const kind = (outcome.json.error as { kind?: unknown } | undefined)?.kind
+    span?.attribute("error.type", "tool_error")
+    if (typeof kind === "string") span?.attribute("boruna.error.kind", kind)
+    return yield* Effect.fail(new ToolFailed(toResult(outcome), typeof kind === "string" ? kind : "tool_error"))
   }).pipe(
-    Effect.tapError((e) => Effect.flatMap(Effect.orElseSucceed(Effect.currentSpan, () => undefined), (s) => Effect.sync(() => s?.attribute("error.type", e._tag === "InvalidParams" ? "invalid_params" : "internal")))),
-    Effect.withSpan("mcp.tool", parent === undefined ? { kind: "server", attributes, root: true } : { kind: "server", attributes, parent })
+    Effect.tapError((e) =>
+      e instanceof ToolFailed
+        ? Effect.void
+        : Effect.flatMap(Effect.orElseSucceed(Effect.currentSpan, () => undefined), (s) =>
+          Effect.sync(() => {
+            // a JSON-RPC error: its code, as the MCP conventions say
+            s?.attribute("error.type", String(e.code))
+            s?.attribute("rpc.response.status_code", String(e.code))
+          }))),
+    Effect.withSpan("mcp.tool", parent === undefined ? { kind: "server", attributes, root: true } : { kind: "server", attributes, parent }),
+    Effect.catchIf((e): e is ToolFailed => e instanceof ToolFailed, (e) => Effect.succeed(e.result))
   )
   return Effect.acquireUseRelease(
     Effect.sync(() => void session.inFlight++),

@@ -376,26 +376,41 @@ describe("boruna mcp: telemetry", () => {
           _meta: { traceparent: `00-${traceId}-${parentId}-01` }
         })
         expect(r.isError).toBe(false)
+        expect((r.structuredContent as Structured).summary?.map((c) => [c.capability, c.outcome])).toEqual([["time.now", "ok"], ["time.now", "ok"]])
         await s.client.callTool({ name: "boruna_check", arguments: { source: "fn main() -> Int { 1 }" } })
+        const failed = await s.client.callTool({ name: "boruna_run", arguments: { source: "fn main() -> Int { 1 / 0 }" } })
+        expect(failed.isError).toBe(true)
+        await expect(s.client.callTool({ name: "boruna_run", arguments: { sauce: "x" } })).rejects.toThrow(/sauce/)
       } finally {
         await s.close()
       }
-      const spans = await rx.waitForSpans(5)
+      const spans = await rx.waitForSpans(8)
       const tools = spans.filter((x) => x.name === "mcp.tool")
-      expect(tools).toHaveLength(2)
+      expect(tools).toHaveLength(4)
+      const toolError = tools.find((x) => x.attributes["boruna.error.kind"] !== undefined)!
+      expect(toolError.attributes).toMatchObject({ "error.type": "tool_error", "boruna.error.kind": "division_by_zero" })
+      expect(toolError.status.code).toBe(2)
+      // the result (which may hold program data) is not in the span: its status says the kind only
+      expect(toolError.status.message ?? "").not.toContain("<source>")
+      expect(JSON.stringify(toolError.events)).not.toContain("<source>")
+      const rpcError = tools.find((x) => x.attributes["rpc.response.status_code"] !== undefined)!
+      expect(rpcError.attributes).toMatchObject({ "error.type": "-32602", "rpc.response.status_code": "-32602" })
+      expect(rpcError.status.code).toBe(2)
       const run = tools.find((x) => x.attributes["gen_ai.tool.name"] === "boruna_run")!
       expect(run.traceId).toBe(traceId)
       expect(run.parentSpanId).toBe(parentId)
       expect(run.kind).toBe(2) // SERVER
       expect(run.attributes).toMatchObject({ "mcp.method.name": "tools/call", "gen_ai.operation.name": "execute_tool" })
       expect(run.attributes["mcp.session.id"]).toMatch(/^[0-9a-f-]{36}$/)
+      expect(run.status.code).not.toBe(2)
+      expect(run.attributes["error.type"]).toBeUndefined()
       const check = tools.find((x) => x.attributes["gen_ai.tool.name"] === "boruna_check")!
       expect(check.attributes["mcp.session.id"]).toBe(run.attributes["mcp.session.id"])
       expect(check.traceId).not.toBe(traceId)
       expect(check.parentSpanId).toBeUndefined()
-      const borunaRun = spans.find((x) => x.name === "boruna.run")!
+      const borunaRun = spans.find((x) => x.name === "boruna.run" && x.parentSpanId === run.spanId)!
       expect(borunaRun.parentSpanId).toBe(run.spanId)
-      const caps = spans.filter((x) => x.name === "boruna.cap")
+      const caps = spans.filter((x) => x.name === "boruna.cap" && x.traceId === traceId)
       expect(caps).toHaveLength(2)
       for (const c of caps) {
         expect(c.parentSpanId).toBe(borunaRun.spanId)
