@@ -90,13 +90,14 @@ describe("kill -9 at seeded points", () => {
           const list = JSON.parse((yield* Effect.promise(() => boruna(["workflow", "list", "--json"], env))).stdout || "[]") as Array<{ run_id: string }>
           runId = list[0]?.run_id
         }
-        if (runId === undefined) args = runArgs
+        const id = runId
+        if (id === undefined) args = runArgs
         else {
-          const show = JSON.parse((yield* Effect.promise(() => boruna(["workflow", "show", runId, "--json"], env))).stdout) as Show
+          const show = JSON.parse((yield* Effect.promise(() => boruna(["workflow", "show", id, "--json"], env))).stdout) as Show
           const gatePending = show.approvals.some((a) => a.id === "gate:gate" && a.status === "pending")
           args = gatePending && token !== undefined
-            ? ["workflow", "approve", runId, "gate", "--token", token, "--as", "ops"]
-            : ["workflow", "resume", runId]
+            ? ["workflow", "approve", id, "gate", "--token", token, "--as", "ops"]
+            : ["workflow", "resume", id]
         }
         const p = start(args, env)
         const killAt = kills < CRASH_POINTS ? 400 + Math.floor(rand() * 1400) : undefined
