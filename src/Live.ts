@@ -4,13 +4,13 @@
  * `layer(policy)` provides `Handlers` with live `net.fetch` (`live/NetFetch.ts`), `fs.read` /
  * `fs.write` (`live/Fs.ts`), `db.query` (`live/Db.ts`), `llm.call` (`live/Llm.ts`), `time.now` and
  * `random` (`live/Clock.ts`); `ui.render`, `actor.*` and `step.input` keep the demo behaviour (the VM
- * and the workflow runner own them). The layer is scoped: the SQLite connection and HTTP agents are
- * closed when it is released.
+ * and the workflow runner own them). The layer is scoped: the SQLite connection (a child process,
+ * see `live/Db.ts`) and HTTP agents are closed when it is released.
  *
  * Configuration problems are found when the layer is built, before the program runs, as a
  * `LiveConfigError` naming the policy field or environment variable: an invalid
- * `net_policy.allowed_domains` entry (always checked), a missing `fs_policy.root` (when `fs.read` or
- * `fs.write` is granted), a database that cannot be opened (when `db.query` is granted), an invalid
+ * `net_policy.allowed_domains` entry (always checked), a missing `fs_policy.root` or no
+ * `/proc/self/fd` to confine files with (when `fs.read` or `fs.write` is granted), a database that cannot be opened (when `db.query` is granted), an invalid
  * `OPENAI_BASE_URL` (when `llm.call` is granted). Resources of capabilities the policy does not grant
  * are never touched (no database file is created, no environment is read).
  *
