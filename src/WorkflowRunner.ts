@@ -343,7 +343,8 @@ const pause = (
       if (inserted) {
         c.env.minted.set(`${c.runId}/${p.id}`, token)
         yield* c.store.addHistory({ run_id: c.runId, approval_id: p.id, at: nowIso(), actor: null, event: "pending", detail: p.args_rendered ?? p.kind })
-        yield* Effect.annotateCurrentSpan({ [`pause.${p.kind}`]: p.id })
+        const span = yield* Effect.option(Effect.currentSpan)
+        if (span._tag === "Some") span.value.event("boruna.pending", BigInt(Date.now()) * 1_000_000n, { "approval.id": p.id, "approval.kind": p.kind })
       }
     }
     const current = existing ?? (yield* c.store.getApproval(c.runId, p.id))
@@ -352,10 +353,8 @@ const pause = (
       yield* c.store.setRunStatus(c.runId, "paused")
     }
     const d = yield* DurableDeferred.await(pauseDeferred(p.id))
-    yield* Effect.sync(() => {
-      const span = Effect.runSync(Effect.option(Effect.currentSpan))
-      if (span._tag === "Some") span.value.event(`boruna.${d.decision}`, BigInt(Date.now()) * 1_000_000n, { "approval.id": p.id, approver: d.approver })
-    })
+    const span = yield* Effect.option(Effect.currentSpan)
+    if (span._tag === "Some") span.value.event(`boruna.${d.decision}`, BigInt(Date.now()) * 1_000_000n, { "approval.id": p.id, "approval.kind": p.kind, approver: d.approver })
     yield* c.store.setRunStatus(c.runId, "running")
     yield* setStep(c, "running")
     return d
