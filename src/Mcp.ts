@@ -47,7 +47,7 @@ import { programHash, type BytecodeProgram } from "./Bytecode.js"
 import { compileSource } from "./Compiler.js"
 import type { Diagnostic } from "./Diagnostic.js"
 import { formatDiagnostic } from "./Diagnostic.js"
-import { BudgetExceeded } from "./Errors.js"
+import { BudgetExceeded, HandlerFailure } from "./Errors.js"
 import type { Event } from "./Event.js"
 import * as EventLog from "./EventLog.js"
 import * as EventLogFile from "./EventLogFile.js"
@@ -170,7 +170,7 @@ interface Session {
   inFlight: number
   readonly recorder: Telemetry.SpanRecorderService
   /** the workflow runner on the data directory's store, built on first use and kept for the session */
-  readonly workflows: Effect.Effect<Context.Context<WorkflowServices>, McpSchema.InvalidParams>
+  workflows: Effect.Effect<Context.Context<WorkflowServices>, McpSchema.InvalidParams>
 }
 
 type WorkflowServices = import("./WorkflowRunner.js").Services
@@ -879,9 +879,40 @@ export const TOOLS: ReadonlyArray<ToolDef<Schema.Schema.AnyNoContext>> = [
   workflowStatusTool
 ]
 
+/**
+ * Handlers that count each call against the session budget (`--session-budget`); once it is spent a
+ * call is refused (as denied) before its handler runs. For workflow steps, whose gateway is the
+ * runner's own.
+ */
+const sessionHandlers = (session: Session, inner: Handlers.HandlersService): Handlers.HandlersService => {
+  const limit = session.options.sessionBudget
+  if (limit === undefined) return inner
+  const cache = new Map<string, Handlers.Handler>()
+  return {
+    get: (cap) => {
+      const h = inner.get(cap)
+      if (h === undefined) return undefined
+      let w = cache.get(cap)
+      if (w === undefined) {
+        w = (args, ctx) =>
+          Effect.suspend(() => {
+            if (session.used >= limit) {
+              return Effect.fail(new HandlerFailure({ message: `session budget exceeded: the server's --session-budget of ${limit} capability call(s) is spent`, denied: true }))
+            }
+            session.used++
+            return h(args, ctx)
+          })
+        cache.set(cap, w)
+      }
+      return w
+    }
+  }
+}
+
 /** The workflow runner of a session: the store and engine in the data directory (`dataDirOf`). */
-const workflowServices = (options: ServerOptions, telemetry: Context.Context<Telemetry.TelemetryEnabled>) =>
+const workflowServices = (session: Session, telemetry: Context.Context<Telemetry.TelemetryEnabled>) =>
   Effect.gen(function*() {
+    const options = session.options
     const [Runner, Engine] = yield* Effect.promise(() => Promise.all([import("./WorkflowRunner.js"), import("./WorkflowEngine.js")]))
     const dir = Engine.dataDirOf(options.dataDir, options.env)
     try {
@@ -889,7 +920,10 @@ const workflowServices = (options: ServerOptions, telemetry: Context.Context<Tel
     } catch (e) {
       return yield* Effect.fail(invalid(`workflows: cannot create the data directory ${dir}: ${e instanceof Error ? e.message : String(e)}`))
     }
-    return Runner.layer(Engine.sqliteEngine(dir)).pipe(
+    // the session budget counts the capability calls of workflow steps too
+    const base = Runner.makeEnv().handlers
+    const env = Runner.makeEnv({ handlers: (policy, live) => Effect.map(base(policy, live), (h) => sessionHandlers(session, h)) })
+    return Runner.layer(Engine.sqliteEngine(dir), env).pipe(
       Layer.provide(Layer.succeedContext(telemetry)),
       Layer.mapError((e) => invalid(`workflows: cannot open the run store in ${dir}: ${e instanceof Error ? e.message : String(e)}`))
     )
@@ -1088,14 +1122,14 @@ export const layer = <EIn, RIn, EOut, ROut>(
   const recorder = Context.get(telemetry.context, Telemetry.SpanRecorder)
   const sessionLayer = Layer.unwrapScoped(Effect.gen(function*() {
     const scope = yield* Effect.scope
-    const workflows = yield* Effect.cached(
-      Effect.flatMap(workflowServices(options, telemetry.context), (l) => Layer.buildWithScope(l, scope)).pipe(
+    const session: Session = { id: sessionId, options, used: 0, inFlight: 0, recorder, workflows: Effect.dieMessage("workflows: not set up") }
+    session.workflows = yield* Effect.cached(
+      Effect.flatMap(workflowServices(session, telemetry.context), (l) => Layer.buildWithScope(l, scope)).pipe(
         Effect.provide(telemetry.context),
         Effect.withTracer(telemetry.tracer),
         Effect.withTracerEnabled(true)
       )
     )
-    const session: Session = { id: sessionId, options, used: 0, inFlight: 0, recorder, workflows }
     return registry(session, telemetry)
   }))
   return Layer.scopedDiscard(Effect.forkScoped(McpServer.run({ name: "boruna", version: options.version }))).pipe(

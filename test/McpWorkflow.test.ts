@@ -130,4 +130,30 @@ describe("boruna mcp: workflow tools", () => {
       await client.close()
     }
   }, 60_000)
+
+  it("--session-budget counts the capability calls of workflow steps too", async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [BIN, "mcp", "--policy", "allow-all", "--data-dir", join(dir, "data2"), "--session-budget", "2"],
+      cwd: dir,
+      env: cleanEnv(),
+      stderr: "pipe"
+    })
+    const client = new Client({ name: "boruna-test", version: "1.0.0" })
+    await client.connect(transport)
+    try {
+      const one = workflow("one", { schema_version: 1, name: "one", version: "1", steps: { a: { kind: "source", source: "a.ax" } }, edges: [] }, { "a.ax": A })
+      const first = await client.callTool({ name: "boruna_run", arguments: { source: "fn main() -> Int !{time.now} { time.now() }\n" } })
+      expect(first.isError).toBe(false)
+      const second = await client.callTool({ name: "boruna_workflow_run", arguments: { path: one } })
+      expect((second.structuredContent as { status: string }).status).toBe("completed")
+      // two calls spent (one by the run, one by the workflow's step): the next workflow run is refused
+      const third = await client.callTool({ name: "boruna_workflow_run", arguments: { path: one } })
+      const r = third.structuredContent as { status: string; error: { kind: string; message: string } | null }
+      expect(r.status).toBe("failed")
+      expect(JSON.stringify(r.error)).toContain("session budget exceeded")
+    } finally {
+      await client.close()
+    }
+  }, 60_000)
 })
