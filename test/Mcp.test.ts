@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { McpError } from "@modelcontextprotocol/sdk/types.js"
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { BIN, boruna, cleanEnv, ensureBuilt, importLogger } from "./support/BuiltCli.js"
@@ -179,6 +179,13 @@ describe("boruna mcp: tools", () => {
       expect(out.message).toMatch(/outside the server's directory|no such file/)
       const both = await mcpError(s, "boruna_run", { path: "progs/hello.ax", source: "x" })
       expect(both.message).toContain("either source or path")
+      // a link inside the directory that points outside it is outside it
+      const outside = mkdtempSync(join(tmpdir(), "boruna-mcp-outside-"))
+      writeFileSync(join(outside, "secret.ax"), "fn main() -> Int { 1 }\n")
+      symlinkSync(join(outside, "secret.ax"), join(dir, "progs", "link.ax"))
+      const link = await mcpError(s, "boruna_check", { path: "progs/link.ax" })
+      expect(link.message).toContain("outside the server's directory")
+      rmSync(outside, { recursive: true, force: true })
     })
   })
 
@@ -266,6 +273,28 @@ describe("boruna mcp: the ceiling", () => {
       // pure code still runs
       const pure = await call(s, "boruna_run", { source: "fn main() -> Int { 7 }\n" })
       expect(pure.json.value_text).toBe("7")
+    })
+  })
+})
+
+describe("boruna mcp: live handlers and approvals", () => {
+  it("--live: real capabilities under the ceiling (the live net policy still refuses loopback)", async () => {
+    await withSession(["--live", "--policy", "allow-all"], async (s) => {
+      const now = await call(s, "boruna_run", { source: "fn main() -> Int !{time.now} { time.now() }\n" })
+      expect(Number(now.json.value_text)).toBeGreaterThan(1_700_000_000)
+      const fetch = await call(s, "boruna_run", { source: "fn main() -> String !{net.fetch} { net.fetch(\"http://127.0.0.1:9/x\") }\n" })
+      expect(fetch.json.error?.kind).toBe("denied")
+      expect(fetch.json.error?.message).toContain("loopback")
+    })
+  })
+
+  it("a call the ceiling says needs a person's approval is refused in a plain run, whatever the call's policy", async () => {
+    const ceiling = policyFile("approve.json", { rules: { "time.now": { allow: true, approve: true } } })
+    await withSession(["--policy", ceiling], async (s) => {
+      const r = await call(s, "boruna_run", { source: "fn main() -> Int !{time.now} { time.now() }\n", policy: { rules: { "time.now": { allow: true } } } })
+      expect(r.json.error?.kind).toBe("approval_required")
+      const off = await call(s, "boruna_run", { source: "fn main() -> Int !{time.now} { time.now() }\n", policy: { rules: { "time.now": { allow: true, approve: false } } } })
+      expect(off.json.error?.kind).toBe("ceiling_exceeded")
     })
   })
 })
