@@ -291,7 +291,7 @@ export const open = (options: DbOptions): Effect.Effect<Handler, string, Scope.S
         if (!Array.isArray(rawParams)) return yield* fail(`params must be a List, got ${typeName(rawParams as Value)}`)
         const params = yield* Effect.forEach(rawParams as ReadonlyArray<Value>, toParam)
         const verdict = SqlGuard.check(query, readOnly)
-        if (!verdict.ok) return yield* deny(verdict.message)
+        if (!verdict.ok) return yield* (verdict.denied ? deny(verdict.message) : fail(verdict.message))
         const line = JSON.stringify({ sql: query, params, ro: readOnly, maxRows, maxBytes, timeoutMs })
         const r = yield* lock.withPermits(1)(conn.request(line, timeoutMs + 50, `a query ran longer than ${timeoutMs} ms (db_policy.timeout_ms)`))
         if (!r.ok) {

@@ -5,9 +5,12 @@
  * (empty statements SQLite skips) are skipped here too, and `EXPLAIN [QUERY PLAN]` is looked through
  * (SQLite runs a PRAGMA's assignment while preparing it, even under EXPLAIN).
  *
- * SQLite's grammar starts every statement with one of a fixed set of keywords (listed below, plus
- * ATTACH, DETACH and EXPLAIN); anything else is a syntax error in SQLite's own parser, so a refusal
- * on the first token covers every spelling of a refused statement. That the text holds exactly one statement is checked by
+ * SQLite's grammar starts every statement with one of a fixed set of keywords (SELECT, VALUES, WITH,
+ * INSERT, REPLACE, UPDATE, DELETE, CREATE, DROP, ALTER, BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT,
+ * RELEASE, ANALYZE, REINDEX, VACUUM, PRAGMA, ATTACH, DETACH, EXPLAIN); anything else is a syntax
+ * error in SQLite's own parser, so a refusal on the first token covers every spelling of a refused
+ * statement. A leading `;` (an empty statement SQLite would skip) is refused too: a query is
+ * exactly one statement. That the text holds exactly one statement is checked by
  * SQLite's parser (better-sqlite3's `prepare` refuses a tail that is not whitespace or comments).
  */
 
@@ -69,20 +72,17 @@ export const tokens = (sql: string, limit = Number.POSITIVE_INFINITY): Array<Tok
   return out
 }
 
-/** The statement keywords of SQLite's grammar, minus the refused ones. */
-const ALLOWED = new Set([
-  "SELECT", "VALUES", "WITH", "INSERT", "REPLACE", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER",
-  "BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "ANALYZE", "REINDEX", "VACUUM", "PRAGMA"
-])
-
 /** PRAGMAs no query may set: they would undo a guarantee of the connection. */
 const GUARDED_PRAGMAS = new Set(["QUERY_ONLY", "WRITABLE_SCHEMA", "TRUSTED_SCHEMA", "CELL_SIZE_CHECK"])
 
 export type Verdict =
   | { readonly ok: true; readonly keyword: string }
-  | { readonly ok: false; readonly message: string }
+  | { readonly ok: false; readonly message: string; readonly denied: boolean }
 
-const no = (message: string): Verdict => ({ ok: false, message })
+/** refused by a rule of the policy (`denied`) */
+const no = (message: string): Verdict => ({ ok: false, message, denied: true })
+/** not one well-formed statement (a `runtime_error`) */
+const malformed = (message: string): Verdict => ({ ok: false, message, denied: false })
 
 /** Whether `sql` may be prepared by `db.query` under `readOnly`; the refusal says why. */
 export const check = (sql: string, readOnly: boolean): Verdict => {
@@ -95,11 +95,9 @@ export const check = (sql: string, readOnly: boolean): Verdict => {
     if (ts[i]?.text === "QUERY" && ts[i + 1]?.text === "PLAN") i += 2
   }
   const first = ts[i]
-  if (first === undefined) return no("the query holds no SQL statement")
+  if (first === undefined) return malformed("the query holds no SQL statement")
   const kw = first.kind === "word" ? first.text : ""
   if (kw === "ATTACH" || kw === "DETACH") return no(`${kw} is not allowed: db.query reaches only the database db_policy names`)
-  // any other first token is not a statement SQLite knows: its parser reports the syntax error
-  if (!ALLOWED.has(kw)) return { ok: true, keyword: kw }
   if (kw === "VACUUM" && ts.slice(i + 1).some((t) => t.kind === "word" && t.text === "INTO")) {
     return no(`VACUUM INTO is not allowed: it writes a file db_policy does not name`)
   }
@@ -112,5 +110,8 @@ export const check = (sql: string, readOnly: boolean): Verdict => {
     const bare = name === undefined ? "" : name.kind === "quoted" ? name.text.slice(1, -1).toUpperCase() : name.text
     if (GUARDED_PRAGMAS.has(bare)) return no(`PRAGMA ${bare.toLowerCase()} is not allowed: the connection keeps it fixed`)
   }
+  // any other first token is not a statement SQLite knows: its parser reports the syntax error
+  // a query is exactly one statement: SQLite would skip an empty one before it, db.query does not
+  if (ts[0].text === ";") return malformed("a query is exactly one statement: remove the empty statement (';') before it")
   return { ok: true, keyword: kw }
 }

@@ -123,6 +123,7 @@ describe("security: db.query", () => {
       yield* Effect.gen(function*() {
         expect(yield* outcome("SELECT 1; DROP TABLE users")).toContain("more than one statement")
         expect(yield* outcome("SELECT 1 /* a */; -- b")).toBe("ok")
+        expect(yield* outcome(";SELECT 1")).toBe("RuntimeError: db.query failed: a query is exactly one statement: remove the empty statement (';') before it")
         expect(yield* outcome("SELECT load_extension('/nonexistent/lib')")).toContain("not authorized")
         expect(yield* outcome("; PRAGMA writable_schema = ON")).toMatch(/^Denied: capability denied: db.query: PRAGMA writable_schema is not allowed/)
         expect(yield* outcome("PRAGMA trusted_schema = 1")).toMatch(/^Denied: /)
@@ -131,14 +132,23 @@ describe("security: db.query", () => {
       }).pipe(Effect.provide(setup(dbPolicy({ path: main }))))
     }))
 
-  it("the guard follows SQLite's tokens: quoted words are not keywords, comments and ';' are skipped", () => {
+  it("the guard follows SQLite's tokens: quoted words are not keywords, comments are skipped, ';' before a statement is refused", () => {
     expect(SqlGuard.check("'ATTACH'", false).ok).toBe(true) // a string literal: a syntax error in SQLite
     expect(SqlGuard.check("\"x\" ; ATTACH", false).ok).toBe(true) // first token is an identifier
     expect(SqlGuard.check("-- ATTACH\nSELECT 1", false).ok).toBe(true)
     expect(SqlGuard.check("/* ; */ ; /* */ DETACH o", false)).toEqual({
       ok: false,
-      message: "DETACH is not allowed: db.query reaches only the database db_policy names"
+      message: "DETACH is not allowed: db.query reaches only the database db_policy names",
+      denied: true
     })
+    // one statement: an empty one before it is refused (not a policy denial: a malformed query)
+    expect(SqlGuard.check("; SELECT 1", false)).toEqual({
+      ok: false,
+      message: "a query is exactly one statement: remove the empty statement (';') before it",
+      denied: false
+    })
+    expect(SqlGuard.check("SELECT 1;", false).ok).toBe(true)
+    expect(SqlGuard.check("  -- only a comment", false)).toEqual({ ok: false, message: "the query holds no SQL statement", denied: false })
     expect(SqlGuard.check("VACUUM 'INTO'", false).ok).toBe(true) // a schema name, not INTO
     expect(SqlGuard.check("VACUUM [x] INTO 'y'", false).ok).toBe(false)
     expect(SqlGuard.check("PRAGMA [writable_schema]=1", false).ok).toBe(false)
