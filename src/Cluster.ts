@@ -465,6 +465,9 @@ export interface ServeOptions {
  * Run a runner until interrupted: join the cluster, register the workflows, serve. Interrupting
  * it (SIGTERM) closes the layer: entities stop, shard locks are released, the runner unregisters.
  */
+/** The advisory lock runners hold while they create tables (any number no other tool uses). */
+const SCHEMA_LOCK = 720_110_014
+
 export const serve = (o: ServeOptions): Effect.Effect<never, ClusterError> =>
   Effect.scoped(
     Effect.gen(function*() {
@@ -508,6 +511,24 @@ export const serve = (o: ServeOptions): Effect.Effect<never, ClusterError> =>
       const registered = Layer.mergeAll(probeLayer.pipe(Layer.provide(services)), dag, o.workflows ?? Layer.empty).pipe(
         Layer.provide(Layer.effectDiscard(Effect.orDie(ensureCallTable))),
         Layer.mapError((e) => (e instanceof ClusterError ? e : new ClusterError({ reason: "connect", message: `boruna's store on PostgreSQL: ${String((e as { message?: string }).message ?? e)}` })))
+      )
+      // create the tables (cluster's and boruna's) one runner at a time: concurrent CREATE TABLE IF
+      // NOT EXISTS in PostgreSQL fails with a duplicate pg_type key when two runners start together
+      yield* Effect.scoped(Effect.gen(function*() {
+        const sql = Context.get(yield* Layer.build(pgLayer(engineOptions)), SqlClient.SqlClient)
+        const conn = yield* sql.reserve
+        yield* conn.executeRaw(`SELECT pg_advisory_lock(${SCHEMA_LOCK})`, [])
+        yield* Layer.build(
+          Layer.mergeAll(Store.layer, Layer.effectDiscard(ensureCallTable), SqlMessageStorage.layer, Layer.orDie(SqlRunnerStorage.layer)).pipe(
+            Layer.provide(ShardingConfig.layer(config)),
+            Layer.provide(Layer.succeed(SqlClient.SqlClient, sql))
+          )
+        )
+        yield* conn.executeRaw(`SELECT pg_advisory_unlock(${SCHEMA_LOCK})`, [])
+      })).pipe(
+        Effect.mapError((e) =>
+          e instanceof ClusterError ? e : new ClusterError({ reason: "connect", message: `cannot create the tables on PostgreSQL: ${String((e as { message?: string }).message ?? e)}` })
+        )
       )
       const ctx = yield* Layer.build(registered.pipe(Layer.provideMerge(clusterEngine(engineOptions))))
       sqlRef.current = Context.get(ctx, SqlClient.SqlClient)
