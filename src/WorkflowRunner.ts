@@ -812,6 +812,29 @@ export const startRun = (o: {
       workflow = v.right.workflow
       path = resolve(v.right.dir)
     }
+    return yield* startWorkflow({ ...o, workflow, path })
+  })
+
+/**
+ * Start a run of an already-decoded workflow (TypeScript workflows, `WorkflowTs.ts`): `path` is the
+ * directory its `.ax` steps are relative to. Waits until the run completes or pauses.
+ */
+export const startWorkflow = (o: {
+  readonly workflow: WorkflowDef
+  readonly path: string
+  readonly policy: Policy
+  readonly inputs?: Readonly<Record<string, string>>
+  readonly live?: boolean
+  readonly concurrency?: number
+}): Effect.Effect<RunResult, WorkflowError, Services> =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const WF = yield* Effect.promise(() => import("./WorkflowFile.js"))
+    const P = yield* Effect.promise(() => import("./Policy.js"))
+    const { workflow, path } = o
+    const V = yield* Effect.promise(() => import("./WorkflowValidate.js"))
+    const problems = V.checkWorkflow(workflow)
+    if (problems.length > 0) return yield* new WorkflowError({ kind: "invalid_workflow", message: `${workflow.name}: invalid workflow`, problems })
     const inputs = o.inputs ?? {}
     const wh = WF.workflowHash(workflow)
     const ih = WF.inputsHash(inputs)

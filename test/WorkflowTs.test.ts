@@ -1,0 +1,52 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { digest, runAndApprove } from "../examples/workflow-ts.js"
+import { Net } from "../src/Capabilities.js"
+import { allowAll } from "../src/PolicyCore.js"
+import * as Telemetry from "../src/Telemetry.js"
+import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
+import * as Runner from "../src/WorkflowRunner.js"
+import * as WorkflowTs from "../src/WorkflowTs.js"
+
+describe("TypeScript workflows", () => {
+  it.scopedLive("the example: TypeScript and .ax steps mixed, a gate and a per-call approval, on the durable engine", () =>
+    Effect.gen(function*() {
+      const results = yield* runAndApprove("demo")
+      expect(results.map((r) => r.status)).toEqual(["paused", "paused", "completed"])
+      expect(results[0].pending[0]).toMatchObject({ kind: "gate", step: "review" })
+      expect(results[1].pending[0]).toMatchObject({ kind: "call", step: "publish", capability: "net.fetch" })
+      const out = results[2].outputs
+      expect(JSON.parse(out.summary)).toEqual({ Map: { at: { Int: 1700000000 }, text: { String: 'mock llm response to: Summarise in one line: {"mock": true, "url": "https://example.com/news"}' } } })
+      expect(out.publish).toContain("https://api.example.com/posts")
+      const v = yield* Runner.runStatus(results[0].runId)
+      // capability calls inside TypeScript steps are journaled activities too
+      expect(v.calls.filter((c) => c.step_id === "summary").map((c) => [c.seq, c.capability, c.decision])).toEqual([[0, "time.now", "allowed"], [1, "llm.call", "allowed"]])
+      expect(v.steps.map((s) => s.status)).toEqual(["completed", "completed", "completed", "completed"])
+    }).pipe(Effect.provide(WorkflowTs.layer(digest, sqliteEngine(mkdtempSync(join(tmpdir(), "boruna-ts-")))).pipe(Layer.provide(Telemetry.off), Layer.orDie))), 60_000)
+
+  it.scopedLive("typed inputs: a value that does not decode fails the step with invalid_input; the policy applies to TypeScript calls", () =>
+    Effect.gen(function*() {
+      const wf = WorkflowTs.make({
+        name: "typed", version: "1",
+        steps: {
+          n: WorkflowTs.step({ run: () => Effect.succeed(41) }),
+          asString: WorkflowTs.step({ inputs: { n: WorkflowTs.input("n", Schema.String) }, run: ({ n }) => Effect.succeed(n) }),
+          plusOne: WorkflowTs.step({ inputs: { n: WorkflowTs.input("n", Schema.Number) }, run: ({ n }) => Effect.succeed(n + 1) }),
+          fetch: WorkflowTs.step({ capabilities: ["llm.call"], run: () => Net.fetch("https://example.com") })
+        }
+      })
+      const r = yield* WorkflowTs.start(wf, { policy: allowAll })
+      expect(r.status).toBe("failed")
+      const v = yield* Runner.runStatus(r.runId)
+      const byId = Object.fromEntries(v.steps.map((s) => [s.step_id, s]))
+      expect(byId.plusOne).toMatchObject({ status: "completed", output_json: '{"Int":42}' })
+      expect(byId.asString).toMatchObject({ status: "failed", error_kind: "invalid_input" })
+      // fetch declared only llm.call: net.fetch is denied by the narrowed step policy
+      expect(byId.fetch).toMatchObject({ status: "failed", error_kind: "denied" })
+    }).pipe(Effect.provide(Runner.layer(memoryEngine).pipe(Layer.provide(Telemetry.off), Layer.orDie))))
+})
