@@ -79,7 +79,7 @@ const handle = (q) => {
     if (queryOnly.get() !== 1) { db.pragma("query_only = ON"); return { ok: false, denied: true, message: "the statement turned query_only off (db_policy.read_only)" }; }
     if (!stmt.readonly) return { ok: false, denied: true, message: "the database is read-only (db_policy.read_only): the statement writes" };
   }
-  const params = q.params.map((p) => (Array.isArray(p) ? BigInt(p[0]) : p));
+  const params = q.params.map((p) => (Array.isArray(p) ? BigInt(p[0]) : p !== null && typeof p === "object" ? Number(p.f) : p));
   const rows = [];
   let result;
   try {
@@ -234,9 +234,17 @@ class Connection {
     this.child.kill("SIGKILL")
   }
 
-  close = Effect.sync(() => {
+  /** End the connection: the child closes the database and exits; killed if it has not within 1 s. */
+  close = Effect.async<void>((resume) => {
     this.gone ??= "closed"
-    this.child.kill("SIGKILL")
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return resume(Effect.void)
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 1000)
+    this.child.once("exit", () => {
+      clearTimeout(timer)
+      resume(Effect.void)
+    })
+    if (this.waiting !== undefined) this.child.kill("SIGKILL")
+    else this.child.stdin!.end()
   })
 }
 
@@ -249,12 +257,13 @@ const renderRow = (flat: ReadonlyArray<string | readonly [string]>) => {
   return mkMap(pairs)
 }
 
-type Param = string | number | readonly [string]
+/** a String, a finite Float, an Int (or Bool) as `[decimal]`, a non-finite Float as `{ f: "Infinity" }` */
+type Param = string | number | readonly [string] | { readonly f: string }
 const toParam = (v: Value, i: number): Effect.Effect<Param, HandlerFailure> => {
   if (typeof v === "string") return Effect.succeed(v)
   if (typeof v === "number" || typeof v === "bigint") return Effect.succeed([BigInt(v).toString()] as const)
   if (typeof v === "boolean") return Effect.succeed([v ? "1" : "0"] as const)
-  if (v instanceof AxFloat) return Effect.succeed(v.value)
+  if (v instanceof AxFloat) return Effect.succeed(Number.isFinite(v.value) ? v.value : { f: String(v.value) })
   return fail(`parameter ${i + 1} must be a String (or Int, Float, Bool), got ${typeName(v)}`)
 }
 

@@ -8,7 +8,7 @@ import * as Path from "node:path"
 import * as Gateway from "../../src/Gateway.js"
 import * as Live from "../../src/Live.js"
 import type { Policy } from "../../src/Policy.js"
-import { AxFloat, mkMap, show } from "../../src/Value.js"
+import { AxFloat, formatFloat, mkMap, show } from "../../src/Value.js"
 import { capSpans, dump, events, setup } from "./support.js"
 
 const tmpDir = Effect.acquireRelease(
@@ -105,6 +105,12 @@ describe("live db.query", () => {
         expect(yield* Gateway.call("db.query", ["SELECT 1 + 1 AS two", []])).toEqual([mkMap([["two", "2"]])])
       }).pipe(Effect.provide(setup(dbPolicy({ read_only: true }))))
     }))
+
+  it.effect("Float parameters bind as REAL, also the non-finite ones", () =>
+    Effect.gen(function*() {
+      const r = yield* Gateway.call("db.query", ["SELECT ? AS a, ? AS b, ? AS c, typeof(?) AS t", [new AxFloat(2.5), new AxFloat(Infinity), new AxFloat(-Infinity), new AxFloat(Infinity)]])
+      expect(r).toEqual([mkMap([["a", "2.5"], ["b", formatFloat(Infinity)], ["c", formatFloat(-Infinity)], ["t", "real"]])])
+    }).pipe(Effect.provide(setup(dbPolicy({})))))
 
   it.effect("SQL errors and bad arguments are runtime_errors; the message carries neither SQL nor parameters", () =>
     Effect.gen(function*() {
