@@ -15,6 +15,7 @@
  * With telemetry off, the gateway takes a separate path that does no span work at all.
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -172,12 +173,6 @@ export const make = (options: {
     return err
   }
 
-  /** Run the handler and record its outcome; shared by both paths. */
-  const invoke = (e: CapEntry, cap: CapabilityName, args: ReadonlyArray<Value>, ctx: HandlerContext): Effect.Effect<Value, CapabilityError> => {
-    const handler = e.handler
-    return settle(e, handler === undefined ? missing(cap) : handler(args, ctx))
-  }
-
   /**
    * How to record the outcome of `cap`'s handler and map its failure to a `CapabilityError`. Built
    * once per capability (it only closes over `cap`), so `settle` allocates no closures per call.
@@ -264,7 +259,16 @@ export const make = (options: {
       event: (name, attributes) =>
         span.event(name, BigInt(Date.now()) * 1_000_000n, exported ? safeAttributes(attributes) : attributes)
     }
-    return invoke(e, cap, args, ctx).pipe(
+    const handler = e.handler
+    const run = handler === undefined ? missing(cap) : handler(args, ctx)
+    // a handler that answered synchronously: log, count and hand back its Exit as-is (it cannot
+    // have opened a child span, so it needs no parent)
+    if (isSucceeded(run)) {
+      logResult(cap, run.value)
+      span.attribute("bytes_out", approxBytes(run.value))
+      return run
+    }
+    return settle(e, run).pipe(
       Effect.tap((result) => Effect.sync(() => span.attribute("bytes_out", approxBytes(result)))),
       Effect.tapError((e) =>
         Effect.sync(() => {
@@ -276,13 +280,34 @@ export const make = (options: {
     )
   }
 
-  const spanOptions = { kind: "internal", captureStackTrace: false } as const
+  /**
+   * The cap span, made directly with the fiber's current tracer (the one the telemetry layer
+   * installed: still swappable by layer), its current span as parent and its clock for the times —
+   * what `Effect.useSpan` does, without its per-call fiber-ref and context work (no span
+   * annotations or links from the environment, no call-site stack). A synchronous outcome ends the
+   * span at once; anything else ends it on exit, interruption included.
+   */
+  const noLinks: Array<Tracer.SpanLink> = []
+  const emptyContext = Context.empty()
   const tracedCall = (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError> =>
-    // captureStackTrace: false — a span's call-site stack costs an Error per call and the cap span's
-    // site is the gateway itself
-    Effect.useSpan("boruna.cap", spanOptions, (span) => {
+    Effect.withFiberRuntime<Value, CapabilityError>((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      const current = fiber.currentSpan
+      const span = fiber.currentTracer.span(
+        "boruna.cap",
+        current === undefined ? Option.none() : Option.some(current),
+        emptyContext,
+        noLinks,
+        clock.unsafeCurrentTimeNanos(),
+        "internal"
+      )
       span.attribute("cap.name", cap)
-      return Effect.suspend(() => spanned(span, cap, args, site))
+      const run = spanned(span, cap, args, site)
+      if (Exit.isExit(run)) {
+        span.end(clock.unsafeCurrentTimeNanos(), run)
+        return run
+      }
+      return Effect.onExit(run, (exit) => Effect.sync(() => span.end(clock.unsafeCurrentTimeNanos(), exit)))
     })
   const backpressure = options.backpressure
   const callTraced = backpressure === undefined

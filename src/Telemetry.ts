@@ -525,10 +525,13 @@ class ExportSpan implements Tracer.Span {
   readonly traceId: string
   readonly sampled: boolean
   status: Tracer.SpanStatus
-  readonly attributes = new Map<string, unknown>()
   readonly links: Array<Tracer.SpanLink>
+  /** the error.type a caller set (the GenAI span), if any */
+  private errorType: string | undefined
+  /** this span as an OpenTelemetry parent context, made once for all its children */
+  private asParent: OtelApi.Context | undefined
   constructor(
-    api: typeof OtelApi,
+    private readonly api: typeof OtelApi,
     tracer: OtelApi.Tracer,
     readonly name: string,
     readonly parent: Option.Option<Tracer.AnySpan>,
@@ -537,17 +540,28 @@ class ExportSpan implements Tracer.Span {
     startTime: bigint,
     readonly kind: Tracer.SpanKind
   ) {
-    const parentContext = Option.isSome(parent) ? api.trace.setSpanContext(api.ROOT_CONTEXT, spanContextOf(parent.value)) : api.ROOT_CONTEXT
+    const parentContext = Option.isNone(parent)
+      ? api.ROOT_CONTEXT
+      : parent.value instanceof ExportSpan
+      ? parent.value.parentContext()
+      : api.trace.setSpanContext(api.ROOT_CONTEXT, spanContextOf(parent.value))
     this.span = tracer.startSpan(name, { startTime: hrTime(startTime), kind: KIND[kind] }, parentContext)
     const sc = this.span.spanContext()
     this.spanId = sc.spanId
     this.traceId = sc.traceId
     this.sampled = (sc.traceFlags & 1) === 1
     this.status = { _tag: "Started", startTime }
-    this.links = [...links]
+    this.links = links.length === 0 ? [] : [...links]
+  }
+  parentContext(): OtelApi.Context {
+    return this.asParent ??= this.api.trace.setSpan(this.api.ROOT_CONTEXT, this.span)
+  }
+  /** read from the SDK span (rarely needed: Effect's tracer interface asks for it) */
+  get attributes(): ReadonlyMap<string, unknown> {
+    return new Map(Object.entries((this.span as unknown as { readonly attributes?: Record<string, unknown> }).attributes ?? {}))
   }
   attribute(key: string, value: unknown): void {
-    this.attributes.set(key, value)
+    if (key === "error.type" && typeof value === "string") this.errorType = value
     if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") this.span.setAttribute(key, value)
     else if (typeof value === "bigint") this.span.setAttribute(key, Number(value))
     else if (Array.isArray(value) && value.every((v) => typeof v === "string")) this.span.setAttribute(key, value as Array<string>)
@@ -572,9 +586,9 @@ class ExportSpan implements Tracer.Span {
       const failure = failureOf(exit.cause)
       const summary = summarizeFailure(failure)
       // a span that named its own error.type (the GenAI span: an HTTP status, `timeout`) says that
-      const own = this.attributes.get("error.type")
-      const type = typeof own === "string" ? own : summary.type
-      const message = typeof own === "string" && summary.message.endsWith(": failed") ? `${this.name}: ${own}` : summary.message
+      const own = this.errorType
+      const type = own ?? summary.type
+      const message = own !== undefined && summary.message.endsWith(": failed") ? `${this.name}: ${own}` : summary.message
       if (own === undefined) span.setAttribute("error.type", type)
       if (this.name !== "boruna.run" && !isRecorded(failure)) {
         span.addEvent("exception", { "exception.type": type, "exception.message": message }, at)
