@@ -31,10 +31,13 @@ import { arch, platform } from "node:os"
 import { dirname, join } from "node:path"
 import * as AuditChain from "./AuditChain.js"
 import { capabilitySetHash } from "./Capability.js"
-import { encodeEvent, encodeHeader, makeHeader } from "./EventLogFile.js"
+import type { Event } from "./Event.js"
+import { formatLog, makeHeader, parseLog } from "./EventLogFile.js"
 import type { AttemptRecord, RunRecord, StepRecord } from "./EvidenceRecord.js"
 import { inputsHash, sha256Hex, sha256Tagged } from "./EvidenceRecord.js"
 import { policyHash, policyToJson } from "./Policy.js"
+import type { Value } from "./Value.js"
+import { fromJson, toJson } from "./ValueJson.js"
 import type { WorkflowStore } from "./WorkflowStore.js"
 
 export const FORMAT_VERSION = "1.0"
@@ -308,20 +311,15 @@ const checkName = (what: string, name: string, pattern: RegExp): void => {
 
 /** The event-log file of one attempt: the usual header (program, policy) and the VM's events. */
 export const eventLogText = (s: StepRecord, a: AttemptRecord): string =>
-  [
-    // version 1 (no in-file hash chain): in a bundle, the manifest's checksum and the audit chain
-    // already bind every byte of the file
-    encodeHeader({
-      ...makeHeader({
-        programHash: a.programHash ?? "",
-        policy: a.policy,
-        sourceFile: s.source === undefined ? s.id : sourceFile(s.source),
-        createdAt: new Date(a.startedAt ?? "1970-01-01T00:00:00.000Z")
-      }),
-      version: 1
+  formatLog(
+    makeHeader({
+      programHash: a.programHash ?? "",
+      policy: a.policy,
+      sourceFile: s.source === undefined ? s.id : sourceFile(s.source),
+      createdAt: new Date(a.startedAt ?? "1970-01-01T00:00:00.000Z")
     }),
-    ...a.events.map(encodeEvent)
-  ].join("\n") + "\n"
+    a.events
+  )
 
 /** Every file of the bundle for a run record (bundle.json and manifest.json included). */
 export const buildBundle = (r: RunRecord, options: BuildOptions = {}): Map<string, string> => {
@@ -471,30 +469,35 @@ const blankValueJson = (j: unknown): unknown => {
   return j
 }
 
-/** Blank the arguments and the outcome of call `seq` (counting calls made and refused) in an event-log file's text. */
-const redactCallInLog = (text: string, seq: number): string | undefined => {
-  const lines = text.split("\n")
+const blankValue = (v: Value): Value => fromJson(blankValueJson(toJson(v)))
+
+/**
+ * Blank the arguments and the outcome of call `seq` (counting calls made and refused) in an
+ * event-log file's text; the log is written again with its hash chain re-sealed.
+ */
+const redactCallInLog = (text: string, file: string, seq: number): string | undefined => {
+  const log = parseLog(text, file)
+  if (Either.isLeft(log)) return undefined
+  const events: Array<Event> = [...log.right.events]
   let n = -1
   let capability: string | undefined
-  for (let i = 1; i < lines.length; i++) {
-    if (lines[i] === "") continue
-    const j = JSON.parse(lines[i]) as Record<string, Record<string, unknown>>
-    const tag = Object.keys(j)[0]
-    if (capability === undefined && (tag === "CapCall" || tag === "CapRefused")) {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]
+    if (capability === undefined && (e.type === "CapCall" || e.type === "CapRefused")) {
       n++
-      if (n === seq) {
-        j[tag] = { ...j[tag], args: blankValueJson(j[tag].args), ...(tag === "CapRefused" ? { message: REDACTED_TEXT } : {}) }
-        lines[i] = JSON.stringify(j)
-        if (tag === "CapRefused") return lines.join("\n")
-        capability = String(j[tag].capability)
+      if (n !== seq) continue
+      if (e.type === "CapRefused") {
+        events[i] = { ...e, args: e.args.map(blankValue), message: REDACTED_TEXT }
+        return formatLog(log.right.header, events)
       }
-    } else if (capability !== undefined && (tag === "CapResult" || tag === "CapError") && j[tag].capability === capability) {
-      j[tag] = tag === "CapResult" ? { ...j[tag], result: blankValueJson(j[tag].result) } : { ...j[tag], message: REDACTED_TEXT }
-      lines[i] = JSON.stringify(j)
-      return lines.join("\n")
+      events[i] = { ...e, args: e.args.map(blankValue) }
+      capability = e.capability
+    } else if (capability !== undefined && (e.type === "CapResult" || e.type === "CapError") && e.capability === capability) {
+      events[i] = e.type === "CapResult" ? { ...e, result: blankValue(e.result) } : { ...e, message: REDACTED_TEXT }
+      return formatLog(log.right.header, events)
     }
   }
-  return capability === undefined ? undefined : lines.join("\n")
+  return capability === undefined ? undefined : formatLog(log.right.header, events)
 }
 
 export interface RedactResult {
@@ -585,7 +588,7 @@ export const redactFiles = (
     const logFile = attempt?.event_log
     if (typeof logFile === "string") {
       const t = text(logFile)
-      const r = t === undefined ? undefined : redactCallInLog(t, Number(body.sequence))
+      const r = t === undefined ? undefined : redactCallInLog(t, logFile, Number(body.sequence))
       if (r !== undefined && r !== t) {
         out.set(logFile, r)
         changed.push(logFile)

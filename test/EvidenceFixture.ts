@@ -125,7 +125,8 @@ export const runFixture = (options: {
     }
     const path = `steps/${s.id}.ax`
     sources[path] = s.source!
-    const compiled = compileSource(path, s.source!)
+    // compiled under its path in the bundle, as the runner's record does it
+    const compiled = compileSource(`sources/${path}`, s.source!)
     if (!compiled.ok) throw new Error(`fixture step ${s.id} does not compile: ${compiled.diagnostics.map((d) => d.message).join("; ")}`)
     const program = compiled.program
     const log = EventLog.makeMemory()
@@ -152,7 +153,7 @@ export const runFixture = (options: {
     if (attempt.status === "completed") outputs.set(s.id, attempt.outputJson!)
     else failed = true
     steps.push({
-      id: s.id, kind, source: path, sourceFile: path, dependsOn: s.dependsOn ?? [], status: attempt.status === "completed" ? "completed" : "failed", attempts: [attempt], inputs: resolved,
+      id: s.id, kind, source: path, sourceFile: `sources/${path}`, dependsOn: s.dependsOn ?? [], status: attempt.status === "completed" ? "completed" : "failed", attempts: [attempt], inputs: resolved,
       outputJson: attempt.outputJson, outputHash: attempt.outputHash, error: attempt.error, startedAt, endedAt,
       durationMs: Date.parse(endedAt) - Date.parse(startedAt)
     })
