@@ -38,7 +38,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import type * as Sink from "effect/Sink"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import * as Fs from "node:fs"
@@ -1141,6 +1141,67 @@ export const layer = <EIn, RIn, EOut, ROut>(
 }
 
 /**
+ * The client's bytes as whole JSON-RPC lines, each checked before the RPC layer sees it (which
+ * would fail on a bad line, losing the other messages read with it, or answer with a defect): a
+ * line that is not JSON gets `-32700`, one that is not a JSON-RPC message `-32600`, an unknown
+ * method `-32601`, params its method's schema refuses `-32602` — each answered here, as JSON-RPC
+ * says, and dropped. A `tools/call` without `arguments` (the SDK omits them for a tool without
+ * parameters) gets `{}`.
+ */
+export const jsonRpcLines = <E, R>(input: Stream.Stream<Uint8Array, E, R>, reply: (line: string) => void): Stream.Stream<Uint8Array, E, R> => {
+  const encoder = new TextEncoder()
+  const error = (id: unknown, code: number, message: string) => reply(JSON.stringify({ jsonrpc: "2.0", id: id ?? null, error: { code, message } }))
+  const check = (m: unknown): unknown => {
+    if (typeof m !== "object" || m === null || Array.isArray(m) || (m as { jsonrpc?: unknown }).jsonrpc !== "2.0") {
+      error((m as { id?: unknown } | null)?.id, -32600, "Invalid Request: expected a JSON-RPC 2.0 message (an object with jsonrpc \"2.0\")")
+      return undefined
+    }
+    const msg = m as { id?: unknown; method?: unknown; params?: unknown }
+    if (msg.method === undefined) return Object.hasOwn(msg, "result") || Object.hasOwn(msg, "error") ? m : (error(msg.id, -32600, "Invalid Request: no method"), undefined)
+    const isRequest = msg.id !== undefined && msg.id !== null
+    const rpc = typeof msg.method === "string" ? McpSchema.ClientRpcs.requests.get(msg.method) : undefined
+    if (rpc === undefined) {
+      if (isRequest) error(msg.id, -32601, `Method not found: ${String(msg.method)}`)
+      return undefined
+    }
+    const params = msg.method === "tools/call" && typeof msg.params === "object" && msg.params !== null && (msg.params as { arguments?: unknown }).arguments === undefined
+      ? { ...msg.params, arguments: {} }
+      : msg.params
+    const decoded = Schema.decodeUnknownEither(rpc.payloadSchema as Schema.Schema<unknown, unknown, never>)(params)
+    if (Either.isLeft(decoded)) {
+      if (isRequest) error(msg.id, -32602, `Invalid params for ${msg.method}: ${schemaIssues(decoded.left).map((i) => `${i.path}: ${i.message}`).join("; ")}`)
+      return undefined
+    }
+    return params === msg.params ? m : { ...msg, params }
+  }
+  return input.pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.filterMap((line) => {
+      if (line.trim() === "") return Option.none()
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(line)
+      } catch (e) {
+        error(null, -32700, `Parse error: ${e instanceof Error ? e.message : String(e)}`)
+        return Option.none()
+      }
+      if (Array.isArray(parsed)) {
+        if (parsed.length === 0) {
+          error(null, -32600, "Invalid Request: an empty batch")
+          return Option.none()
+        }
+        const kept = parsed.map(check).filter((x) => x !== undefined)
+        return kept.length === 0 ? Option.none() : Option.some(JSON.stringify(kept))
+      }
+      const kept = check(parsed)
+      return kept === undefined ? Option.none() : Option.some(kept === parsed ? line : JSON.stringify(kept))
+    }),
+    Stream.map((line) => encoder.encode(line + "\n"))
+  )
+}
+
+/**
  * Serve on stdin/stdout until the client closes stdin. Telemetry (`OTEL_*`, as the CLI) is built
  * here, with the in-memory recorder on for the per-call summaries; the protocol's own machinery is
  * not traced, only tool calls (`mcp.tool` and the run's spans under it).
@@ -1156,7 +1217,8 @@ export const serve = (options: ServerOptions): Effect.Effect<void, Telemetry.Tel
     const tracer = yield* Effect.tracer
     // stdout is never ended: the process writes its last bytes (and exits) after the server stops
     const stdout = NodeSink.fromWritable(() => process.stdout, (cause) => cause, { endOnDone: false })
-    const server = layer(options, { context, tracer }, { stdin: NodeStream.stdin, stdout })
+    const stdin = jsonRpcLines(NodeStream.stdin, (line) => void process.stdout.write(line + "\n"))
+    const server = layer(options, { context, tracer }, { stdin, stdout })
     // the stdio protocol interrupts the fiber that built it when stdin ends: that is this child
     const fiber = yield* Effect.fork(Layer.launch(server).pipe(Effect.withTracerEnabled(false)))
     yield* Fiber.await(fiber)

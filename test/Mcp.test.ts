@@ -11,6 +11,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { McpError } from "@modelcontextprotocol/sdk/types.js"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
+import { spawn } from "node:child_process"
 import { join } from "node:path"
 import { BIN, boruna, cleanEnv, ensureBuilt, importLogger } from "./support/BuiltCli.js"
 import { startOtlpReceiver } from "./support/OtlpReceiver.js"
@@ -504,6 +505,42 @@ describe("boruna mcp: the bundle", () => {
     expect(served.code).toBe(0)
     expect(served.stdout).toBe("")
     expect(loaded("mcp.log").some((u) => u.includes("/Mcp-"))).toBe(true)
+  }, 30_000)
+})
+
+describe("boruna mcp: raw protocol input", () => {
+  it("answers garbage, unknown methods and bad params as JSON-RPC says, and loses no other message", async () => {
+    const child = spawn(process.execPath, [BIN, "mcp"], { cwd: dir, env: cleanEnv(), stdio: ["pipe", "pipe", "pipe"] })
+    let out = ""
+    child.stdout.on("data", (d: Buffer) => void (out += d.toString()))
+    const lines = [
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"raw\",\"version\":\"1\"}}}",
+      "this is not json",
+      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"boruna_capability_list\"}}",
+      "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"frob/nicate\"}",
+      "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/frob\"}",
+      "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"boruna_run\",\"arguments\":[1,2]}}",
+      "{\"id\":5}",
+      "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{\"name\":\"boruna_run\",\"arguments\":{\"source\":\"fn main() -> Int { 6 }\"}}}"
+    ]
+    // all in one write: one chunk, as a pipe may deliver it
+    child.stdin.write(lines.join("\n") + "\n")
+    const deadline = Date.now() + 10_000
+    while (out.split("\n").filter((l) => l !== "").length < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    child.stdin.end()
+    await new Promise((r) => child.on("close", r))
+    const answers = out.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { id: unknown; result?: { structuredContent?: { value_text?: string } }; error?: { code: number; message: string } })
+    const byId = (id: unknown) => answers.find((a) => a.id === id)
+    expect(answers.every((a) => (a as { jsonrpc?: unknown }).jsonrpc === "2.0")).toBe(true)
+    expect(byId(1)?.result).toBeDefined()
+    expect(byId(null)?.error?.code).toBe(-32700)
+    expect(byId(2)?.result).toBeDefined()
+    expect(byId(3)?.error).toMatchObject({ code: -32601, message: "Method not found: frob/nicate" })
+    expect(byId(4)?.error?.code).toBe(-32602)
+    expect(byId(4)?.error?.message).toContain("$.arguments")
+    expect(byId(5)?.error?.code).toBe(-32600)
+    expect(byId(6)?.result?.structuredContent?.value_text).toBe("6")
+    expect(answers).toHaveLength(7)
   }, 30_000)
 })
 
