@@ -20,6 +20,7 @@ import { typeName, type Value } from "../Value.js"
 import { readCapped } from "./Body.js"
 import { type CheckedAddress, errorCode, pinnedClient, resolveChecked, type Resolver, systemResolver } from "./Egress.js"
 import { type Allowlist, hostAllowed, hostOf } from "./Url.js"
+import { redactUrl } from "./Userinfo.js"
 
 /** The most redirects one call follows (when `allow_redirects` is true). */
 export const MAX_REDIRECTS = 10
@@ -104,7 +105,9 @@ export const make = (options: NetFetchOptions): Handler => {
         url = base === undefined ? new URL(raw) : new URL(raw, base)
       } catch {
         decide("deny", { "net.reason": "invalid URL" })
-        return yield* fail(hop === 0 ? `invalid URL '${raw}'` : `redirect to an invalid URL '${raw}'`)
+        // the message is recorded (CapError, stderr): never with the URL's credentials
+        const shown = redactUrl(raw)
+        return yield* fail(hop === 0 ? `invalid URL '${shown}'` : `redirect to an invalid URL '${shown}'`)
       }
       if (url.protocol !== "http:" && url.protocol !== "https:") {
         decide("deny", { "net.scheme": url.protocol.slice(0, -1), "net.reason": "scheme" })

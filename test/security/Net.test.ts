@@ -127,4 +127,12 @@ describe("security: userinfo is never recorded", () => {
       )
       expect(verdict).toEqual({ _tag: "Identical", events: events.length })
     }))
+
+  it.effect("an invalid URL's error message (a recorded CapError) does not carry its credentials", () =>
+    Effect.gen(function*() {
+      const e = yield* Effect.flip(Gateway.call("net.fetch", ["http://user:hunter2@[bad/"]))
+      expect(e.message).toBe("net.fetch failed: invalid URL 'http://REDACTED@[bad/'")
+      const log = yield* EventLog.EventLog
+      expect(JSON.stringify(log.events())).not.toContain("hunter2")
+    }).pipe(Effect.provide(gateway(Live.layer(policy)))))
 })
