@@ -29,7 +29,7 @@ const ENGINE_VALUES = ["--data-dir", "--cluster"]
 export const specs: CommandSpecs = {
   commands: {
     "workflow validate": { values: [], flags: ["--json"], args: ["DIR"] },
-    "workflow run": { values: ["--policy", "-p", "--input", "--concurrency", ...ENGINE_VALUES], flags: ["--live", "--json"], args: ["DIR"] },
+    "workflow run": { values: ["--policy", "-p", "--input", "--concurrency", "--evidence", ...ENGINE_VALUES], flags: ["--live", "--json"], args: ["DIR"] },
     "workflow show": { values: ENGINE_VALUES, flags: ["--json"], args: ["RUN"] },
     "workflow list": { values: ["--status", ...ENGINE_VALUES], flags: ["--json"], args: [] },
     "workflow approve": { values: ["--call", "--token", "--as", "--reason", ...ENGINE_VALUES], flags: ["--json"], args: ["RUN", "[STEP]"] },
@@ -234,6 +234,10 @@ const run = Command.make(
     live: Options.boolean("live").pipe(Options.withDescription("use the live handlers (real network, files, database, model)")),
     inputs: Options.text("input").pipe(Options.withDescription("a run input name=value (repeatable); a step reads it with step.input(\"name\")"), Options.repeated),
     concurrency: Options.integer("concurrency").pipe(Options.withDescription("most steps of one wave running at once (default 4)"), Options.withDefault(4)),
+    evidence: Options.text("evidence").pipe(
+      Options.withDescription("when the run ends (completed or failed), write its evidence bundle into this new or empty directory (docs/evidence.md)"),
+      Options.optional
+    ),
     dataDir,
     cluster,
     json: jsonFlag
@@ -246,7 +250,16 @@ const run = Command.make(
       const policy = yield* loadPolicy(o.policy)
       const Runner = yield* Effect.promise(() => import("../WorkflowRunner.js"))
       const env = yield* progressEnv(o.json)
-      const r = yield* onEngine(o, `boruna workflow run ${o.dir}`, env, Runner.startRun({ path: o.dir, policy, inputs, live: o.live, concurrency: o.concurrency }))
+      const started = Runner.startRun({ path: o.dir, policy, inputs, live: o.live, concurrency: o.concurrency })
+      // --evidence: the bundle is a projection of the run's durable record, made once the run has ended
+      const evidenceDir = Option.getOrUndefined(o.evidence)
+      if (evidenceDir !== undefined && evidenceDir.trim() === "") return yield* Effect.fail(usage("--evidence must not be empty"))
+      const work = evidenceDir === undefined ? started : Effect.tap(started, (r) =>
+        r.status === "paused"
+          ? Effect.sync(() => process.stderr.write(`note: run ${r.runId} is paused: no evidence yet (boruna evidence create ${r.runId} -o ${evidenceDir} once it ends)\n`))
+          : Effect.flatMap(Effect.promise(() => import("../EvidenceBundle.js")), (B) =>
+            Effect.mapError(B.writeEvidence(r.runId, evidenceDir), (e) => new Runner.WorkflowError({ kind: "io_error", message: `--evidence: ${e.message}` }))))
+      const r = yield* onEngine(o, `boruna workflow run ${o.dir}`, env, work)
       yield* finish(r, o.json)
     })
 ).pipe(Command.withDescription("Run a workflow durably; exit 0 completed, 1 failed, 4 refused by policy, 75 paused (waiting for an approval or a trigger)"))
