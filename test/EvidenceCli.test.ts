@@ -137,6 +137,13 @@ describe("boruna evidence", () => {
       const v = yield* boruna(["evidence", "verify", out])
       expect(v.code, v.stdout).toBe(0)
       expect(v.stdout).toMatch(/2 step\(s\) re-executed/)
+      // boruna workflow run … --evidence DIR: the bundle is written when the run ends
+      const direct = join(tmp("ev-cli-"), "direct")
+      const w = yield* boruna(["workflow", "run", wfDir(wf, files), "--policy", "allow-all", "--data-dir", tmp("ev-cli-data-"), "--evidence", direct])
+      expect(w.code, w.stderr).toBe(0)
+      expect(existsSync(join(direct, "bundle.json"))).toBe(true)
+      const v2 = yield* boruna(["evidence", "verify", direct])
+      expect(v2.code, v2.stdout).toBe(0)
       const unknown = yield* boruna(["evidence", "create", "ffffffffffffffff", "-o", join(tmp("ev-"), "x"), "--data-dir", data])
       expect(unknown.code).toBe(3)
       expect(unknown.stderr.trim()).toBe("error[evidence_error]: unknown run ffffffffffffffff")
