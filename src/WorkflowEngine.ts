@@ -19,6 +19,7 @@ import * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
 import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs"
@@ -58,7 +59,7 @@ export const singleRunnerConfig = {
   entityRegistrationTimeout: Duration.minutes(1),
   entityTerminationTimeout: Duration.seconds(5),
   entityMessagePollInterval: Duration.millis(500),
-  entityReplyPollInterval: Duration.millis(50),
+  entityReplyPollInterval: Duration.millis(5),
   sendRetryInterval: Duration.millis(50),
   refreshAssignmentsInterval: Duration.seconds(3),
   runnerHealthCheckInterval: Duration.minutes(1),
@@ -68,7 +69,10 @@ export const singleRunnerConfig = {
 /** The durable single-machine engine on `<dataDir>/engine.db`. */
 export const sqliteEngine = (dataDir: string): Layer.Layer<EngineServices, EngineError> => {
   mkdirSync(dataDir, { recursive: true })
-  const sql = SqliteClient.layer({ filename: join(dataDir, "engine.db") })
+  // WAL with synchronous=NORMAL: a commit survives the process being killed (what the crash test
+  // does); only an OS crash or power loss can lose the last transactions (docs/workflows.md)
+  const sql = Layer.tap(SqliteClient.layer({ filename: join(dataDir, "engine.db") }), (ctx) =>
+    Effect.ignore(Context.get(ctx, SqliteClient.SqliteClient).unsafe("PRAGMA synchronous = NORMAL")))
   return ClusterWorkflowEngine.layer.pipe(
     Layer.provideMerge(SingleRunner.layer({ runnerStorage: "sql", shardingConfig: singleRunnerConfig })),
     Layer.provideMerge(sql),
