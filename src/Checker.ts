@@ -433,27 +433,8 @@ class Checker {
         return this.inferField(e)
       case "Path":
         return this.inferPath(e)
-      case "If": {
-        this.expect(e.cond, this.infer(e.cond), tBool, "an `if` condition")
-        const then = this.inferBlock(e.then)
-        if (e.else === undefined) {
-          if (!this.subst.unify(then, tUnit)) {
-            const last = lastExpr(e.then)
-            this.error(last?.pos ?? e.then.pos, "type_error",
-              `an \`if\` without \`else\` has type Unit, but this branch has type ${this.subst.show(then)}`,
-              "add an `else` branch, or end the block with `()`")
-          }
-          return tUnit
-        }
-        const els = e.else.kind === "If" ? this.infer(e.else) : this.inferBlock(e.else)
-        if (!this.subst.unify(then, els)) {
-          const last = e.else.kind === "If" ? e.else : lastExpr(e.else) ?? e.else
-          this.error(last.pos, "type_error",
-            `\`if\` and \`else\` have different types: ${this.subst.show(then)} and ${this.subst.show(els)}`)
-          return tError
-        }
-        return then
-      }
+      case "If":
+        return this.inferIf(e)
       case "Match":
         return this.inferMatch(e)
       case "RecordLit":
@@ -546,9 +527,69 @@ class Checker {
     return this.unknownName(e.pos, e.name)
   }
 
+  /**
+   * An `if` and its `else if` chain, in a loop (a chain is not nesting): conditions and branches
+   * top-down, then each `else` unified with its `then` from the last branch up.
+   */
+  private inferIf(e: Expr & { kind: "If" }): Type {
+    const chain: Array<Expr & { kind: "If" }> = []
+    let cur: Expr & { kind: "If" } = e
+    const thens: Array<Type> = []
+    let tail: Type | undefined
+    for (;;) {
+      chain.push(cur)
+      this.expect(cur.cond, this.infer(cur.cond), tBool, "an `if` condition")
+      thens.push(this.inferBlock(cur.then))
+      if (cur.else === undefined || cur.else.kind !== "If") {
+        if (cur.else !== undefined) tail = this.inferBlock(cur.else)
+        break
+      }
+      cur = cur.else
+    }
+    let result: Type = tUnit
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const x = chain[i]
+      const then = thens[i]
+      if (x.else === undefined) {
+        if (!this.subst.unify(then, tUnit)) {
+          const last = lastExpr(x.then)
+          this.error(last?.pos ?? x.then.pos, "type_error",
+            `an \`if\` without \`else\` has type Unit, but this branch has type ${this.subst.show(then)}`,
+            "add an `else` branch, or end the block with `()`")
+        }
+        result = tUnit
+      } else {
+        const els = x.else.kind === "If" ? result : tail!
+        if (!this.subst.unify(then, els)) {
+          const last = x.else.kind === "If" ? x.else : lastExpr(x.else) ?? x.else
+          this.error(last.pos, "type_error",
+            `\`if\` and \`else\` have different types: ${this.subst.show(then)} and ${this.subst.show(els)}`)
+          result = tError
+        } else result = then
+      }
+      if (i > 0) this.set(x, result)
+    }
+    return result
+  }
+
+  /** A left-deep chain `a op b op c …` is walked along its left spine in a loop (not nesting). */
   private inferBinary(e: Expr & { kind: "Binary" }): Type {
-    const l = this.infer(e.left)
-    const r = this.infer(e.right)
+    const spine: Array<Expr & { kind: "Binary" }> = [e]
+    let x = e.left
+    while (x.kind === "Binary") {
+      spine.push(x)
+      x = x.left
+    }
+    let l = this.infer(x)
+    for (let i = spine.length - 1; i >= 0; i--) {
+      const b = spine[i]
+      l = this.binaryType(b, l, this.infer(b.right))
+      if (i > 0) this.set(b, l)
+    }
+    return l
+  }
+
+  private binaryType(e: Expr & { kind: "Binary" }, l: Type, r: Type): Type {
     const op = e.op
     switch (op) {
       case "&&":

@@ -391,9 +391,24 @@ class FnCompiler {
 
   /** Compile a Bool condition; returns the jump operands to patch with the "false" target. */
   private cond(e: Expr): Array<number> {
+    if (e.kind === "Binary" && e.op === "&&") {
+      // `a && b && c …` along its left spine, in a loop
+      const rights: Array<Expr> = []
+      let x: Expr = e
+      while (x.kind === "Binary" && x.op === "&&") {
+        rights.push(x.right)
+        x = x.left
+      }
+      const jumps = this.cond1(x)
+      for (let i = rights.length - 1; i >= 0; i--) for (const j of this.cond(rights[i])) jumps.push(j)
+      return jumps
+    }
+    return this.cond1(e)
+  }
+
+  private cond1(e: Expr): Array<number> {
     if (e.kind === "Bool" && e.value) return []
     if (e.kind === "Binary") {
-      if (e.op === "&&") return [...this.cond(e.left), ...this.cond(e.right)]
       if (e.op === "<" || e.op === "<=") {
         const a = this.localSlot(e.left)
         if (a !== undefined) {
@@ -461,14 +476,25 @@ class FnCompiler {
         return this.unitVariant(e.pos, en, idx)
       }
       case "If": {
-        const elseJumps = this.cond(e.cond)
-        this.block(e.then, true)
-        const end = this.emitJump(e.pos, Op.JMP)
-        this.patchAll(elseJumps)
-        if (e.else === undefined) this.emit(e.pos, Op.CONST, this.constant(Unit))
-        else if (e.else.kind === "Block") this.block(e.else, true)
-        else this.expr(e.else)
-        this.patch(end)
+        // an `else if` chain in a loop; every branch jumps to the one common end
+        const ends: Array<number> = []
+        let cur: Expr & { kind: "If" } = e
+        for (;;) {
+          const elseJumps = this.cond(cur.cond)
+          this.block(cur.then, true)
+          ends.push(this.emitJump(cur.pos, Op.JMP))
+          this.patchAll(elseJumps)
+          if (cur.else === undefined) {
+            this.emit(cur.pos, Op.CONST, this.constant(Unit))
+            break
+          }
+          if (cur.else.kind === "Block") {
+            this.block(cur.else, true)
+            break
+          }
+          cur = cur.else
+        }
+        for (let i = ends.length - 1; i >= 0; i--) this.patch(ends[i])
         return
       }
       case "Match":
@@ -530,7 +556,32 @@ class FnCompiler {
     this.unitVariant(e.pos, en, res.variant)
   }
 
+  /** A left-deep chain `a op b op c …`: its left spine in a loop (a chain is not nesting). */
   private binary(e: Expr & { kind: "Binary" }): void {
+    const spine: Array<Expr & { kind: "Binary" }> = []
+    let x: Expr & { kind: "Binary" } = e
+    while (x.left.kind === "Binary") {
+      spine.push(x)
+      x = x.left
+    }
+    this.binary1(x)
+    for (let i = spine.length - 1; i >= 0; i--) {
+      const b = spine[i]
+      if (b.op === "&&" || b.op === "||") {
+        this.emit(b.pos, Op.DUP)
+        const j = this.emitJump(b.pos, b.op === "&&" ? Op.JMPF : Op.JMPT)
+        this.emit(b.pos, Op.POP)
+        this.expr(b.right)
+        this.patch(j)
+      } else {
+        this.expr(b.right)
+        this.emit(b.pos, BINARY_OPS[b.op])
+      }
+    }
+  }
+
+  /** One operator whose left operand is not itself a binary expression. */
+  private binary1(e: Expr & { kind: "Binary" }): void {
     switch (e.op) {
       case "&&":
       case "||": {

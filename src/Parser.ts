@@ -23,13 +23,13 @@ import { diagnostic, type Diagnostic } from "./Diagnostic.js"
 import { KEYWORDS, lex, type Token } from "./Lexer.js"
 
 /** nesting bound for expressions, blocks and types (keeps recursion far from the JS stack limit) */
-const MAX_DEPTH = 300
+export const MAX_DEPTH = 1100
 /**
- * Bound on binary operators along one path of the tree. A chain `a + b + … + z` is parsed in a
- * loop, but it is a left-deep tree that the checker and compiler walk recursively, so its length
- * counts as nesting for them.
+ * Bound on binary operators in one expression. A chain `a + b + … + z` is not nesting: the parser
+ * reads it in a loop, and the checker and compiler walk its left spine in a loop too, so the bound
+ * only keeps one expression to a sane size.
  */
-const MAX_CHAIN = 500
+export const MAX_CHAIN = 100_000
 
 class ParseFailure {
   readonly _tag = "ParseFailure"
@@ -48,6 +48,7 @@ const BINARY_LEVELS: ReadonlyArray<ReadonlySet<string>> = [
   new Set(["*", "/", "%"])
 ]
 const COMPARISON_LEVEL = 3
+const BINARY_LEVEL: ReadonlyMap<string, number> = new Map(BINARY_LEVELS.flatMap((ops, level) => [...ops].map((op) => [op, level] as const)))
 
 const isUpper = (s: string): boolean => {
   const c = s.charCodeAt(0)
@@ -522,47 +523,61 @@ class Parser {
   }
 
   parseExpr(): Expr {
-    return this.parseBinary(0)
-  }
-
-  private parseBinary(level: number): Expr {
-    if (level === BINARY_LEVELS.length) return this.parseUnary()
-    let left = this.parseBinary(level + 1)
-    const ops = BINARY_LEVELS[level]
     const chainAtEntry = this.chain
     try {
-      return this.binaryTail(level, left, ops)
+      return this.climb(this.parseUnary(), 0)
     } finally {
       this.chain = chainAtEntry
     }
   }
 
-  private binaryTail(level: number, first: Expr, ops: ReadonlySet<string>): Expr {
+  /**
+   * The binary operator next (at precedence `minLevel` or tighter), or undefined. A line that starts
+   * with a binary operator (other than `-`, which may start an expression) continues the expression.
+   */
+  private binaryAhead(minLevel: number): { t: Token; level: number; nl: boolean } | undefined {
+    let t = this.peek()
+    let nl = false
+    if (t.kind === "nl") {
+      const n = this.toks[this.pos + 1]
+      if (n.kind !== "punct" || n.text === "-") return undefined
+      t = n
+      nl = true
+    }
+    if (t.kind !== "punct") return undefined
+    const level = BINARY_LEVEL.get(t.text)
+    return level === undefined || level < minLevel ? undefined : { t, level, nl }
+  }
+
+  /**
+   * Precedence climbing: `left` followed by operators of level ≥ `minLevel`. A chain of one level is
+   * a loop; only a tighter operator on the right recurses, once per level (not once per operator and
+   * not once per level on every operand, so nesting costs few JS frames).
+   */
+  private climb(first: Expr, minLevel: number): Expr {
     let left = first
     for (;;) {
-      let t = this.peek()
-      if (t.kind === "nl") {
-        // a line that starts with a binary operator (other than `-`, which may start an expression)
-        // continues the expression
-        const n = this.toks[this.pos + 1]
-        if (n.kind !== "punct" || n.text === "-" || !ops.has(n.text)) return left
-        this.pos++
-        t = n
-      }
-      if (t.kind !== "punct" || !ops.has(t.text)) return left
+      const op = this.binaryAhead(minLevel)
+      if (op === undefined) return left
+      const t = op.t
       if (++this.chain > MAX_CHAIN) {
         this.fail(t, `more than ${MAX_CHAIN} operators in one expression`, "split it with `let` bindings or a helper function")
       }
+      if (op.nl) this.pos++
       this.advance()
       this.skipNl()
-      const right = this.parseBinary(level + 1)
+      let right = this.parseUnary()
+      for (;;) {
+        const n = this.binaryAhead(op.level + 1)
+        if (n === undefined) break
+        right = this.climb(right, n.level)
+      }
       left = { kind: "Binary", op: t.text as BinaryOp, left, right, pos: this.posOf(t) }
-      if (level === COMPARISON_LEVEL) {
+      if (op.level === COMPARISON_LEVEL) {
         const n = this.peek()
-        if (n.kind === "punct" && ops.has(n.text)) {
+        if (n.kind === "punct" && BINARY_LEVELS[COMPARISON_LEVEL].has(n.text)) {
           this.fail(n, "comparison operators cannot be chained", "combine comparisons with `&&`, e.g. `a < b && b < c`")
         }
-        return left
       }
     }
   }
@@ -846,27 +861,39 @@ class Parser {
   }
 
   private parseIf(): IfExpr {
-    const t = this.advance()
-    this.enter(t)
-    const cond = this.parseCondExpr()
-    if (!this.is("{")) {
-      const n = this.peek()
-      this.fail(n, `expected \`{\` after the \`if\` condition, found ${describe(n)}`)
-    }
-    const then = this.parseBlock()
-    let els: Block | IfExpr | undefined
-    if (this.elseAhead()) {
+    // an `else if` chain is read in a loop (it is not nesting): the branches are collected, then
+    // linked from the last one up, so 10,000 branches cost no parser recursion
+    const branches: Array<{ t: Token; cond: Expr; then: Block }> = []
+    let last: Block | undefined
+    const first = this.peek()
+    this.enter(first)
+    for (;;) {
+      const t = this.advance()
+      const cond = this.parseCondExpr()
+      if (!this.is("{")) {
+        const n = this.peek()
+        this.fail(n, `expected \`{\` after the \`if\` condition, found ${describe(n)}`)
+      }
+      const then = this.parseBlock()
+      branches.push({ t, cond, then })
+      if (!this.elseAhead()) break
       this.skipNl()
       this.advance()
-      if (this.is("if")) els = this.parseIf()
-      else if (this.is("{")) els = this.parseBlock()
-      else {
-        const n = this.peek()
-        this.fail(n, `expected \`{\` or \`if\` after \`else\`, found ${describe(n)}`)
+      if (this.is("if")) continue
+      if (this.is("{")) {
+        last = this.parseBlock()
+        break
       }
+      const n = this.peek()
+      this.fail(n, `expected \`{\` or \`if\` after \`else\`, found ${describe(n)}`)
     }
     this.depth--
-    return { kind: "If", cond, then, else: els, pos: this.posOf(t) }
+    let els: Block | IfExpr | undefined = last
+    for (let i = branches.length - 1; i >= 0; i--) {
+      const b = branches[i]
+      els = { kind: "If", cond: b.cond, then: b.then, else: els, pos: this.posOf(b.t) }
+    }
+    return els as IfExpr
   }
 
   /** `else` follows, possibly after line breaks */

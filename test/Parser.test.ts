@@ -3,7 +3,9 @@ import { readdirSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import type { Expr, FnDecl, Program, Stmt } from "../src/Ast.js"
 import { compileSource } from "../src/Compiler.js"
-import { parse } from "../src/Parser.js"
+import { MAX_CHAIN, MAX_DEPTH, parse } from "../src/Parser.js"
+import { show as showValue } from "../src/Value.js"
+import { runPure } from "../src/Vm.js"
 
 const CONFORMANCE = path.resolve(__dirname, "conformance")
 
@@ -311,19 +313,58 @@ describe("Parser: conformance corpus", () => {
 describe("operator chains", () => {
   it("a chain up to the bound compiles; one operator more is a parse error at that operator, never a throw", () => {
     const chain = (n: number) => `fn main() -> Int { ${Array(n + 1).fill("1").join(" + ")} }\n`
-    const ok = compileSource("c.ax", chain(500))
+    const ok = compileSource("c.ax", chain(MAX_CHAIN))
     expect(ok.ok).toBe(true)
-    const bad = compileSource("c.ax", chain(501))
+    const bad = compileSource("c.ax", chain(MAX_CHAIN + 1))
     expect(bad.ok).toBe(false)
     if (!bad.ok) {
-      expect(bad.diagnostics[0]).toMatchObject({ kind: "parse_error", line: 1, col: 22 + 500 * 4 })
-      expect(bad.diagnostics[0].message).toContain("more than 500 operators")
+      expect(bad.diagnostics[0]).toMatchObject({ kind: "parse_error", line: 1, col: 22 + MAX_CHAIN * 4 })
+      expect(bad.diagnostics[0].message).toContain(`more than ${MAX_CHAIN} operators`)
     }
-    // separate chains side by side do not add up
-    const siblings = `fn main() -> Int { let a: Int = ${Array(400).fill("1").join(" + ")}\n let b: Int = ${Array(400).fill("1").join(" + ")}\n a + b }\n`
-    expect(compileSource("s.ax", siblings).ok).toBe(true)
     // nothing shape-wise throws: deep parens wrapped around long chains
-    const mixed = `fn main() -> Int { ${"(".repeat(250)}${Array(450).fill("1").join(" * ")}${")".repeat(250)} }\n`
+    const mixed = `fn main() -> Int { ${"(".repeat(250)}${Array(4500).fill("1").join(" * ")}${")".repeat(250)} }\n`
     expect(() => compileSource("m.ax", mixed)).not.toThrow()
+  })
+
+  const value = (src: string): string => {
+    const r = compileSource("t.ax", src)
+    if (!r.ok) throw new Error(r.diagnostics.map((d) => `${d.line}:${d.col} ${d.message}`).join("\n"))
+    return showValue(runPure(r.program, { maxSteps: 1e9 }))
+  }
+
+  it("10,000-term chains of every operator kind parse, check, compile and run (a chain is not nesting)", () => {
+    const N = 10_000
+    const terms = (t: (i: number) => string, op: string) => Array.from({ length: N }, (_, i) => t(i)).join(` ${op} `)
+    expect(value(`fn main() -> Int { ${terms((i) => String(i % 10), "+")} }`)).toBe("45000")
+    expect(value(`fn main() -> Int { let x = 2\n ${terms(() => "x", "-")} }`)).toBe(String(2 - 2 * (N - 1)))
+    expect(value(`fn main() -> Int { let x = 3\n ${terms(() => "x * 1", "+")} }`)).toBe(String(3 * N))
+    expect(value(`fn main() -> Bool { let x = 3\n ${terms(() => "x > 1", "&&")} }`)).toBe("true")
+    expect(value(`fn main() -> Int { let x = 3\n if ${terms(() => "x > 1", "&&")} { 1 } else { 0 } }`)).toBe("1")
+    expect(value(`fn main() -> Bool { let x = 3\n ${terms((i) => (i === N - 1 ? "x == 3" : "x < 1"), "||")} }`)).toBe("true")
+    expect(value(`fn main() -> Int { __builtin_string_len(${terms(() => "\"ab\"", "++")}) }`)).toBe(String(2 * N))
+  })
+
+  it("a 10,000-branch else-if chain parses, checks, compiles and picks the right branch", () => {
+    const N = 10_000
+    const chain = (x: number) =>
+      `fn main() -> Int { let x = ${x}\n ${Array.from({ length: N }, (_, i) => `if x == ${i} { ${i * 2} }`).join(" else ")} else { -1 } }`
+    expect(value(chain(N - 1))).toBe(String(2 * (N - 1)))
+    expect(value(chain(17))).toBe("34")
+    expect(value(chain(N))).toBe("-1")
+    // without a final else the chain has type Unit
+    expect(value(`fn main() -> Int { let x = 5\n ${Array.from({ length: N }, (_, i) => `if x == ${i} { () }`).join(" else ")}\n 1 }`)).toBe("1")
+    // a type error deep in the chain is reported at its branch
+    const bad = compileSource("t.ax", `fn main() -> Int { let x = 1\n ${Array.from({ length: 5000 }, (_, i) => `if x == ${i} { ${i === 4000 ? "\"s\"" : i} }`).join(" else ")} else { 0 } }`)
+    expect(bad.ok).toBe(false)
+    if (!bad.ok) expect(bad.diagnostics[0]).toMatchObject({ kind: "type_error" })
+  })
+
+  it("true nesting is bounded at MAX_DEPTH, at least 1,000 levels", () => {
+    expect(MAX_DEPTH).toBeGreaterThanOrEqual(1000)
+    expect(value(`fn main() -> Int { ${"(".repeat(800)}1${")".repeat(800)} }`)).toBe("1")
+    expect(value(`fn main() -> Int { let x = ${"[".repeat(800)}1${"]".repeat(800)}\n 1 }`)).toBe("1")
+    const deep = parse("d.ax", `fn main() -> Int { ${"(".repeat(MAX_DEPTH + 5)}1${")".repeat(MAX_DEPTH + 5)} }`)
+    expect(deep.diagnostics[0]).toMatchObject({ kind: "parse_error", line: 1 })
+    expect(deep.diagnostics[0].message).toBe(`nesting deeper than ${MAX_DEPTH} levels`)
   })
 })
