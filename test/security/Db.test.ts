@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { createRequire } from "node:module"
 import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -155,6 +156,56 @@ describe("security: db.query", () => {
     expect(SqlGuard.check("PRAGMA user_version", true).ok).toBe(false)
     expect(SqlGuard.check("PRAGMA user_version", false).ok).toBe(true)
   })
+
+  it.scoped("differential: whatever the spelling, a statement the guard lets through never attaches, turns query_only off or writes a copy", () =>
+    Effect.gen(function*() {
+      const dir = yield* tmpDir
+      interface RawStatement { readonly reader: boolean; all(): Array<unknown>; run(): unknown }
+      interface RawDb { prepare(sql: string): RawStatement; pragma(s: string, o?: { simple: boolean }): unknown; close(): void }
+      const Database: new (file: string) => RawDb = createRequire(import.meta.url)("better-sqlite3")
+      const raw = new Database(":memory:")
+      raw.pragma("query_only = ON")
+      let state = 12345
+      const rand = (n: number) => {
+        state = (Math.imul(state, 1103515245) + 12345) >>> 0
+        return state % n
+      }
+      const noise = [" ", "\t", "\n", "\f", "\r", "\v", ";", " ; ", "--x\n", "/*x*/", "/* ; */", "(", "EXPLAIN ", "explain query plan ", "\u00a0", ""]
+      const word = (w: string) => [...w].map((c) => (rand(2) === 0 ? c.toUpperCase() : c.toLowerCase())).join("")
+      const copy = Path.join(dir, "copy.db")
+      const bodies = [
+        () => `${word("attach")} ':memory:' AS o${rand(1000)}`,
+        () => `${word("attach")}${pick([" ", "/**/", "\n"])}${word("database")} ':memory:' AS o${rand(1000)}`,
+        () => `${word("pragma")} ${pick(["", "main.", "\"main\"."])}${pick(["query_only", "\"query_only\"", "[query_only]", "`query_only`"])} ${pick(["= 0", "=OFF", "(0)", "= false"])}`,
+        () => `${word("vacuum")} ${pick(["", "main ", "'main' "])}${word("into")} '${copy}'`,
+        () => `${word("select")} 1`
+      ]
+      const pick = <A>(xs: ReadonlyArray<A>): A => xs[rand(xs.length)]
+      let allowed = 0
+      let refused = 0
+      for (let i = 0; i < 3000; i++) {
+        const sql = pick(noise) + pick(noise) + pick(bodies)() + pick(["", ";", " -- c", ";;"])
+        const v = SqlGuard.check(sql, true)
+        if (!v.ok) {
+          refused++
+          continue
+        }
+        allowed++
+        try {
+          const st = raw.prepare(sql)
+          if (st.reader) st.all()
+          else st.run()
+        } catch {
+          // SQLite refused it: fine
+        }
+        expect([sql, raw.prepare("PRAGMA database_list").all().length]).toEqual([sql, 1])
+        expect([sql, raw.pragma("query_only", { simple: true })]).toEqual([sql, 1])
+        expect([sql, NodeFs.existsSync(copy)]).toEqual([sql, false])
+      }
+      raw.close()
+      expect(allowed).toBeGreaterThan(100)
+      expect(refused).toBeGreaterThan(1000)
+    }))
 
   it.effect("max_rows and max_result_bytes stop a query while it steps", () =>
     Effect.gen(function*() {
