@@ -9,6 +9,7 @@ import { compileSource } from "../src/Compiler.js"
 import * as EventLog from "../src/EventLog.js"
 import { encodeEvent } from "../src/EventLogFile.js"
 import * as Gateway from "../src/Gateway.js"
+import { HandlerFailure } from "../src/Errors.js"
 import * as Handlers from "../src/Handlers.js"
 import type { Policy } from "../src/Policy.js"
 import { allowAll } from "../src/PolicyCore.js"
@@ -87,4 +88,59 @@ describe("the runner on the SQLite engine", () => {
       const store = yield* WorkflowStore
       expect((yield* store.getRun(r.runId))?.status).toBe("completed")
     }).pipe(Effect.provide(Runner.layer(sqliteEngine(mkdtempSync(join(tmpdir(), "boruna-data-")))).pipe(Layer.provide(Telemetry.off), Layer.orDie))), 30_000)
+})
+
+describe("retries, timeouts, concurrency, cancel", () => {
+  const withHandlers = (handlers: Partial<Record<"net.fetch", Handlers.Handler>>) =>
+    Runner.layer(memoryEngine, Runner.makeEnv({ handlers: () => Effect.succeed(Handlers.override(Handlers.demoService, handlers)) })).pipe(Layer.provide(Telemetry.off), Layer.orDie)
+  const FETCH = { "f.ax": 'fn main() -> String !{net.fetch} { net.fetch("https://example.com/f") }\n' }
+
+  it.scopedLive("a step failing with a retry_on class is retried (a new attempt, its own journal); other classes are not", () => {
+    let calls = 0
+    const flaky: Handlers.Handler = () => Effect.suspend(() => (++calls < 3 ? Effect.fail(new HandlerFailure({ message: "flaky" })) : Effect.succeed("ok")))
+    return Effect.gen(function*() {
+      const wf = { schema_version: 1, name: "retry", version: "1", steps: { f: { kind: "source", source: "f.ax", retry: { max_attempts: 3, retry_on: ["runtime_error"] } } }, edges: [] }
+      const r = yield* Runner.startRun({ path: wfDir(wf, FETCH), policy: allowAll })
+      expect(r.status).toBe("completed")
+      const v = yield* Runner.runStatus(r.runId)
+      expect(v.steps[0]).toMatchObject({ status: "completed", attempts: 3 })
+      expect(v.attempts.map((a) => [a.attempt, a.status, a.error_kind])).toEqual([[1, "failed", "runtime_error"], [2, "failed", "runtime_error"], [3, "completed", null]])
+      calls = 0
+      const none = { ...wf, name: "noretry", steps: { f: { ...wf.steps.f, retry: { max_attempts: 3, retry_on: ["wall_time_exceeded"] } } } }
+      const r2 = yield* Runner.startRun({ path: wfDir(none, FETCH), policy: allowAll })
+      expect(r2.status).toBe("failed")
+      expect((yield* Runner.runStatus(r2.runId)).steps[0].attempts).toBe(1)
+    }).pipe(Effect.provide(withHandlers({ "net.fetch": flaky })))
+  })
+
+  it.scopedLive("timeout_ms bounds each attempt: wall_time_exceeded", () =>
+    Effect.gen(function*() {
+      const wf = { schema_version: 1, name: "slow", version: "1", steps: { f: { kind: "source", source: "f.ax", timeout_ms: 100 } }, edges: [] }
+      const r = yield* Runner.startRun({ path: wfDir(wf, FETCH), policy: allowAll })
+      expect(r.status).toBe("failed")
+      expect(r.errorKind).toBe("wall_time_exceeded")
+    }).pipe(Effect.provide(withHandlers({ "net.fetch": () => Effect.as(Effect.sleep(2000), "late") }))))
+
+  it.scopedLive("--concurrency bounds the steps of a wave running at once", () => {
+    let now = 0
+    let peak = 0
+    const slow: Handlers.Handler = () =>
+      Effect.acquireUseRelease(Effect.sync(() => (peak = Math.max(peak, ++now))), () => Effect.as(Effect.sleep(150), "x"), () => Effect.sync(() => now--))
+    return Effect.gen(function*() {
+      const steps = Object.fromEntries(["a", "b", "c", "d", "e"].map((id) => [id, { kind: "source", source: "f.ax" }]))
+      const r = yield* Runner.startRun({ path: wfDir({ schema_version: 1, name: "wide", version: "1", steps, edges: [] }, FETCH), policy: allowAll, concurrency: 2 })
+      expect(r.status).toBe("completed")
+      expect(peak).toBe(2)
+    }).pipe(Effect.provide(withHandlers({ "net.fetch": slow })))
+  })
+
+  it.scopedLive("cancel: a paused run is interrupted and marked cancelled", () =>
+    Effect.gen(function*() {
+      const wf = { schema_version: 1, name: "gate", version: "1", steps: { g: { kind: "approval_gate", required_role: "x" } }, edges: [] }
+      const r = yield* Runner.startRun({ path: wfDir(wf, {}), policy: allowAll })
+      expect(r.status).toBe("paused")
+      const c = yield* Runner.cancelRun(r.runId)
+      expect(c.status).toBe("cancelled")
+      expect((yield* Runner.runStatus(r.runId)).run.status).toBe("cancelled")
+    }).pipe(Effect.provide(mem())))
 })
