@@ -955,6 +955,9 @@ const toResult = (o: Outcome): McpSchema.CallToolResult =>
 const HEADER_TRACEPARENT = "traceparent"
 const HEADER_TRACESTATE = "tracestate"
 const HEADER_REQUEST_ID = "x-boruna-mcp-request-id"
+const HEADER_PROTOCOL_VERSION = "x-boruna-mcp-protocol-version"
+/** the protocol versions @effect/ai's McpServer supports, newest first (its list is not exported) */
+const PROTOCOL_VERSIONS: ReadonlyArray<string> = ["2025-06-18", "2025-03-26", "2024-11-05", "2024-10-07"]
 
 /** A tool result with isError, carried out of the `mcp.tool` span as a failure so the span's status is error. */
 class ToolFailed {
@@ -994,6 +997,7 @@ const makeCallTool = (
     "gen_ai.operation.name": "execute_tool",
     "mcp.session.id": session.id,
     "network.transport": "pipe",
+    ...(headers[HEADER_PROTOCOL_VERSION] === undefined ? {} : { "mcp.protocol.version": headers[HEADER_PROTOCOL_VERSION] }),
     ...(requestId === undefined ? {} : { "jsonrpc.request.id": requestId })
   }
   const body = Effect.gen(function*() {
@@ -1046,6 +1050,7 @@ const withMetaHeaders = Layer.effect(
   RpcServer.Protocol,
   Effect.map(RpcServer.Protocol, (protocol) => {
     const cancelled = new Set<string>()
+    let protocolVersion: string | undefined
     return RpcServer.Protocol.of({
       ...protocol,
       send: (clientId, response, transferables) => {
@@ -1060,6 +1065,11 @@ const withMetaHeaders = Layer.effect(
             if (typeof id === "string" || typeof id === "number") cancelled.add(String(id))
             return f(clientId, message)
           }
+          if (message.tag === "initialize") {
+            // the version McpServer answers with: the client's when it supports it, else its latest
+            const asked = (message.payload as { readonly protocolVersion?: unknown } | undefined)?.protocolVersion
+            protocolVersion = typeof asked === "string" && PROTOCOL_VERSIONS.includes(asked) ? asked : PROTOCOL_VERSIONS[0]
+          }
           if (message.tag !== "tools/call") return f(clientId, message)
           const meta = (message.payload as { readonly _meta?: unknown } | undefined)?._meta
           const headers: Array<[string, string]> = [...(Array.isArray(message.headers) ? message.headers as ReadonlyArray<[string, string]> : [])]
@@ -1069,6 +1079,7 @@ const withMetaHeaders = Layer.effect(
             if (typeof m.tracestate === "string") headers.push([HEADER_TRACESTATE, m.tracestate])
           }
           headers.push([HEADER_REQUEST_ID, String(message.id)])
+          if (protocolVersion !== undefined) headers.push([HEADER_PROTOCOL_VERSION, protocolVersion])
           return f(clientId, { ...message, headers })
         })
     })

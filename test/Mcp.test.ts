@@ -430,7 +430,7 @@ describe("boruna mcp: telemetry", () => {
       expect(run.traceId).toBe(traceId)
       expect(run.parentSpanId).toBe(parentId)
       expect(run.kind).toBe(2) // SERVER
-      expect(run.attributes).toMatchObject({ "mcp.method.name": "tools/call", "gen_ai.operation.name": "execute_tool" })
+      expect(run.attributes).toMatchObject({ "mcp.method.name": "tools/call", "gen_ai.operation.name": "execute_tool", "mcp.protocol.version": "2025-06-18", "network.transport": "pipe" })
       expect(run.attributes["mcp.session.id"]).toMatch(/^[0-9a-f-]{36}$/)
       expect(run.status.code).not.toBe(2)
       expect(run.attributes["error.type"]).toBeUndefined()
