@@ -60,6 +60,7 @@ const REASONS: Readonly<Record<string, string>> = {
   denied: "refused by the policy",
   budget_exceeded: "the capability's budget is exhausted",
   runtime_error: "the handler failed",
+  approval_required: "a person's approval is required",
   timeout: "timed out",
   interrupted: "interrupted"
 }

@@ -12,7 +12,8 @@ import * as Layer from "effect/Layer"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { HandlerFailure } from "../src/Errors.js"
+import { BudgetExceeded, Denied, HandlerFailure, RuntimeError } from "../src/Errors.js"
+import { NOT_GRANTED, summarizeFailure } from "../src/TelemetryFlag.js"
 import * as EventLog from "../src/EventLog.js"
 import * as Gateway from "../src/Gateway.js"
 import * as Handlers from "../src/Handlers.js"
@@ -191,6 +192,24 @@ for (const protocol of ["http/json", "http/protobuf"]) {
       }))
   })
 }
+
+describe("summarizeFailure: the capability, the kind and a fixed reason, never the message", () => {
+  it("each error kind", () => {
+    const cases: Array<[unknown, string, string]> = [
+      [new Denied({ capability: "net.fetch", reason: "host 'SECRET.example' is not in [a, b]" }), "denied", "net.fetch: denied: refused by the policy"],
+      [new Denied({ capability: "db.query", reason: NOT_GRANTED }), "denied", "db.query: denied: not granted by the policy"],
+      [new BudgetExceeded({ capability: "fs.write", budget: 3 }), "budget_exceeded", "fs.write: budget_exceeded: the capability's budget is exhausted"],
+      [new RuntimeError({ capability: "fs.read", reason: "cannot read '/SECRET'" }), "runtime_error", "fs.read: runtime_error: the handler failed"],
+      [{ capability: "net.fetch", kind: "approval_required", message: "SECRET" }, "approval_required", "net.fetch: approval_required: a person's approval is required"],
+      [{ kind: "timeout", message: "SECRET" }, "timeout", "timeout: timed out"],
+      [new HandlerFailure({ message: "SECRET" }), "HandlerFailure", "HandlerFailure: failed"],
+      [new Error("SECRET"), "_OTHER", "failed"],
+      ["SECRET", "_OTHER", "failed"],
+      [{ capability: "x y SECRET", kind: "denied" }, "denied", "denied: refused by the policy"]
+    ]
+    for (const [error, type, message] of cases) expect(summarizeFailure(error)).toEqual({ type, message })
+  })
+})
 
 describe("the exception is recorded once, on the span where it happened", () => {
   it.scopedLive("a failed cap call: one exception event on the cap span, none on the root; the root has the error status", () =>
