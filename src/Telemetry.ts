@@ -1,16 +1,24 @@
 /**
  * Telemetry: one scoped Layer, chosen from the environment by `fromEnv`, plus the run's root span.
  *
- * - `fromEnv(env, { recordLocally })`: the layer the CLI builds. No OTLP endpoint (or
+ * - `fromEnv(env, { recordLocally })`: the layer the CLI builds. No usable OTLP endpoint (or
  *   `OTEL_SDK_DISABLED=true`) ⇒ off: the OpenTelemetry SDK is not even imported and
  *   `TelemetryEnabled` is false (unless `recordLocally`, which turns on the in-memory recorder only).
- *   An endpoint ⇒ OTLP/HTTP export through a batch processor; the finalizer force-flushes and shuts
- *   the provider down (success, failure or interruption) within a bounded time and reports on stderr
- *   how many spans could not be delivered. See docs/design-otel.md.
+ *   An endpoint ⇒ OTLP/HTTP export (`http/protobuf` by default, or `http/json`) through a batch
+ *   processor, with backpressure instead of drop, retries with jitter, a root span that is always
+ *   delivered, and a finalizer that force-flushes and shuts the provider down (success, failure or
+ *   interruption) within a bounded time and reports on stderr how many spans could not be delivered.
+ *   An unusable setting is one warning line on stderr and is ignored (`resolveConfig`).
+ * - Exported spans say nothing of an argument, a result or the policy: a failure is the capability,
+ *   its kind and a fixed reason (`summarizeFailure`), never a message or a stack; the exception is
+ *   recorded once, where it happened.
  * - `withRunSpan(effect)`: the root span `boruna.run` of a run (cap spans become its children); joins
  *   the remote trace named by `TRACEPARENT`/`TRACESTATE` when `fromEnv` found one.
  * - `memory`: an in-memory recorder of finished spans (name, attributes, status, parent, events):
  *   how every telemetry test reads spans. `off`: nothing loaded, no span work.
+ * - `doctor(env)`: how every variable was resolved, and one test span sent (`boruna doctor`);
+ *   `undeliveredReport()`: the loss lines a process that must exit now prints.
+ * See docs/design-otel.md.
  *
  * Every OpenTelemetry module is loaded with a dynamic `import()` inside the "on" branch; the
  * `import type`s below are erased at compile time.
