@@ -1,4 +1,6 @@
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Redacted from "effect/Redacted"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -6,9 +8,20 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Store from "../src/WorkflowStore.js"
+import * as Postgres from "./support/Postgres.js"
 
-const storeLayer = () =>
+const sqlite = () =>
   Store.layer.pipe(Layer.provide(SqliteClient.layer({ filename: join(mkdtempSync(join(tmpdir(), "boruna-store-")), "store.db") })), Layer.orDie)
+
+// the same SQL on PostgreSQL (the cluster engine's store): a throwaway local server
+let pg: Postgres.Postgres | undefined
+let dbs = 0
+beforeAll(async () => {
+  pg = await Postgres.start()
+}, 60_000)
+afterAll(() => pg?.stop())
+const postgres = () =>
+  Store.layer.pipe(Layer.provide(PgClient.layer({ url: Redacted.make(pg!.database(`store${++dbs}`)) })), Layer.orDie)
 
 const run: Store.RunRecord = {
   run_id: "r1", workflow_name: "w", workflow_version: "1", workflow_hash: "sha256:aa", workflow_path: "/w", workflow_json: "{}",
@@ -23,7 +36,7 @@ const approval = (id: string): Store.ApprovalRecord => ({
   created_at: new Date().toISOString(), decided_at: null, decision_nonce: null
 })
 
-describe("WorkflowStore", () => {
+describe.each([["SQLite", sqlite], ["PostgreSQL", postgres]] as const)("WorkflowStore on %s", (_name, storeLayer) => {
   it.effect("a run, its steps, attempts, calls, approvals and history read back as one view", () =>
     Effect.gen(function*() {
       const s = yield* Store.WorkflowStore
