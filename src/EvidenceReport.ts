@@ -47,7 +47,7 @@ th { font-weight: 600; background: #f6f8fa; } tr { break-inside: avoid; }
 .status-completed { color: var(--ok); font-weight: 600; } .status-failed { color: var(--bad); font-weight: 600; } .status-other { color: var(--warn); font-weight: 600; }
 .summary { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 10px 0; }
 .summary dt { color: var(--muted); } .summary dd { margin: 0; }
-.wf { width: 100%; } .wf .row { display: grid; grid-template-columns: 260px 1fr 80px; align-items: center; min-height: 22px; border-bottom: 1px solid #eef0f2; }
+.wf { width: 100%; } .wf .row { display: grid; grid-template-columns: 320px 1fr 80px; align-items: center; min-height: 22px; border-bottom: 1px solid #eef0f2; }
 .wf .lane { position: relative; height: 16px; background: #fafbfc; }
 .wf .bar { position: absolute; top: 2px; height: 12px; border-radius: 2px; background: var(--bar); min-width: 2px; }
 .wf .call .bar { background: var(--call); top: 4px; height: 8px; } .wf .gate .bar { background: var(--gate); }
@@ -238,7 +238,7 @@ verification <span id="verification" class="badge ${verify.ok ? "ok" : "bad"}">$
 <dt>Steps</dt><dd>${run.steps.length} (${run.steps.filter((s) => s.status === "completed").length} completed)</dd>
 <dt>Capability calls</dt><dd>${run.steps.reduce((n, s) => n + s.attempts.reduce((k, a) => k + a.calls.length, 0), 0)}</dd>
 <dt>Approvals</dt><dd>${run.approvals.length}</dd>
-<dt>Re-executed</dt><dd>${verify.reexecuted.length > 0 ? esc(verify.reexecuted.join(", ")) : "none"}</dd>
+<dt>Re-executed by verify</dt><dd>${verify.reexecuted.length > 0 ? esc(verify.reexecuted.join(", ")) : "none"}</dd>
 <dt>Redacted entries</dt><dd>${verify.redacted.length > 0 ? esc(verify.redacted.join(", ")) : "none"}</dd>
 <dt>boruna</dt><dd>${esc(m.boruna_version)} · bundle made ${esc(m.created_at)}</dd>
 </dl>
