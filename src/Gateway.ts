@@ -287,10 +287,13 @@ export const make = (options: {
    * annotations or links from the environment, no call-site stack). A synchronous outcome ends the
    * span at once; anything else ends it on exit, interruption included.
    */
+  const backpressure = options.backpressure
   const noLinks: Array<Tracer.SpanLink> = []
   const emptyContext = Context.empty()
   const tracedCall = (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError> =>
     Effect.withFiberRuntime<Value, CapabilityError>((fiber) => {
+      // the exporter's queue is full: wait for room first (not a drop)
+      if (backpressure !== undefined && backpressure.full()) return Effect.zipRight(backpressure.wait, tracedCall(cap, args, site))
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const current = fiber.currentSpan
       const span = fiber.currentTracer.span(
@@ -309,15 +312,8 @@ export const make = (options: {
       }
       return Effect.onExit(run, (exit) => Effect.sync(() => span.end(clock.unsafeCurrentTimeNanos(), exit)))
     })
-  const backpressure = options.backpressure
-  const callTraced = backpressure === undefined
-    ? tracedCall
-    : (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError> =>
-      Effect.suspend(() =>
-        backpressure.full() ? Effect.zipRight(backpressure.wait, tracedCall(cap, args, site)) : tracedCall(cap, args, site)
-      )
 
-  return { call: options.traced ? callTraced : callPlain, policy, budget }
+  return { call: options.traced ? tracedCall : callPlain, policy, budget }
 }
 
 /**
