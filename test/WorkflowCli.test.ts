@@ -118,3 +118,28 @@ describe("workflow run, approve, show, list", () => {
     expect(r.stderr.trim()).toBe(`error[data_dir_busy]: the data dir ${env.BORUNA_DATA_DIR} is in use by pid 1 on ${hostname()} (boruna workflow run other) since 2026-12-01T00:00:00.000Z: wait for it to finish, or use another --data-dir`)
   })
 })
+
+describe("workflow telemetry over OTLP", () => {
+  it("run (paused) and approve in two processes: every boruna span in one trace, the run's", async () => {
+    const { startOtlpReceiver } = await import("./support/OtlpReceiver.js")
+    const rx = await startOtlpReceiver()
+    try {
+      const env = { ...data(), OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }
+      const d = wfDir({ schema_version: 1, name: "t", version: "1", steps: { a: { kind: "source", source: "a.ax" }, g: { kind: "approval_gate", required_role: "x", depends_on: ["a"] }, b: { kind: "source", source: "a.ax", depends_on: ["g"] } }, edges: [] },
+        { "a.ax": 'fn main() -> Int !{time.now} { time.now() }\n' })
+      const run = await boruna(["workflow", "run", d, "--policy", "allow-all"], env)
+      expect(run.code, run.stderr).toBe(75)
+      const runId = /^run (\S+)/.exec(run.stdout)![1]
+      const ok = await boruna(["workflow", "approve", runId, "g", "--token", /token: (\S+)\s+\(shown once\)/.exec(run.stdout)![1], "--as", "x"], env)
+      expect(ok.code, ok.stderr).toBe(0)
+      const show = JSON.parse((await boruna(["workflow", "show", runId, "--json"], env)).stdout) as { run: { trace_id: string } }
+      const ours = rx.spans().filter((s) => s.name.startsWith("boruna."))
+      expect(new Set(ours.map((s) => s.traceId))).toEqual(new Set([show.run.trace_id]))
+      const names = new Set(ours.map((s) => s.name))
+      expect([...names].sort()).toEqual(expect.arrayContaining(["boruna.cap", "boruna.step", "boruna.workflow"]))
+      expect(ours.filter((s) => s.name === "boruna.cap")).toHaveLength(2)
+    } finally {
+      await rx.close()
+    }
+  }, 60_000)
+})
