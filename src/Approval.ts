@@ -6,7 +6,7 @@
  * - The digest an approval is for: SHA-256 over canonical JSON of
  *   `[run_id, step_id, attempt, seq, capability, [args as Value JSON]]` (`callDigest`); a gate's
  *   digest is over `[run_id, step_id, "approval_gate"]`, a trigger's over `[run_id, step_id, "external_trigger"]`.
- * - Tokens: 16 random bytes, base64url, printed once; only their SHA-256 is stored (`tokenHash`).
+ * - Tokens: `bwt_` + 16 random bytes in base64url, printed once; only their SHA-256 is stored (`tokenHash`).
  *   The engine's DurableDeferred token is an address, not a secret: the CLI checks this token first.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
@@ -34,8 +34,8 @@ export const callDigest = (o: {
 export const gateDigest = (runId: string, stepId: string, kind: "approval_gate" | "external_trigger"): string =>
   sha256(canonicalJson([runId, stepId, kind]))
 
-/** A fresh random token (printed once). */
-export const mintToken = (): string => randomBytes(16).toString("base64url")
+/** A fresh random token (printed once): `bwt_` + 16 random bytes in base64url (never starts with '-', which a command line would take for an option). */
+export const mintToken = (): string => "bwt_" + randomBytes(16).toString("base64url")
 
 export const tokenHash = (token: string): string => sha256(`boruna-approval-token:${token}`)
 

@@ -63,7 +63,7 @@ describe("approval gates", () => {
       expect(r.status).toBe("paused")
       expect(r.pending).toEqual([expect.objectContaining({ id: "gate:gate", kind: "gate", step: "gate", required_role: "editor" })])
       const token = r.tokens["gate:gate"]
-      expect(token).toMatch(/^[A-Za-z0-9_-]{22}$/)
+      expect(token).toMatch(/^bwt_[A-Za-z0-9_-]{22}$/)
       const wrong = yield* refused(Runner.answer({ runId: r.runId, step: "gate", token: "nope", as: "mallory", decision: "approved" }))
       expect(wrong?.message).toBe("wrong token for gate:gate")
       const done = yield* Runner.answer({ runId: r.runId, step: "gate", token, as: "ann", reason: "looks fine", decision: "approved" })
@@ -137,4 +137,15 @@ describe("a plain boruna run", () => {
       const ok = yield* borunaInProcess(["run", join(d, "p.ax"), "--policy", "allow-all"])
       expect(ok.code).toBe(0)
     }))
+})
+
+describe("tokens", () => {
+  it("never start with '-' (a command line would read it as an option): 2,000 mints", async () => {
+    const { mintToken, tokenHash, tokenMatches } = await import("../src/Approval.js")
+    for (let i = 0; i < 2000; i++) {
+      const t = mintToken()
+      expect(t.startsWith("-")).toBe(false)
+      if (i === 0) expect(tokenMatches(t, tokenHash(t))).toBe(true)
+    }
+  })
 })
