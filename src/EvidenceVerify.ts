@@ -10,7 +10,8 @@
  *  5. record     the chain is exactly the projection of the bundled record (run.json, workflow,
  *                sources, policy, inputs, event-log headers): nothing in one disagrees with the other;
  *                each output file hashes to its step's output hash; each step's recorded calls are
- *                the calls in its event log; each step input is the upstream output it names
+ *                the calls in its event log; each step input is the upstream output it names; each
+ *                step's policy is policy.json narrowed to the step as workflow.json declares it
  *  6. signature  the DSSE attestation and the Sigstore bundle, when present or required
  *  7. reexecute  every source step is run again from its bundled source, under its recorded
  *                policy, against its bundled event log (replay: no network, model or clock): the
@@ -53,6 +54,8 @@ import { decodePolicy, type Policy, policyHash } from "./Policy.js"
 import * as Replay from "./Replay.js"
 import { canonicalJson, type Json } from "./ValueJson.js"
 import { Vm } from "./Vm.js"
+import { decodeWorkflow } from "./WorkflowFile.js"
+import { stepPolicy } from "./WorkflowRunner.js"
 
 export type CheckName = "bundle" | "manifest" | "checksums" | "chain" | "record" | "signature" | "reexecute"
 export const CHECKS: ReadonlyArray<CheckName> = ["bundle", "manifest", "checksums", "chain", "record", "signature", "reexecute"]
@@ -447,6 +450,36 @@ const checkRecord = (rebuilt: Rebuilt, entries: ReadonlyArray<AuditChain.Entry>,
 const runStepLog = (rebuilt: Rebuilt, step: string, attempt: number): string =>
   rebuilt.run.steps.find((x) => x.id === step)?.attempts.find((a) => a.attempt === attempt)?.event_log ?? "run.json"
 
+/**
+ * Each step ran under the run policy (policy.json) narrowed to the step as workflow.json declares
+ * it: the policy in each event log must be exactly that (so no step can claim a policy of its own).
+ */
+const checkStepPolicies = (rebuilt: Rebuilt, c: Collector): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const j = parseJson(rebuilt.record.workflow.text)
+    const wf = j.ok ? decodeWorkflow(j.value) : undefined
+    if (wf === undefined || Either.isLeft(wf)) {
+      c.fail(`not a workflow this build reads${wf !== undefined && Either.isLeft(wf) ? `: ${wf.left[0]?.path}: ${wf.left[0]?.message}` : ""}`, { file: "workflow.json" })
+      return
+    }
+    for (const s of rebuilt.record.steps) {
+      const def = wf.right.steps[s.id]
+      if (def === undefined) {
+        c.fail(`step ${s.id} is not in workflow.json`, { file: "run.json", step: s.id })
+        continue
+      }
+      const want = policyHash(stepPolicy(rebuilt.record.policy, def))
+      for (const a of s.attempts) {
+        if (policyHash(a.policy) !== want) {
+          c.fail(`step ${s.id} attempt ${a.attempt}: its policy (${policyHash(a.policy)}) is not policy.json narrowed to the step (${want})`, {
+            file: runStepLog(rebuilt, s.id, a.attempt),
+            step: s.id
+          })
+        }
+      }
+    }
+  })
+
 const redactedStepIds = (m: Manifest): ReadonlySet<string> =>
   new Set(m.redactions.filter((r) => r.files.some((f) => f.startsWith("event_logs/") || f.startsWith("outputs/"))).flatMap((r) => (r.step_id === null ? [] : [r.step_id])))
 
@@ -655,6 +688,7 @@ export const verifyFiles = (files: Files, options: VerifyOptions = {}): Effect.E
     const rc = cs.record
     const rebuilt = rebuild(files, m, rc)
     if (rebuilt !== undefined && entries !== undefined) checkRecord(rebuilt, entries, m, rc)
+    if (rebuilt !== undefined) yield* checkStepPolicies(rebuilt, rc)
     else if (rebuilt !== undefined) {
       rc.skipped = true
       rc.notes.push("the audit log could not be read")

@@ -194,6 +194,17 @@ describe("EvidenceVerify: tampering", () => {
     expect(r2.checks.find((c) => c.name === "record")!.problems[0]).toMatchObject({ file: "event_logs/fetch.jsonl", message: expect.stringMatching(/hash chain broken/) })
   })
 
+  it("a step that claims a wider policy than policy.json narrowed to it is rejected, even with every hash and the chain made consistent", async () => {
+    const rec = smallRun()
+    const wide = policyOf({ default_allow: true })
+    const steps = rec.steps.map((s) => (s.id === "fetch" ? { ...s, attempts: s.attempts.map((a) => ({ ...a, policy: wide })) } : s))
+    const r = await verify(Bundle.buildBundle({ ...rec, steps }, fixed))
+    expect(failing(r)).toEqual(["record"])
+    expect(r.checks.find((c) => c.name === "record")!.problems[0]).toMatchObject({
+      step: "fetch", file: "event_logs/fetch.jsonl", message: expect.stringMatching(/is not policy\.json narrowed to the step/)
+    })
+  })
+
   it("editing the recorded program (hashes recomputed) is rejected by the chain and by re-execution", async () => {
     const f = new Map<string, string | Uint8Array>(Bundle.buildBundle(smallRun(), fixed))
     f.set("sources/steps/fetch.ax", `fn main() -> String !{net.fetch} { net.fetch("https://evil.example/") }`)

@@ -16,6 +16,8 @@ import * as Gateway from "../src/Gateway.js"
 import * as Handlers from "../src/Handlers.js"
 import { parsePolicy, type Policy } from "../src/Policy.js"
 import { Vm } from "../src/Vm.js"
+import { decodeWorkflow } from "../src/WorkflowFile.js"
+import { stepPolicy } from "../src/WorkflowRunner.js"
 import { canonicalJson, type Json, toJson } from "../src/ValueJson.js"
 
 export interface FixtureStep {
@@ -87,6 +89,7 @@ export const runFixture = (options: {
     }])),
     edges: []
   }
+  const def = Either.getOrThrow(decodeWorkflow(wf))
   let t = T0 + 10
   let failed = false
   for (const s of options.steps) {
@@ -134,7 +137,9 @@ export const runFixture = (options: {
       // as the runner answers: a String input as itself, other values as compact Value JSON
       "step.input": (args) => Effect.succeed(inputText(resolved[String(args[0])] ?? "Unit"))
     })
-    const rt = Gateway.layer(policy).pipe(Layer.provideMerge(Layer.mergeAll(Layer.succeed(Handlers.Handlers, handlers), Layer.succeed(EventLog.EventLog, log))))
+    // the step runs under the run policy narrowed to it, as the runner does it
+    const sp = stepPolicy(policy, def.steps[s.id])
+    const rt = Gateway.layer(sp).pipe(Layer.provideMerge(Layer.mergeAll(Layer.succeed(Handlers.Handlers, handlers), Layer.succeed(EventLog.EventLog, log))))
     // never hand the event loop a turn (a VM that can yields every few ms): this runs synchronously
     const sync = { yieldMs: Number.POSITIVE_INFINITY }
     const exit = Effect.runSync(Effect.either(Effect.provide(Vm.run(program, sync), rt)))
@@ -146,10 +151,10 @@ export const runFixture = (options: {
     t += 3
     const attempt: AttemptRecord = Either.isRight(exit)
       ? {
-        attempt: 1, status: "completed", startedAt, endedAt, events, calls, policy, programHash: programHash(program),
+        attempt: 1, status: "completed", startedAt, endedAt, events, calls, policy: sp, programHash: programHash(program),
         outputJson: outputJsonOf(exit.right), outputHash: outputHashOf(outputJsonOf(exit.right))
       }
-      : { attempt: 1, status: "failed", startedAt, endedAt, events, calls, policy, programHash: programHash(program), error: `${exit.left.kind}: ${exit.left.message}`, errorKind: exit.left.kind }
+      : { attempt: 1, status: "failed", startedAt, endedAt, events, calls, policy: sp, programHash: programHash(program), error: `${exit.left.kind}: ${exit.left.message}`, errorKind: exit.left.kind }
     if (attempt.status === "completed") outputs.set(s.id, attempt.outputJson!)
     else failed = true
     steps.push({
