@@ -12,6 +12,8 @@ export type CompileErrorKind =
   | "unknown_field"
   | "missing_field"
   | "duplicate_field"
+  /** a bug in boruna itself (the compiler produced code its own verifier rejects): never a user's mistake */
+  | "internal_error"
 
 /** Stable codes, one per kind. */
 export const DIAGNOSTIC_CODES: Readonly<Record<CompileErrorKind, string>> = {
@@ -23,7 +25,8 @@ export const DIAGNOSTIC_CODES: Readonly<Record<CompileErrorKind, string>> = {
   unknown_identifier: "E006",
   unknown_field: "E007",
   missing_field: "E008",
-  duplicate_field: "E009"
+  duplicate_field: "E009",
+  internal_error: "E900"
 }
 
 export interface Diagnostic {
@@ -47,7 +50,7 @@ export const diagnostic = (
     ? { file, line: pos.line, col: pos.col, kind, code: DIAGNOSTIC_CODES[kind], message }
     : { file, line: pos.line, col: pos.col, kind, code: DIAGNOSTIC_CODES[kind], message, suggestion }
 
-/** `file:line:col: error[kind] CODE: message` (+ `  help: suggestion`). */
+/** `file:line:col: error[kind]: CODE message` (+ `  help: suggestion`): the layout of every CLI error. */
 export const formatDiagnostic = (d: Diagnostic): string =>
-  `${d.file}:${d.line}:${d.col}: error[${d.kind}] ${d.code}: ${d.message}` +
+  `${d.file}:${d.line}:${d.col}: error[${d.kind}]: ${d.code} ${d.message}` +
   (d.suggestion ? `\n  help: ${d.suggestion}` : "")

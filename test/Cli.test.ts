@@ -25,9 +25,9 @@ describe("exit codes and the error line", () => {
     const codes = [ExitCode.ok, ExitCode.runtime, ExitCode.usage, ExitCode.input, ExitCode.policy, ExitCode.limit, ExitCode.internal]
     expect(new Set(codes).size).toBe(codes.length)
   })
-  it("prints one line, location last", () => {
+  it("prints one line, in the layout compilers use: location first", () => {
     expect(formatLine({ kind: "denied", message: "capability denied: net.fetch: not granted\nby policy", location: { file: "a.ax", line: 3, col: 7 } }))
-      .toBe("error[denied]: capability denied: net.fetch: not granted; by policy (a.ax:3:7)")
+      .toBe("a.ax:3:7: error[denied]: capability denied: net.fetch: not granted; by policy")
     expect(formatLine({ kind: "usage", message: "bad" })).toBe("error[usage]: bad")
   })
 })

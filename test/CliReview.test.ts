@@ -30,7 +30,8 @@ const file = (name: string, content: string | Uint8Array): string => {
 /** exactly one stderr line, of the error kind, with the exit code, and no stack trace */
 const oneLine = (r: CliResult, code: number, kind: string): string => {
   expect(r.code, r.stderr).toBe(code)
-  const lines = r.stderr.trimEnd().split("\n")
+  // one error line, and possibly `  help:` lines under it
+  const lines = r.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("  help: "))
   expect(lines, r.stderr).toHaveLength(1)
   expect(lines[0]).toMatch(new RegExp(`^(?:.+:\\d+:\\d+: )?error\\[${kind}\\]: `))
   expect(r.stderr).not.toMatch(/\n\s+at /)

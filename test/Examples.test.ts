@@ -44,7 +44,7 @@ describe("examples/", () => {
         expect(r.stdout).toBe("")
         const lines = r.stderr.trimEnd().split("\n")
         expect(lines).toHaveLength(1)
-        expect(lines[0]).toMatch(new RegExp(`^error\\[${e.error}\\]: .+ \\(${e.file.replace(".", "\\.")}:\\d+:\\d+\\)$`))
+        expect(lines[0]).toMatch(new RegExp(`^${e.file.replace(".", "\\.")}:\\d+:\\d+: error\\[${e.error}\\]: .+$`))
         expect(r.code).toBe(exitCodeOfKind(e.error!))
       }
     })
@@ -62,7 +62,7 @@ describe("examples/", () => {
         const fromBytecode = await boruna(["run", out, "--policy", e.policy])
         expect(fromBytecode.code, e.file).toBe(fromSource.code)
         expect(fromBytecode.stdout, e.file).toBe(fromSource.stdout)
-        expect(fromBytecode.stderr.replace(/\(.*\)$/m, ""), e.file).toBe(fromSource.stderr.replace(/\(.*\)$/m, ""))
+        expect(fromBytecode.stderr.replace(/^\S+:\d+:\d+: /m, ""), e.file).toBe(fromSource.stderr.replace(/^\S+:\d+:\d+: /m, ""))
         const i = await boruna(["inspect", out])
         expect(i.code, i.stderr).toBe(0)
         expect(i.stdout).toContain("main")
@@ -93,7 +93,7 @@ describe("check, compile errors and --record", () => {
       writeFileSync(bad, "fn main() -> Int {\n    let x: Int = \"text\"\n    x + y\n}\n")
       const text = await boruna(["check", bad])
       expect(text.code).toBe(ExitCode.input)
-      expect(text.stdout).toMatch(new RegExp(`^${bad.replace(/[.]/g, "\\.")}:2:\\d+: error\\[type_error\\] E003: `, "m"))
+      expect(text.stdout).toMatch(new RegExp(`^${bad.replace(/[.]/g, "\\.")}:2:\\d+: error\\[type_error\\]: E003 `, "m"))
       const json = await boruna(["check", bad, "--json"])
       expect(json.code).toBe(ExitCode.input)
       const ds = JSON.parse(json.stdout) as Array<{ file: string; line: number; col: number; kind: string; code: string; message: string }>
@@ -104,9 +104,13 @@ describe("check, compile errors and --record", () => {
       const run = await boruna(["run", bad])
       expect(run.code).toBe(ExitCode.input)
       expect(run.stdout).toBe("")
-      const lines = run.stderr.trimEnd().split("\n")
+      const all = run.stderr.trimEnd().split("\n")
+      const lines = all.filter((l) => !l.startsWith("  help: "))
       expect(lines).toHaveLength(ds.length)
-      expect(lines[0]).toMatch(new RegExp(`^error\\[type_error\\]: E003 .* \\(${bad.replace(/[.]/g, "\\.")}:2:\\d+\\)$`))
+      // each suggestion as a help: line under its error, as check prints it
+      expect(all.filter((l) => l.startsWith("  help: "))).toHaveLength(ds.filter((d) => "suggestion" in d).length)
+      expect(run.stderr.trimEnd()).toBe(text.stdout.trimEnd())
+      expect(lines[0]).toMatch(new RegExp(`^${bad.replace(/[.]/g, "\\.")}:2:\\d+: error\\[type_error\\]: E003 .*$`))
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -483,7 +483,7 @@ describe("boruna run: signals and --timeout during pure computation", () => {
       try {
         const a = await boruna(["run", file, "--max-steps", "100000000000000", "--timeout", "300ms"])
         expect([a.code, a.stdout]).toEqual([5, ""])
-        expect(a.stderr).toMatch(/^error\[timeout\]: wall-clock limit exceeded: 300 ms \(.*busy\.ax:3:\d+\)\n$/)
+        expect(a.stderr).toMatch(/^.*busy\.ax:3:\d+: error\[timeout\]: wall-clock limit exceeded: 300 ms\n$/)
         const b = await boruna(["run", file, "--max-steps", "100000000000000"], { BORUNA_TIMEOUT: "0.2s" })
         expect(b.code).toBe(5)
         expect(b.stderr).toContain("wall-clock limit exceeded: 200 ms")

@@ -1,7 +1,12 @@
 /**
  * How a command fails: one `CliError` carrying the error kind, a one-line message, an optional
- * source location and the process exit code. `main.ts` prints it as
- * `error[KIND]: message (file:line:col)` on stderr (no stack trace) and exits with `exitCode`.
+ * source location, optional `help:` hints and the process exit code. `main.ts` prints it on stderr
+ * in the layout compilers use (no stack trace) and exits with `exitCode`:
+ *
+ *   file:line:col: error[KIND]: message        (or `error[KIND]: message` when there is no location)
+ *     help: hint
+ *
+ * `boruna check` prints compile diagnostics in the same layout (`Diagnostic.formatDiagnostic`).
  *
  * Exit codes (documented in docs/cli.md and README.md):
  *   0   success
@@ -42,6 +47,8 @@ export class CliError extends Data.TaggedError("CliError")<{
   readonly message: string
   readonly exitCode: number
   readonly location?: Location
+  /** `help:` lines printed under the error line */
+  readonly help?: ReadonlyArray<string>
   /** further lines (e.g. every compile diagnostic after the first) printed the same way */
   readonly more?: ReadonlyArray<CliError>
   /** already reported on stderr (e.g. by @effect/cli's usage printer): only the exit code remains */
@@ -59,13 +66,15 @@ export const usage = (message: string): CliError => new CliError({ kind: "usage"
 export const input = (kind: string, message: string, location?: Location): CliError =>
   new CliError(location === undefined ? { kind, message, exitCode: ExitCode.input } : { kind, message, exitCode: ExitCode.input, location })
 
-/** `error[KIND]: message (file:line:col)` — exactly one line per error. */
+/** `file:line:col: error[KIND]: message` (or `error[KIND]: message`) — exactly one line per error. */
 export const formatLine = (e: { readonly kind: string; readonly message: string; readonly location?: Location | undefined }): string => {
   const msg = e.message.replace(/\s*\n\s*/g, "; ")
   return e.location === undefined
     ? `error[${e.kind}]: ${msg}`
-    : `error[${e.kind}]: ${msg} (${e.location.file}:${e.location.line}:${e.location.col})`
+    : `${e.location.file}:${e.location.line}:${e.location.col}: error[${e.kind}]: ${msg}`
 }
 
-/** Every line of an error (itself, then `more`). */
-export const formatLines = (e: CliError): ReadonlyArray<string> => [formatLine(e), ...(e.more ?? []).map(formatLine)]
+const withHelp = (e: CliError): ReadonlyArray<string> => [formatLine(e), ...(e.help ?? []).map((h) => `  help: ${h.replace(/\s*\n\s*/g, "; ")}`)]
+
+/** Every line of an error: itself and its `help:` lines, then the same for each of `more`. */
+export const formatLines = (e: CliError): ReadonlyArray<string> => [...withHelp(e), ...(e.more ?? []).flatMap(withHelp)]

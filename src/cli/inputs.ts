@@ -138,7 +138,13 @@ export const parsePolicyFile = (file: string, text: string): Effect.Effect<Polic
   })
 
 export const diagnosticError = (d: Diagnostic): CliError =>
-  input(d.kind, `${d.code} ${d.message}${d.suggestion ? ` (help: ${d.suggestion})` : ""}`, { file: d.file, line: d.line, col: d.col })
+  new CliError({
+    kind: d.kind,
+    message: `${d.code} ${d.message}`,
+    exitCode: ExitCode.input,
+    location: { file: d.file, line: d.line, col: d.col },
+    ...(d.suggestion ? { help: [d.suggestion] } : {})
+  })
 
 /** At most this many compile diagnostics are printed by `run`/`compile`/`replay` (`check` prints all). */
 export const MAX_DIAGNOSTIC_LINES = 20
@@ -151,7 +157,7 @@ export const diagnosticsError = (ds: ReadonlyArray<Diagnostic>): CliError => {
   const more = hidden > 0
     ? [...rest, input("compile_error", `${hidden} more error(s) in ${first.location!.file} not shown (boruna check ${first.location!.file} lists them all)`)]
     : rest
-  return new CliError({ kind: first.kind, message: first.message, exitCode: first.exitCode, location: first.location!, more })
+  return new CliError({ kind: first.kind, message: first.message, exitCode: first.exitCode, location: first.location!, ...(first.help ? { help: first.help } : {}), more })
 }
 
 export const compile = (engine: Engine, file: string): Effect.Effect<Program, CliError> =>
