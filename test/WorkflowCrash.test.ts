@@ -13,6 +13,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { boruna, ensureBuilt, start } from "./support/BuiltCli.js"
 import { server } from "./support/LoopbackServer.js"
+import * as OtlpReceiver from "./support/OtlpReceiver.js"
 import { wfDir } from "./support/WorkflowDir.js"
 
 beforeAll(() => ensureBuilt(), 180_000)
@@ -77,8 +78,9 @@ describe("kill -9 at seeded points", () => {
       expect([...counts.values()].every((n) => n === 1)).toBe(true)
       counts.clear()
 
-      // the crashing run
-      const env = { BORUNA_DATA_DIR: mkdtempSync(join(tmpdir(), "boruna-crash-")) }
+      // the crashing run, its spans exported to a loopback OTLP receiver
+      const rx = yield* OtlpReceiver.scoped()
+      const env = { BORUNA_DATA_DIR: mkdtempSync(join(tmpdir(), "boruna-crash-")), OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }
       const rand = prng(20261201)
       let runId: string | undefined
       let token: string | undefined
@@ -129,6 +131,9 @@ describe("kill -9 at seeded points", () => {
       expect(got.steps.map((s) => [s.step_id, s.status, s.output_json])).toEqual(ref.steps.map((s) => [s.step_id, s.status, s.output_json]))
       const logs = (v: Show) => Object.fromEntries(v.attempts.filter((a) => a.event_log !== "").map((a) => [`${a.step_id}/${a.attempt}`, a.event_log]))
       expect(logs(got)).toEqual(logs(ref))
-      expect(got.run.trace_id).toMatch(/^[0-9a-f]{32}$/)
+      // one trace: every span that reached the receiver (a killed process loses its unexported ones) is the run's
+      const ours = rx.spans().filter((s) => s.name.startsWith("boruna."))
+      expect(ours.length).toBeGreaterThan(0)
+      expect(new Set(ours.map((s) => s.traceId))).toEqual(new Set([got.run.trace_id]))
     }), 170_000)
 })
