@@ -91,6 +91,9 @@ export type LlmPolicy = typeof LlmPolicy.Type
 
 const ruleKeyIssue = (k: string): string | undefined => {
   if (isCapabilityName(k)) return undefined
+  if (k === "fs") {
+    return `'fs' is an annotation alias for both file capabilities; policy rules use canonical names: write one rule for 'fs.read' and one for 'fs.write'`
+  }
   const c = CAPABILITIES.find((c) => (c.aliases as ReadonlyArray<string>).includes(k))
   return c
     ? `'${k}' is an alias; policy rules use canonical names: use '${c.name}'`
