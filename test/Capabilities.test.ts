@@ -160,3 +160,27 @@ describe("docs/policy.md", () => {
     }
   })
 })
+
+describe("the fs annotation alias", () => {
+  it("capability list shows it on both file capabilities, and what it grants", async () => {
+    const { report, formatText } = await import("../src/cli/capability.js")
+    const r = report("test")
+    expect(r.shared_aliases).toEqual([{ alias: "fs", grants: ["fs.read", "fs.write"] }])
+    expect(r.capabilities.filter((c) => c.shared_aliases.includes("fs")).map((c) => c.name)).toEqual(["fs.read", "fs.write"])
+    const text = formatText(r).split("\n")
+    expect(text.find((l) => l.startsWith("  fs.read "))).toMatch(/\(aliases: fs, with fs\.write\)$/)
+    expect(text.find((l) => l.startsWith("  fs.write "))).toMatch(/\(aliases: fs, with fs\.read\)$/)
+    expect(text).toContain("annotation alias fs: grants fs.read and fs.write (not a policy rule key: write a rule for each)")
+  })
+
+  it("a policy rule keyed fs gets the hint docs/policy.md promises, not only 'unknown capability'", () => {
+    const r = parsePolicy(JSON.stringify({ rules: { fs: { allow: true } } }), "p.json")
+    expect(Either.isLeft(r)).toBe(true)
+    if (Either.isLeft(r)) {
+      expect(r.left.issues.map((i) => i.message)).toEqual([
+        "'fs' is an annotation alias for both file capabilities; policy rules use canonical names: write one rule for 'fs.read' and one for 'fs.write'"
+      ])
+      expect(r.left.issues[0].path).toBe("$.rules.fs")
+    }
+  })
+})
