@@ -54,7 +54,7 @@ import { decodePolicy, type Policy, policyHash } from "./Policy.js"
 import * as Replay from "./Replay.js"
 import { canonicalJson, type Json } from "./ValueJson.js"
 import { Vm } from "./Vm.js"
-import { decodeWorkflow } from "./WorkflowFile.js"
+import { decodeWorkflow, workflowHash } from "./WorkflowFile.js"
 import { stepPolicy } from "./WorkflowRunner.js"
 
 export type CheckName = "bundle" | "manifest" | "checksums" | "chain" | "record" | "signature" | "reexecute"
@@ -462,6 +462,8 @@ const checkStepPolicies = (rebuilt: Rebuilt, c: Collector): Effect.Effect<void> 
       c.fail(`not a workflow this build reads${wf !== undefined && Either.isLeft(wf) ? `: ${wf.left[0]?.path}: ${wf.left[0]?.message}` : ""}`, { file: "workflow.json" })
       return
     }
+    const h = workflowHash(wf.right)
+    if (h !== rebuilt.record.workflow.hash) c.fail(`hashes to ${h}, the run records workflow_hash ${rebuilt.record.workflow.hash}`, { file: "workflow.json" })
     for (const s of rebuilt.record.steps) {
       const def = wf.right.steps[s.id]
       if (def === undefined) {

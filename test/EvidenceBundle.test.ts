@@ -205,6 +205,15 @@ describe("EvidenceVerify: tampering", () => {
     })
   })
 
+  it("an edited workflow.json (every hash and the chain made consistent) no longer hashes to the run's workflow_hash", async () => {
+    const rec = smallRun()
+    const text = rec.workflow.text.replace(`"version": "1.0.0"`, `"version": "1.0.1"`)
+    expect(text).not.toBe(rec.workflow.text)
+    const r = await verify(Bundle.buildBundle({ ...rec, workflow: { ...rec.workflow, text } }, fixed))
+    expect(failing(r)).toEqual(["record"])
+    expect(r.checks.find((c) => c.name === "record")!.problems[0]).toMatchObject({ file: "workflow.json", message: expect.stringMatching(/run records workflow_hash/) })
+  })
+
   it("editing the recorded program (hashes recomputed) is rejected by the chain and by re-execution", async () => {
     const f = new Map<string, string | Uint8Array>(Bundle.buildBundle(smallRun(), fixed))
     f.set("sources/steps/fetch.ax", `fn main() -> String !{net.fetch} { net.fetch("https://evil.example/") }`)

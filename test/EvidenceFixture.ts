@@ -16,7 +16,7 @@ import * as Gateway from "../src/Gateway.js"
 import * as Handlers from "../src/Handlers.js"
 import { parsePolicy, type Policy } from "../src/Policy.js"
 import { Vm } from "../src/Vm.js"
-import { decodeWorkflow } from "../src/WorkflowFile.js"
+import { decodeWorkflow, workflowHash } from "../src/WorkflowFile.js"
 import { stepPolicy } from "../src/WorkflowRunner.js"
 import { canonicalJson, type Json, toJson } from "../src/ValueJson.js"
 
@@ -166,7 +166,7 @@ export const runFixture = (options: {
   const text = JSON.stringify(wf, null, 2) + "\n"
   return {
     runId: "0123456789abcdef",
-    workflow: { name: wf.name, version: wf.version, hash: jsonDigest(wf), text, sources },
+    workflow: { name: wf.name, version: wf.version, hash: workflowHash(def), text, sources },
     policy,
     inputs,
     status: failed ? "failed" : "completed",
