@@ -33,6 +33,11 @@ import { CAPABILITIES, capabilityById, type CapabilityName } from "./Capability.
 import type { Value } from "./Value.js"
 import { canonicalJson, fromJson, type Json, toJson, ValueJsonError } from "./ValueJson.js"
 
+/** The most parameters one function may have (bytecode format 1: one operand byte). */
+export const MAX_PARAMS = 255
+/** The most local slots (parameters, bindings, temporaries) one function may have (bytecode format 1). */
+export const MAX_LOCALS = 65_535
+
 export const AXBC_FORMAT = "boruna-axbc"
 export const AXBC_VERSION = 1
 
@@ -269,8 +274,8 @@ export const verify = (p: BytecodeProgram): ReadonlyArray<number> => {
 const verifyFunction = (p: BytecodeProgram, f: FunctionDef, fi: number): number => {
   const at = (pc: number) => `$.functions[${fi}].code[${pc}]`
   const code = f.code
-  if (!Number.isInteger(f.arity) || f.arity < 0 || f.arity > 255) throw new VerifyError(`$.functions[${fi}].arity`, "bad arity")
-  if (!Number.isInteger(f.locals) || f.locals < f.arity || f.locals > 65535) {
+  if (!Number.isInteger(f.arity) || f.arity < 0 || f.arity > MAX_PARAMS) throw new VerifyError(`$.functions[${fi}].arity`, "bad arity")
+  if (!Number.isInteger(f.locals) || f.locals < f.arity || f.locals > MAX_LOCALS) {
     throw new VerifyError(`$.functions[${fi}].locals`, "locals must be an integer ≥ arity")
   }
   if (code.length === 0) throw new VerifyError(`$.functions[${fi}].code`, "empty function")

@@ -9,6 +9,7 @@
 import type {
   Block, Call, EnumDecl, Expr, FnDecl, MatchExpr, Pattern, Pos, Program, RecordDecl, RecordLit, Stmt, Type, TypeExpr
 } from "./Ast.js"
+import { MAX_LOCALS, MAX_PARAMS } from "./Bytecode.js"
 import { BUILTIN_SIGNATURES, CAPABILITY_CALLS, CAPABILITY_NAMESPACES, type Signature } from "./BuiltinTypes.js"
 import { CAPABILITIES, resolveAnnotation, sortedCapabilities, type CapabilityName } from "./Capability.js"
 import { diagnostic, type CompileErrorKind, type Diagnostic } from "./Diagnostic.js"
@@ -77,6 +78,8 @@ class Checker {
   private annotated: Expr[] = []
   private depth = 0
   private depthReported = false
+  /** bindings declared in the current function (parameters included), against MAX_LOCALS */
+  private bindings = 0
 
   constructor(private readonly program: Program) {
     this.file = program.file
@@ -228,6 +231,11 @@ class Checker {
     this.depth = 0
     this.depthReported = false
     const params = new Map<string, Local>()
+    if (info.decl.params.length > MAX_PARAMS) {
+      this.error(info.decl.pos, "type_error", `\`${info.decl.name}\` has ${info.decl.params.length} parameters; a function may have at most ${MAX_PARAMS}`,
+        "pass a record (or a List or Map) instead of many separate parameters")
+    }
+    this.bindings = info.decl.params.length
     info.decl.params.forEach((p, i) => {
       if (params.has(p.name)) this.error(p.pos, "type_error", `parameter \`${p.name}\` is declared twice`)
       params.set(p.name, { type: info.params[i], mutable: false })
@@ -248,6 +256,10 @@ class Checker {
     for (const e of this.annotated) {
       if (e.type !== undefined) e.type = this.subst.resolve(e.type)
     }
+    if (this.bindings > MAX_LOCALS) {
+      this.error(info.decl.pos, "type_error", `\`${info.decl.name}\` declares ${this.bindings} local bindings; a function may have at most ${MAX_LOCALS}`,
+        "split the function into smaller functions")
+    }
     this.scopes = []
     this.current = undefined
   }
@@ -264,6 +276,7 @@ class Checker {
   }
 
   private declare(name: string, type: Type, mutable: boolean): void {
+    this.bindings++
     this.scopes[this.scopes.length - 1].set(name, { type, mutable })
   }
 

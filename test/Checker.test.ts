@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import type { Block, Expr, FnDecl, Pattern, Program, Stmt } from "../src/Ast.js"
 import { check, checkSource } from "../src/Checker.js"
+import { compileSource } from "../src/Compiler.js"
 import type { Diagnostic } from "../src/Diagnostic.js"
 import { parse } from "../src/Parser.js"
 import { showType } from "../src/Types.js"
@@ -441,4 +442,33 @@ describe("checkSource", () => {
     expect(typeBad.program).toBeUndefined()
     expect(typeBad.diagnostics.map((d) => d.kind)).toEqual(["type_error"])
   })
+})
+
+describe("Checker: limits of the bytecode format, reported at the function", () => {
+  it("more than 255 parameters is a type error at the function, never an internal compiler error", () => {
+    const params = (n: number) => Array.from({ length: n }, (_, i) => `p${i}: Int`).join(", ")
+    const src = (n: number) => `fn main() -> Int { 1 }\n\nfn wide(${params(n)}) -> Int { p0 }\n`
+    const r = compileSource("w.ax", src(256))
+    expect(r.ok).toBe(false)
+    if (!r.ok) {
+      expect(r.diagnostics).toHaveLength(1)
+      expect(r.diagnostics[0]).toMatchObject({ kind: "type_error", line: 3, col: 1, message: "`wide` has 256 parameters; a function may have at most 255" })
+    }
+    expect(compileSource("w.ax", src(255)).ok).toBe(true)
+  })
+
+  it("more than 65,535 locals is a type error at the function (bindings in the checker, temporaries in the compiler)", () => {
+    const lets = (n: number) => Array.from({ length: n }, (_, i) => `  let v${i} = ${i}`).join("\n")
+    const many = compileSource("l.ax", `fn main() -> Int { 1 }\n\nfn big() -> Int {\n${lets(65_536)}\n  v0\n}\n`)
+    expect(many.ok).toBe(false)
+    if (!many.ok) expect(many.diagnostics[0]).toMatchObject({ kind: "type_error", line: 3, col: 1, message: "`big` declares 65536 local bindings; a function may have at most 65535" })
+    // 65,535 bindings pass the checker; the match's temporaries take the compiler past the bound
+    const temps = compileSource("l.ax", `fn main() -> Int { 1 }\n\nfn big() -> Int {\n${lets(65_534)}\n  match Some(1) { Some(x) => x, None => 0 }\n}\n`)
+    expect(temps.ok).toBe(false)
+    if (!temps.ok) {
+      expect(temps.diagnostics[0]).toMatchObject({ kind: "type_error", line: 3, col: 1 })
+      expect(temps.diagnostics[0].message).toMatch(/^`big` needs 655\d\d local slots .*; a function may have at most 65535$/)
+    }
+    for (const r of [many, temps]) if (!r.ok) expect(JSON.stringify(r.diagnostics)).not.toMatch(/internal/)
+  }, 60_000)
 })
