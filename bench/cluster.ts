@@ -1,0 +1,173 @@
+/**
+ * `npm run bench:cluster`: throughput of the cluster engine on PostgreSQL, in one process against
+ * its own baselines. Starts a throwaway PostgreSQL (initdb + pg_ctl on 127.0.0.1, as the `postgres`
+ * user when run as root), a loopback origin, and `boruna runner` child processes (`dist/` must be
+ * built: the script entry builds first).
+ *
+ *   1. N runs (default 200) of the three-step probe workflow (one live net.fetch per step) on one
+ *      runner, then on two runners (a fresh database each): runs/s and the ratio two/one.
+ *   2. The same N runs on the single-machine SQLite engine (in process): per-step time, and the
+ *      cluster's per-step overhead against it.
+ *
+ * Options: BENCH_CLUSTER_RUNS (default 200). Ratios only; absolute times depend on the machine.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import * as Http from "node:http"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Cluster from "../src/Cluster.js"
+import * as Live from "../src/Live.js"
+import { parsePolicy } from "../src/Policy.js"
+import { sqliteEngine } from "../src/WorkflowEngine.js"
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+const BIN = join(ROOT, "bin", "boruna")
+const RUNS = Number(process.env.BENCH_CLUSTER_RUNS ?? 200)
+const POLICY_JSON = JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } })
+const policy = Either.getOrThrow(parsePolicy(POLICY_JSON))
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address()
+      s.close(() => resolve(typeof a === "object" && a !== null ? a.port : 0))
+    })
+  })
+
+// ---- a throwaway PostgreSQL -------------------------------------------------------------------
+const pgBin = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"].find((d) => existsSync(join(d, "initdb")))
+const root = typeof process.getuid === "function" && process.getuid() === 0
+const asPg = (cmd: string, args: Array<string>) => (root ? { f: "runuser", a: ["-u", "postgres", "--", cmd, ...args] } : { f: cmd, a: args })
+const pgRun = (cmd: string, args: Array<string>) => {
+  const c = asPg(cmd, args)
+  const r = spawnSync(c.f, c.a, { encoding: "utf8" })
+  if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr || r.stdout}`)
+}
+const startPg = async () => {
+  if (pgBin === undefined) throw new Error("PostgreSQL is not installed (no initdb)")
+  const dir = mkdtempSync(join(tmpdir(), "boruna-bench-pg-"))
+  if (root) {
+    chownSync(dir, Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" })), Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" })))
+  }
+  chmodSync(dir, 0o700)
+  pgRun(join(pgBin, "initdb"), ["-D", join(dir, "data"), "-U", "postgres", "-A", "trust", "--no-sync"])
+  const port = await freePort()
+  pgRun(join(pgBin, "pg_ctl"), ["-D", join(dir, "data"), "-l", join(dir, "log"), "-w", "-o", `-k ${dir} -c listen_addresses=127.0.0.1 -p ${port} -c fsync=off -c max_connections=200`, "start"])
+  const stop = () => {
+    const c = asPg(join(pgBin, "pg_ctl"), ["-D", join(dir, "data"), "-m", "immediate", "-w", "stop"])
+    spawnSync(c.f, c.a, { stdio: "ignore" })
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const createDb = (name: string) => {
+    const r = spawnSync(join(pgBin, "psql"), [`postgres://postgres@127.0.0.1:${port}/postgres`, "-X", "-q", "-c", `CREATE DATABASE ${name}`], { encoding: "utf8" })
+    if (r.status !== 0) throw new Error(r.stderr)
+    return `postgres://postgres@127.0.0.1:${port}/${name}`
+  }
+  return { stop, createDb }
+}
+
+// ---- runners ----------------------------------------------------------------------------------
+const children = new Set<ChildProcess>()
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGKILL")
+})
+const startRunner = async (url: string, policyFile: string): Promise<ChildProcess> => {
+  const port = await freePort()
+  const child = spawn(process.execPath, [BIN, "runner", "--cluster", url, "--listen", `127.0.0.1:${port}`, "--advertise", `127.0.0.1:${port}`, "--policy", policyFile], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, BORUNA_CLUSTER_LOCK_EXPIRY: "10" }
+  })
+  children.add(child)
+  let err = ""
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on("data", (d: Buffer) => {
+      err += d.toString()
+      if (err.includes("runner ready:")) resolve()
+    })
+    child.on("exit", (code) => reject(new Error(`runner exited ${code}: ${err}`)))
+  })
+  return child
+}
+const stopRunner = (c: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    c.once("exit", () => resolve())
+    c.kill("SIGTERM")
+  })
+
+/** Submit `RUNS` probe runs with `prefix`, wait for all to complete; the wall time in ms. */
+const drive = (prefix: string, origin: string) =>
+  Effect.gen(function*() {
+    const ids = Array.from({ length: RUNS }, (_, i) => `${prefix}-${i}`)
+    const t0 = performance.now()
+    yield* Effect.forEach(ids, (id) => Cluster.ProbeWorkflow.execute({ id, origin, steps: 3 }, { discard: true }), { concurrency: 16 })
+    let pending = ids
+    while (pending.length > 0) {
+      const done = yield* Effect.forEach(pending, (id) =>
+        Effect.flatMap(Cluster.ProbeWorkflow.executionId({ id, origin: "", steps: 0 }), (e) => Cluster.ProbeWorkflow.poll(e)).pipe(
+          Effect.map((r) => (r?._tag === "Complete" ? undefined : id))
+        ), { concurrency: 16 })
+      pending = done.filter((x): x is string => x !== undefined)
+      if (pending.length > 0) yield* Effect.sleep("100 millis")
+    }
+    return performance.now() - t0
+  })
+
+const main = async () => {
+  const pg = await startPg()
+  const srv = Http.createServer((req, res) => res.end(`ok ${req.url}`))
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()))
+  const origin = `http://127.0.0.1:${(srv.address() as { port: number }).port}`
+  const policyFile = join(tmpdir(), `boruna-bench-policy-${process.pid}.json`)
+  writeFileSync(policyFile, POLICY_JSON)
+  try {
+    const measure = async (runners: number) => {
+      const url = pg.createDb(`bench_${runners}`)
+      const procs: Array<ChildProcess> = []
+      for (let i = 0; i < runners; i++) procs.push(await startRunner(url, policyFile))
+      // let the shard locks settle between the runners before timing
+      await new Promise((r) => setTimeout(r, 4000))
+      const client = Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(10) })
+      const ms = await Effect.runPromise(Effect.scoped(drive(`r${runners}`, origin).pipe(Effect.provide(client))))
+      for (const p of procs) await stopRunner(p)
+      return ms
+    }
+    const one = await measure(1)
+    console.error(`  (one runner: ${one.toFixed(0)} ms)`)
+    const two = await measure(2)
+    console.error(`  (two runners: ${two.toFixed(0)} ms)`)
+    // the single-machine engine, in process, same workflow and handlers
+    const handlersLayer = Layer.scoped(Cluster.RunnerCapabilities, Effect.map(Live.make(policy), (handlers) => ({ policy, handlers })))
+    const dataDir = mkdtempSync(join(tmpdir(), "boruna-bench-sqlite-"))
+    const local = Cluster.probeLayer.pipe(
+      Layer.provide(Layer.mergeAll(handlersLayer, Layer.succeed(Cluster.RunnerIdentity, { address: "local", capabilities: [] }), Layer.effectDiscard(Cluster.ensureCallTable))),
+      Layer.provideMerge(sqliteEngine(dataDir))
+    )
+    const sqliteMs = await Effect.runPromise(Effect.scoped(drive("local", origin).pipe(Effect.provide(local))))
+    rmSync(dataDir, { recursive: true, force: true })
+    const rps = (ms: number) => (RUNS / ms) * 1000
+    const perStep = (ms: number) => ms / (RUNS * 3)
+    console.log(`cluster bench: ${RUNS} runs x 3 steps (one live net.fetch per step, loopback origin)`)
+    console.log(`  one runner   ${rps(one).toFixed(1)} runs/s  (${perStep(one).toFixed(2)} ms/step)`)
+    console.log(`  two runners  ${rps(two).toFixed(1)} runs/s  (${perStep(two).toFixed(2)} ms/step)`)
+    console.log(`  two / one    ${(one / two).toFixed(2)}x throughput`)
+    console.log(`  sqlite, one machine (in process)  ${rps(sqliteMs).toFixed(1)} runs/s  (${perStep(sqliteMs).toFixed(2)} ms/step)`)
+    console.log(`  per-step overhead, cluster (one runner) / sqlite: ${(perStep(one) / perStep(sqliteMs)).toFixed(2)}x`)
+  } finally {
+    for (const c of children) c.kill("SIGKILL")
+    srv.close()
+    pg.stop()
+  }
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.error(`cluster bench failed: ${e instanceof Error ? e.message : String(e)}`)
+  process.exit(1)
+})
