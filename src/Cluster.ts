@@ -335,11 +335,10 @@ export const ensureCallTable = Effect.gen(function*() {
 const startCall = (key: string, runner: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(
-      `INSERT INTO ${PROBE_TABLE} (call_key, executions, runner) VALUES ($1, 1, $2) ON CONFLICT (call_key) DO UPDATE SET executions = ${PROBE_TABLE}.executions + 1, runner = $2`,
-      [key, runner]
-    )
-    const rows = yield* sql.unsafe<{ executions: number }>(`SELECT executions FROM ${PROBE_TABLE} WHERE call_key = $1`, [key])
+    const table = sql(PROBE_TABLE)
+    yield* sql`INSERT INTO ${table} (call_key, executions, runner) VALUES (${key}, 1, ${runner})
+      ON CONFLICT (call_key) DO UPDATE SET executions = ${table}.executions + 1, runner = ${runner}`
+    const rows = yield* sql<{ executions: number }>`SELECT executions FROM ${table} WHERE call_key = ${key}`
     return Number(rows[0]?.executions ?? 1)
   })
 
