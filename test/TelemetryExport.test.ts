@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Http from "node:http"
 import * as v8 from "node:v8"
 import { runInNewContext } from "node:vm"
+import { VERSION } from "../src/cli/version.js"
 import * as EventLog from "../src/EventLog.js"
 import * as Gateway from "../src/Gateway.js"
 import * as Handlers from "../src/Handlers.js"
@@ -25,6 +26,49 @@ const calls = (n: number) =>
   Telemetry.withRunSpan(Effect.gen(function*() {
     for (let i = 0; i < n; i++) yield* Gateway.call("time.now", [])
   }))
+
+describe("what reaches the collector", () => {
+  it.scopedLive("resource: telemetry.sdk.*, service.name and service.version; scope boruna with its version; OTEL_RESOURCE_ATTRIBUTES added", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped()
+      yield* Effect.provide(calls(1), stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=ci" }))
+      const [span] = rx.spans()
+      expect(span.resource).toMatchObject({
+        "service.name": "boruna",
+        "service.version": VERSION,
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.language": "nodejs",
+        "deployment.environment": "ci"
+      })
+      expect(typeof span.resource["telemetry.sdk.version"]).toBe("string")
+      expect(span.scope).toBe("boruna")
+      expect(span.scopeVersion).toBe(VERSION)
+    }))
+
+  for (const [protocol, contentType] of [["http/protobuf", "application/x-protobuf"], ["http/json", "application/json"]] as const) {
+    it.scopedLive(`${protocol}, gzip-compressed: the body is ${contentType} with Content-Encoding gzip, and decodes`, () =>
+      Effect.gen(function*() {
+        const rx = yield* OtlpReceiver.scoped()
+        yield* Effect.provide(calls(2), stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: protocol, OTEL_EXPORTER_OTLP_COMPRESSION: "gzip" }))
+        expect(rx.requests().map((r) => [r.contentType, r.headers["content-encoding"]])).toEqual([[contentType, "gzip"]])
+        expect(rx.spans()).toHaveLength(3)
+      }))
+  }
+
+  it.scopedLive("OTEL_EXPORTER_OTLP_TIMEOUT bounds one export: a black-holed request is given up after it, and the loss is reported", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped({ mode: "black-hole" })
+      const stderr: Array<string> = []
+      const t0 = Date.now()
+      // no retry fits in what is left of a 600 ms deadline after the first attempt timed out
+      yield* Effect.provide(calls(1), stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_TIMEOUT: "600" }, { stderr: (l) => stderr.push(l), flushTimeoutMillis: 10_000 }))
+      const ms = Date.now() - t0
+      expect(ms).toBeGreaterThanOrEqual(550)
+      expect(ms).toBeLessThan(3_000)
+      expect(stderr).toHaveLength(1)
+      expect(stderr[0]).toContain("2 span(s) could not be delivered")
+    }))
+})
 
 describe("retries", () => {
   it("the back-off: exponential steps of 1 s, 2 s, 4 s, capped at 5 s, each jittered over its upper half", () => {

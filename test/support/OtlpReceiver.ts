@@ -63,6 +63,8 @@ export interface ReceivedSpan {
   readonly resource: Readonly<Record<string, unknown>>
   /** instrumentation scope name */
   readonly scope: string | undefined
+  /** instrumentation scope version */
+  readonly scopeVersion: string | undefined
 }
 
 export interface ReceivedRequest {
@@ -122,7 +124,7 @@ type OtlpSpan = {
 type OtlpRequest = {
   resourceSpans?: Array<{
     resource?: { attributes?: Array<KeyValue> }
-    scopeSpans?: Array<{ scope?: { name?: string }; spans?: Array<OtlpSpan> }>
+    scopeSpans?: Array<{ scope?: { name?: string; version?: string }; spans?: Array<OtlpSpan> }>
   }>
 }
 
@@ -170,7 +172,8 @@ const flatten = (req: OtlpRequest): Array<ReceivedSpan> => {
           status: { code: s.status?.code ?? 0, message: s.status?.message === "" ? undefined : s.status?.message },
           events: (s.events ?? []).map((e) => ({ name: e.name ?? "", attributes: attrs(e.attributes) })),
           resource,
-          scope: ss.scope?.name
+          scope: ss.scope?.name,
+          scopeVersion: ss.scope?.version === "" ? undefined : ss.scope?.version
         })
       }
     }
