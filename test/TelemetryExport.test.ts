@@ -55,6 +55,22 @@ describe("what reaches the collector", () => {
       }))
   }
 
+  it.scopedLive("OTEL_BSP_SCHEDULE_DELAY: finished spans are exported during the run, not only at its end", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped()
+      const seenDuringRun = yield* Effect.provide(
+        Telemetry.withRunSpan(Effect.gen(function*() {
+          yield* Gateway.call("time.now", [])
+          yield* Gateway.call("random", [])
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 600)))
+          return rx.spans().length
+        })),
+        stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_BSP_SCHEDULE_DELAY: "100" })
+      )
+      expect(seenDuringRun).toBe(2)
+      expect(rx.spans()).toHaveLength(3)
+    }))
+
   it.scopedLive("OTEL_EXPORTER_OTLP_TIMEOUT bounds one export: a black-holed request is given up after it, and the loss is reported", () =>
     Effect.gen(function*() {
       const rx = yield* OtlpReceiver.scoped({ mode: "black-hole" })
