@@ -84,6 +84,8 @@ describe("workflow run, approve, show, list", () => {
 
   it("FILE.ax runs as a one-step workflow; denied exits 4, a runtime error 1", async () => {
     const env = data()
+    const empty = await boruna(["workflow", "list"], env)
+    expect([empty.code, empty.stdout]).toEqual([0, "no runs\n"])
     const d = wfDir({}, { "ok.ax": "fn main() -> Int { 41 + 1 }\n", "net.ax": 'fn main() -> String !{net.fetch} { net.fetch("https://x.example") }\n', "boom.ax": "fn main() -> Int { 1 / 0 }\n" })
     const ok = await boruna(["workflow", "run", join(d, "ok.ax"), "--json"], env)
     expect(ok.code, ok.stderr).toBe(0)

@@ -297,7 +297,12 @@ const renderShow = (v: RunView): string => {
 }
 
 /** Read the store without starting the engine (no lock: SQLite readers do not block the runner). */
-const readStore = <A>(o: EngineOpts, f: (s: import("../WorkflowStore.js").WorkflowStoreService) => Effect.Effect<A, import("../WorkflowStore.js").StoreError>): Effect.Effect<A, CliError> =>
+const readStore = <A>(
+  o: EngineOpts,
+  f: (s: import("../WorkflowStore.js").WorkflowStoreService) => Effect.Effect<A, import("../WorkflowStore.js").StoreError>,
+  /** the answer when the data dir has no runs at all (else: an unknown_run error) */
+  orElse?: () => A
+): Effect.Effect<A, CliError> =>
   Effect.scoped(Effect.gen(function*() {
     const url = Option.getOrUndefined(o.cluster) ?? (process.env.BORUNA_CLUSTER_URL || undefined)
     const S = yield* Effect.promise(() => import("../WorkflowStore.js"))
@@ -309,7 +314,7 @@ const readStore = <A>(o: EngineOpts, f: (s: import("../WorkflowStore.js").Workfl
     } else {
       const [Engine, Sqlite, fs] = yield* Effect.promise(() => Promise.all([import("../WorkflowEngine.js"), import("@effect/sql-sqlite-node/SqliteClient"), import("node:fs")]))
       const dir = Engine.dataDirOf(Option.getOrUndefined(o.dataDir))
-      if (!fs.existsSync(`${dir}/engine.db`)) return yield* Effect.fail(input("unknown_run", `no workflow runs in ${dir} (start one with boruna workflow run)`))
+      if (!fs.existsSync(`${dir}/engine.db`)) return yield* (orElse === undefined ? Effect.fail(input("unknown_run", `no workflow runs in ${dir} (start one with boruna workflow run)`)) : Effect.succeed(orElse()))
       sql = Sqlite.layer({ filename: `${dir}/engine.db` })
     }
     return yield* Effect.flatMap(S.WorkflowStore, f).pipe(
@@ -343,7 +348,7 @@ const list = Command.make(
       if (st !== undefined && !["running", "paused", "completed", "failed", "cancelled"].includes(st)) {
         return yield* Effect.fail(usage(`--status takes running, paused, completed, failed or cancelled, not '${st}'`))
       }
-      const runs = yield* readStore(o, (s) => s.listRuns(st))
+      const runs = yield* readStore(o, (s) => s.listRuns(st), () => [])
       if (o.json) out(JSON.stringify(runs.map((r) => ({ run_id: r.run_id, workflow: r.workflow_name, version: r.workflow_version, status: r.status, created_at: r.created_at, error_kind: r.error_kind })), null, 2))
       else if (runs.length === 0) out("no runs")
       else for (const r of runs) out(`${r.run_id}  ${r.status.padEnd(9)}  ${r.workflow_name} ${r.workflow_version}  ${r.created_at}`)
