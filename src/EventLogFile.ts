@@ -30,7 +30,7 @@ import type { CallSite, Event } from "./Event.js"
 import { EventLog, type EventLogService } from "./EventLog.js"
 import { decodePolicy, type Policy, policyHash, policyToJson } from "./Policy.js"
 import type { Value } from "./Value.js"
-import { fromJson, type Json, toJson, ValueJsonError } from "./ValueJson.js"
+import { fromJson, type Json, stringifyJson, toJson, ValueJsonError } from "./ValueJson.js"
 import { jsonPath, schemaIssues } from "./Json.js"
 
 export const FORMAT = "boruna-event-log"
@@ -190,7 +190,8 @@ export const eventToJson = (e: Event): Json => {
 }
 
 /** One line of the file, without its newline. */
-export const encodeEvent = (e: Event): string => JSON.stringify(eventToJson(e))
+// stringifyJson, not JSON.stringify: V8's overflows the stack on a value nested a few thousand levels deep
+export const encodeEvent = (e: Event): string => stringifyJson(eventToJson(e))
 
 // The writer's fast forms of `encodeEvent` for the gateway's two events, byte for byte the same text
 // (test/EventLogFile.test.ts checks them against `encodeEvent`): the common values and the call site
