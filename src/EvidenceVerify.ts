@@ -488,6 +488,9 @@ const redactedStepIds = (m: Manifest): ReadonlySet<string> =>
 // ---------------------------------------------------------------------------------------------
 // re-execution
 
+/** Failures that come from outside the program: a replay cannot reproduce them, only the events before them. */
+const STOPPED_FROM_OUTSIDE: ReadonlySet<string> = new Set(["wall_time_exceeded", "approval_rejected", "replay_diverged", "cancelled", "interrupted"])
+
 const reexecuteStep = (rebuilt: Rebuilt, s: StepRecord, c: Collector): Effect.Effect<boolean> =>
   Effect.gen(function*() {
     const runStep = rebuilt.run.steps.find((x) => x.id === s.id)!
@@ -499,6 +502,10 @@ const reexecuteStep = (rebuilt: Rebuilt, s: StepRecord, c: Collector): Effect.Ef
     const source = rebuilt.record.workflow.sources[path]
     if (source === undefined) return false // reported by the record check
     const compiled = compileSource(s.sourceFile ?? path, source)
+    if (!compiled.ok && s.attempts.every((a) => a.status === "failed" && (a.errorKind === "compile_error" || a.errorKind === "io_error"))) {
+      c.notes.push(`step ${s.id}: failed before it ran (${s.attempts[0]?.errorKind}); the bundled source does not compile either, as recorded`)
+      return true
+    }
     if (!compiled.ok) {
       const d = compiled.diagnostics[0]
       c.fail(`step ${s.id}: the bundled source does not compile: ${d.line}:${d.col}: ${d.message}`, { file: sourceFile(path), step: s.id })
@@ -527,6 +534,13 @@ const reexecuteStep = (rebuilt: Rebuilt, s: StepRecord, c: Collector): Effect.Ef
         Effect.zip(Replay.verdict),
         Effect.provide(Replay.runtime(log, { policy: log.header.policy }))
       )
+      // a run stopped from outside (a timeout, a rejected approval, a divergence, a cancel) ends
+      // where it was stopped: the replay must match every recorded event, and may only want more
+      const stopped = a.status === "failed" && a.errorKind !== undefined && STOPPED_FROM_OUTSIDE.has(a.errorKind)
+      if (stopped && (verdict._tag === "Identical" || verdict.divergence.kind === "extra-call") && (verdict._tag === "Identical" || verdict.divergence.index === log.events.length)) {
+        c.notes.push(`step ${s.id} attempt ${a.attempt}: stopped from outside (${a.errorKind}); re-executed up to where it stopped (${log.events.length} events identical)`)
+        continue
+      }
       if (verdict._tag === "Diverged") {
         c.fail(`step ${s.id} attempt ${a.attempt}: re-execution ${Replay.formatDivergence(verdict.divergence).map((l) => l.trim()).join("; ").replace(/^replay: /, "")}`, where)
         ok = false

@@ -136,6 +136,32 @@ const reseal = (files: Map<string, string | Uint8Array>): Map<string, string | U
   return rest
 }
 
+describe("EvidenceVerify: runs stopped from outside", () => {
+  const cut = (errorKind: string) => {
+    const rec = runFixture({ steps: [{ id: "a", source: `fn main() -> Int !{time.now} { let x: Int = time.now()\n let y: Int = time.now()\n x + y }` }] })
+    // the run was stopped after its first call: the log and the journal end there
+    const steps = rec.steps.map((s) => ({
+      ...s, status: "failed" as const, outputJson: undefined, outputHash: undefined, error: "stopped",
+      attempts: s.attempts.map((a) => ({ ...a, status: "failed" as const, events: a.events.slice(0, 2), calls: a.calls.slice(0, 1), outputJson: undefined, outputHash: undefined, error: "stopped", errorKind }))
+    }))
+    return Bundle.buildBundle({ ...rec, status: "failed", steps }, fixed)
+  }
+
+  it("a timeout or a rejected approval: re-executed up to where it stopped", async () => {
+    for (const kind of ["wall_time_exceeded", "approval_rejected"]) {
+      const r = await Effect.runPromise(Verify.verifyFiles(cut(kind)))
+      expect(r.checks.flatMap((c) => c.problems)).toEqual([])
+      expect(r.checks.find((c) => c.name === "reexecute")!.notes[0]).toMatch(new RegExp(`stopped from outside \\(${kind}\\); re-executed up to where it stopped \\(2 events identical\\)`))
+    }
+  })
+
+  it("a failure the program itself would make must re-execute the same way: a cut log is rejected", async () => {
+    const r = await Effect.runPromise(Verify.verifyFiles(cut("runtime_error")))
+    expect(r.ok).toBe(false)
+    expect(r.checks.find((c) => c.name === "reexecute")!.problems[0].message).toMatch(/re-execution .*diverged/)
+  })
+})
+
 describe("EvidenceVerify: tampering", () => {
   const verify = (f: Verify.Files) => Effect.runPromise(Verify.verifyFiles(f))
 
