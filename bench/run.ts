@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: run every benchmark script that exists (bench/vm, bench/gateway, bench/startup, bench/record),
+ * `npm run bench`: run every benchmark script that exists (vm, gateway, startup, record, db, workflow; the cluster bench is `npm run bench:cluster`, it starts PostgreSQL),
  * each in its own `node --expose-gc` process, one after another; exit non-zero if one fails.
  */
 import { spawnSync } from "node:child_process"
@@ -8,7 +8,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = dirname(fileURLToPath(import.meta.url))
-const scripts = ["vm.js", "gateway.js", "startup.js", "record.js"]
+const scripts = ["vm.js", "gateway.js", "startup.js", "record.js", "db.js", "workflow.js"]
 let failed = 0
 for (const s of scripts) {
   const path = join(here, s)
