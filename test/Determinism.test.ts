@@ -20,6 +20,7 @@ import * as Replay from "../src/Replay.js"
 import * as Telemetry from "../src/Telemetry.js"
 import { AxFloat, show } from "../src/Value.js"
 import { Vm } from "../src/Vm.js"
+import { boruna, ensureBuilt } from "./support/BuiltCli.js"
 
 const SOURCE = `type Report { page: String, summary: String, at: Int, luck: Float, big: Int }
 
@@ -224,4 +225,43 @@ describe("determinism contract (.ax programs on the VM)", () => {
       expect(r.out).toEqual(Exit.succeed(live.out))
       expect(r.verdict).toEqual({ _tag: "Identical", events: log.events.length })
     }))
+})
+
+describe("deep values through --record and replay (100,000 levels)", () => {
+  it("emit and send of a value nested 100,000 levels deep record, and the log replays identically", async () => {
+    await ensureBuilt()
+    const dir = mkdtempSync(join(tmpdir(), "boruna-deep-"))
+    const file = join(dir, "deep.ax")
+    writeFileSync(file, `enum L { Nil, Cons(Cell) }
+type Cell { h: Int, t: L }
+fn build(n: Int) -> L {
+  let mut l = Nil
+  let mut i = 0
+  while i < n {
+    l = Cons(Cell { h: i, t: l })
+    i = i + 1
+  }
+  l
+}
+fn sink() -> Int {
+  let m = receive
+  1
+}
+fn main() -> Bool {
+  let a = build(100000)
+  emit a
+  let s = spawn sink
+  send s a
+  a == build(100000)
+}
+`)
+    const log = join(dir, "run.jsonl")
+    const rec = await boruna(["run", file, "--record", log])
+    expect([rec.code, rec.stdout, rec.stderr]).toEqual([0, "true\n", `events recorded to ${log}\n`])
+    const text = readFileSync(log, "utf8")
+    expect(text).toContain(`{"UiEmit":{"tree":{"Enum":{"type":"L","variant":1,"name":"Cons","payload":{"Record":{"type":"P"`.replace("\"P\"", "\"Cell\""))
+    const rep = await boruna(["replay", file, log])
+    expect(rep.code, rep.stderr).toBe(0)
+    expect(rep.stdout).toMatch(/^true\nreplay: identical \(\d+ events\)\n$/)
+  }, 60_000)
 })
