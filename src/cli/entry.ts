@@ -35,7 +35,7 @@ export const fastRun = (argv: ReadonlyArray<string>, env: Record<string, string 
   let file: string | undefined
   let policy = "deny-all"
   let live = false
-  let trace = env.BORUNA_TRACE === "1"
+  let trace = env.BORUNA_TRACE === "1" || env.BORUNA_TRACE === "all"
   let maxSteps: number | undefined
   let record: string | undefined
   for (let i = 1; i < argv.length; i++) {
@@ -75,7 +75,8 @@ const report = (e: CliError): number => {
 }
 
 export const main = (argv: ReadonlyArray<string>, env: Record<string, string | undefined>): Effect.Effect<number> => {
-  const trace = argv.includes("--trace") || env.BORUNA_TRACE === "1"
+  const trace = argv.some((a) => a === "--trace" || a === "--trace=all" || a === "--trace-all") || env.BORUNA_TRACE === "1" ||
+    env.BORUNA_TRACE === "all"
   return Effect.scoped(Effect.gen(function*() {
     const telemetry = yield* Layer.build(Telemetry.fromEnv(env, { recordLocally: trace })).pipe(
       Effect.mapError((e) => new CliError({ kind: "telemetry_config", message: e.message, exitCode: ExitCode.input }))
