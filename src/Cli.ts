@@ -71,7 +71,9 @@ const helpFor = (argv: ReadonlyArray<string>): string => {
   return b !== undefined && `${a} ${b}` in COMMANDS ? `${a} ${b} ` : `${a} `
 }
 
-export const runCli = (argv: ReadonlyArray<string>): Effect.Effect<void, CliError, SpanRecorder> => {
+export const runCli = (given: ReadonlyArray<string>): Effect.Effect<void, CliError, SpanRecorder> => {
+  // `--trace=all` is how the docs write `--trace --trace-all` (a boolean option takes no value)
+  const argv = given.flatMap((a) => (a === "--trace=all" ? ["--trace", "--trace-all"] : [a]))
   const problem = checkArgv(argv)
   if (problem !== undefined) return Effect.fail(usage(problem))
   if (argv.includes("--wizard") && process.stdin.isTTY !== true) {

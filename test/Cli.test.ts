@@ -85,7 +85,38 @@ describe("the --trace table", () => {
     expect(lines[1]).toMatch(/#\s+capability\s+duration\s+bytes in\s+bytes out\s+budget left\s+error/)
     expect(lines[3]).toMatch(/^1\s+net\.fetch\s+1\.50 ms\s+31\s+58\s+4\s+-$/)
     expect(lines[4]).toMatch(/^2\s+db\.query\s+0\.25 ms\s+19\s+-\s+-\s+denied$/)
-    expect(lines).toHaveLength(5)
+    // then the per-capability summary
+    expect(lines.slice(5)).toEqual([
+      "",
+      "summary by capability:",
+      expect.stringMatching(/^capability\s+calls\s+errors\s+bytes in\s+bytes out\s+total\s+p50\s+p99$/),
+      expect.stringMatching(/^net\.fetch\s+1\s+-\s+31\s+58\s+1\.50 ms\s+1\.50 ms\s+1\.50 ms$/),
+      expect.stringMatching(/^db\.query\s+1\s+denied 1\s+19\s+0\s+0\.25 ms\s+0\.25 ms\s+0\.25 ms$/)
+    ])
+  })
+
+  it("a long run is folded (first 20 and last 10 rows, a count of the rest) and summarised; all: every row", () => {
+    const many = Array.from({ length: 1000 }, (_, i) =>
+      span("boruna.cap", i % 100 === 99 ? { "cap.name": "random", bytes_in: 0, "error.kind": "budget_exceeded" } : { "cap.name": "time.now", bytes_in: 0, bytes_out: 8 }, (i % 10) + 1)
+    ).map((s, i) => ({ ...s, startTime: BigInt(i) * 1_000_000n, endTime: BigInt(i) * 1_000_000n + (s.endTime - s.startTime) }))
+    const lines = formatTraceTable(many).split("\n")
+    expect(lines[0]).toMatch(/^boruna trace: 1000 capability calls/)
+    expect(lines[3]).toMatch(/^ *1\s+time\.now/)
+    expect(lines[22]).toMatch(/^ *20\s+time\.now/)
+    expect(lines[23]).toBe("… 970 rows left out (calls 21–990; --trace=all prints every row)")
+    expect(lines[24]).toMatch(/^ *991\s+time\.now/)
+    expect(lines[33]).toMatch(/^ *1000\s+random\s+10\.00 ms\s+0\s+-\s+-\s+budget_exceeded$/)
+    expect(lines.slice(34)).toEqual([
+      "",
+      "summary by capability:",
+      expect.stringMatching(/^capability/),
+      // 990 calls: 100 each of 1..9 ms and 90 of 10 ms: total 5400 ms, p50 5 ms, p99 10 ms
+      expect.stringMatching(/^time\.now\s+990\s+-\s+0\s+7920\s+5400\.00 ms\s+5\.00 ms\s+10\.00 ms$/),
+      expect.stringMatching(/^random\s+10\s+budget_exceeded 10\s+0\s+0\s+100\.00 ms\s+10\.00 ms\s+10\.00 ms$/)
+    ])
+    const all = formatTraceTable(many, { all: true }).split("\n")
+    expect(all).toHaveLength(3 + 1000 + 5)
+    expect(all.some((l) => l.includes("rows left out"))).toBe(false)
   })
 })
 

@@ -22,7 +22,7 @@ const EXTENSIONS: ReadonlyArray<CommandSpecs> = [Workflow.specs, Evidence.specs,
 const CORE_COMMANDS: Readonly<Record<string, Spec>> = {
   run: {
     values: ["--policy", "-p", "--max-steps", "--timeout", "--record", "--record-net-to", "--replay-net-from"],
-    flags: ["--live", "--trace"],
+    flags: ["--live", "--trace", "--trace-all"],
     args: ["FILE"]
   },
   compile: { values: ["--output", "-o"], flags: [], args: ["FILE"] },

@@ -34,7 +34,14 @@ export const command = Command.make(
       Options.optional
     ),
     record: Options.text("record").pipe(Options.withDescription("write the run's event log to this JSON file"), Options.optional),
-    trace: Options.boolean("trace").pipe(Options.withDescription("print a table of the capability calls (the boruna.cap spans) on stderr after the run; also BORUNA_TRACE=1")),
+    trace: Options.boolean("trace").pipe(
+      Options.withDescription(
+        "print a table of the capability calls (the boruna.cap spans) and a per-capability summary on stderr after the run; long runs are folded (also BORUNA_TRACE=1)"
+      )
+    ),
+    traceAll: Options.boolean("trace-all").pipe(
+      Options.withDescription("with --trace: print every row, unfolded (also written --trace=all, or BORUNA_TRACE=all)")
+    ),
     recordNetTo: Options.text("record-net-to").pipe(Options.withDescription("with --live: write every net.fetch exchange to this tape file (docs/replay.md)"), Options.optional),
     replayNetFrom: Options.text("replay-net-from").pipe(Options.withDescription("answer net.fetch from this tape file, never the network (docs/replay.md)"), Options.optional)
   },
@@ -56,7 +63,8 @@ export const command = Command.make(
           live: o.live,
           maxSteps: Option.getOrUndefined(o.maxSteps),
           record: Option.getOrUndefined(o.record),
-          trace: o.trace || process.env.BORUNA_TRACE === "1",
+          trace: o.trace || o.traceAll || process.env.BORUNA_TRACE === "1" || process.env.BORUNA_TRACE === "all",
+          traceAll: o.traceAll,
           recordNetTo: Option.getOrUndefined(o.recordNetTo),
           replayNetFrom: Option.getOrUndefined(o.replayNetFrom),
           timeoutMs: timeout

@@ -27,6 +27,8 @@ export interface RunOptions {
   readonly maxSteps: number | undefined
   readonly record: string | undefined
   readonly trace: boolean
+  /** `--trace=all` / `--trace-all` / `BORUNA_TRACE=all`: no folding of the trace table */
+  readonly traceAll?: boolean | undefined
   /** `--record-net-to TAPE` (with --live): tape every net.fetch exchange */
   readonly recordNetTo?: string | undefined
   /** `--replay-net-from TAPE`: answer net.fetch from the tape */
@@ -135,7 +137,7 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
         Effect.sync(() => err(`error[interrupted]: run interrupted after ${calls(log.events())} completed capability call(s)`))
       ),
       Effect.ensuring(Effect.sync(() => {
-        if (o.trace) err(formatTraceTable(recorder.spans()))
+        if (o.trace) err(formatTraceTable(recorder.spans(), { all: o.traceAll === true || process.env.BORUNA_TRACE === "all" }))
       })),
       Effect.ensuring(Effect.sync(() => writer?.close())),
       Effect.exit
