@@ -51,6 +51,10 @@ import type { AttemptRecord, RunRecord, StepRecord } from "./EvidenceRecord.js"
 import { argsDigest, inputsHash, inputText, outputHashOf, outputJsonOf, sha256Hex, sha256Tagged } from "./EvidenceRecord.js"
 import { parseJson, schemaIssues } from "./Json.js"
 import { decodePolicy, type Policy, policyHash } from "./Policy.js"
+import { isCapabilityName } from "./Capability.js"
+import * as EventLog from "./EventLog.js"
+import * as Gateway from "./Gateway.js"
+import { needsApproval } from "./PolicyCore.js"
 import * as Replay from "./Replay.js"
 import { canonicalJson, type Json } from "./ValueJson.js"
 import { Vm } from "./Vm.js"
@@ -388,6 +392,21 @@ const checkRecord = (rebuilt: Rebuilt, entries: ReadonlyArray<AuditChain.Entry>,
       }
     }
   }
+  // a call the step's policy marks as needing approval ran only with a granted approval of that call
+  for (const s of record.steps) {
+    if (redactedSteps.has(s.id)) continue
+    for (const a of s.attempts) {
+      const journaled = a.calls.filter((x) => x.decision === "allowed")
+      let i = 0
+      for (const e of a.events) {
+        if (e.type !== "CapCall") continue
+        const j = journaled[i++]
+        if (j === undefined || !isCapabilityName(e.capability) || !needsApproval(a.policy, e.capability, e.args)) continue
+        const ok = record.approvals.some((x) => x.kind === "call" && x.stepId === s.id && (x.attempt ?? a.attempt) === a.attempt && x.seq === j.seq && x.decision === "granted")
+        if (!ok) c.fail(`step ${s.id} attempt ${a.attempt}: call #${j.seq} (${e.capability}) needs a person's approval under the step's policy, and the record has none granted for it`, { file: "run.json", step: s.id })
+      }
+    }
+  }
   // each step input is the output of the step it names
   const wanted = workflowInputs(record.workflow.text)
   const outputs = new Map(record.steps.map((s) => [s.id, s.outputJson]))
@@ -529,11 +548,17 @@ const reexecuteStep = (rebuilt: Rebuilt, s: StepRecord, c: Collector): Effect.Ef
         continue // the record check reported it
       }
       if (a.status === "running" || a.status === "paused") continue
-      const [exit, verdict] = yield* Vm.run(program, {}).pipe(
+      // replay under the recorded policy; a call that needed a person's approval ran because one was
+      // given (the record check requires a granted approval for each), so approvals count as granted
+      const own = EventLog.makeMemory()
+      const replay = Replay.make(log, { log: own })
+      const gateway = Gateway.make({ policy: log.header.policy, handlers: replay.handlers, log: own, traced: false, approvalsGranted: true })
+      const exit = yield* Vm.run(program, {}).pipe(
         Effect.exit,
-        Effect.zip(Replay.verdict),
-        Effect.provide(Replay.runtime(log, { policy: log.header.policy }))
+        Effect.provideService(Gateway.Gateway, gateway),
+        Effect.provideService(EventLog.EventLog, own)
       )
+      const verdict = replay.session.verdict(own.events())
       // a run stopped from outside (a timeout, a rejected approval, a divergence, a cancel) ends
       // where it was stopped: the replay must match every recorded event, and may only want more
       const stopped = a.status === "failed" && a.errorKind !== undefined && STOPPED_FROM_OUTSIDE.has(a.errorKind)

@@ -13,6 +13,7 @@ import { allowAll } from "../src/PolicyCore.js"
 import * as Telemetry from "../src/Telemetry.js"
 import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
+import { policyOf } from "./EvidenceFixture.js"
 import { wfDir } from "./support/WorkflowDir.js"
 
 const WF = {
@@ -87,6 +88,45 @@ describe("evidence of a workflow run", () => {
       const v = yield* Verify.verifyFiles(Bundle.buildBundle(record, fixed))
       expect(v.checks.flatMap((c) => c.problems)).toEqual([])
       expect(v.reexecuted).toEqual(["fetch"])
+    }).pipe(Effect.provide(mem())), 60_000)
+
+  it.scopedLive("a per-call approval: recorded in the chain before its call, the approved call re-executes, and a record without the approval is rejected", () =>
+    Effect.gen(function*() {
+      const wf = { schema_version: 1, name: "post", version: "1", steps: { fetch: WF.steps.fetch }, edges: [] }
+      const policy = policyOf({ default_allow: false, rules: { "net.fetch": { allow: true, approve: true } } })
+      const paused = yield* Runner.startRun({ path: wfDir(wf, FILES), policy })
+      expect(paused.status).toBe("paused")
+      const item = paused.pending[0]
+      expect(item.kind).toBe("call")
+      const done = yield* Runner.answer({ runId: paused.runId, call: item.digest, token: paused.tokens[item.id], as: "carol", decision: "approved" })
+      expect(done.status).toBe("completed")
+      const record = yield* Bundle.recordOf(done.runId)
+      expect(AuditChain.events(record).map(AuditChain.eventTag)).toEqual([
+        "WorkflowStarted", "StepStarted", "ApprovalRequested", "ApprovalGranted", "CapabilityInvoked", "StepCompleted", "WorkflowCompleted"
+      ])
+      const v = yield* Verify.verifyFiles(Bundle.buildBundle(record, fixed))
+      expect(v.checks.flatMap((c) => c.problems)).toEqual([])
+      expect(v.reexecuted).toEqual(["fetch"])
+      // the same run with its approval taken out of the record (every hash made consistent again)
+      const bare = yield* Verify.verifyFiles(Bundle.buildBundle({ ...record, approvals: [] }, fixed))
+      expect(bare.checks.find((c) => c.name === "record")!.problems[0]).toMatchObject({
+        step: "fetch", message: expect.stringMatching(/call #0 \(net\.fetch\) needs a person's approval .* none granted/)
+      })
+    }).pipe(Effect.provide(mem())), 60_000)
+
+  it.scopedLive("a rejected gate: ApprovalDenied with the approver and reason, the run failed, the bundle verifies", () =>
+    Effect.gen(function*() {
+      const paused = yield* Runner.startRun({ path: wfDir(WF, FILES), policy: allowAll })
+      const r = yield* Runner.answer({ runId: paused.runId, step: "gate", token: paused.tokens["gate:gate"] ?? Object.values(paused.tokens)[0], as: "dave", decision: "rejected", reason: "wrong page" })
+      expect(r.status).toBe("failed")
+      const record = yield* Bundle.recordOf(r.runId)
+      const ev = AuditChain.events(record)
+      expect(ev.map(AuditChain.eventTag)).toEqual([
+        "WorkflowStarted", "StepStarted", "CapabilityInvoked", "StepCompleted", "StepStarted", "ApprovalRequested", "ApprovalDenied", "StepFailed", "WorkflowCompleted"
+      ])
+      expect(ev[6]).toMatchObject({ ApprovalDenied: { approver: "dave", reason: "wrong page" } })
+      const v = yield* Verify.verifyFiles(Bundle.buildBundle(record, fixed))
+      expect(v.checks.flatMap((c) => c.problems)).toEqual([])
     }).pipe(Effect.provide(mem())), 60_000)
 
   it.live("the chain is a projection of the durable record: the same after the process that paused the run is gone and another one finished it, and again when read twice", () =>
