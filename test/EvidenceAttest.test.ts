@@ -87,6 +87,16 @@ describe("EvidenceAttest", () => {
       const r3 = yield* Verify.verifyFiles(f3, { verifyKey: keys.publicPem })
       expect(check(r3).problems.map((p) => p.message).join("\n")).toMatch(/no signature verifies|statement is not/)
 
+      // the Sigstore bundle's payload swapped for another statement (its signature kept): @sigstore/verify says no
+      const sbj = JSON.parse(Buffer.from(files.get(Bundle.SIGSTORE_FILE)!).toString()) as { dsseEnvelope: { payload: string } }
+      const other2 = JSON.parse(Buffer.from(sbj.dsseEnvelope.payload, "base64").toString()) as { predicate: { status: string } }
+      other2.predicate.status = "completed-ish"
+      sbj.dsseEnvelope.payload = Buffer.from(JSON.stringify(other2)).toString("base64")
+      const f5 = new Map<string, string | Uint8Array>(files)
+      f5.set(Bundle.SIGSTORE_FILE, JSON.stringify(sbj))
+      const r5 = yield* Verify.verifyFiles(f5, { verifyKey: keys.publicPem })
+      expect(check(r5).problems).toContainEqual(expect.objectContaining({ file: Bundle.SIGSTORE_FILE, message: expect.stringMatching(/@sigstore\/verify rejects it/) }))
+
       // a file changed after signing: named by the statement check (and the checksum check)
       writeFileSync(join(dir, "run.json"), readFileSync(join(dir, "run.json"), "utf8").replace("alice", "bobby"))
       const r4 = yield* Verify.verifyDir(dir, { verifyKey: keys.publicPem })
