@@ -3,8 +3,10 @@
  * counts requests; the BUILT command is `kill -9`ed at seeded points (during calls, between them,
  * while the run is pausing), resumed each time, and the result compared with an uninterrupted run.
  *
- * Runtime bound: CRASH_POINTS kills (8 by default; BORUNA_CRASH_POINTS=20 for the full sweep the
- * issue describes) — each process start costs ~1 s on a loaded two-core machine.
+ * Runtime bound: CRASH_POINTS seeded kill points (20 by default, ~45 s here; BORUNA_CRASH_POINTS=N
+ * for fewer on a slow machine): each process start costs ~1 s on a loaded two-core machine. A
+ * point past the end of a process's work finds it gone, so at least 60% of the points must hit.
+ * A call can be in flight at several crashes: each crash adds at most one request.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -18,15 +20,14 @@ import { wfDir } from "./support/WorkflowDir.js"
 
 beforeAll(() => ensureBuilt(), 180_000)
 
-const CRASH_POINTS = Number(process.env.BORUNA_CRASH_POINTS ?? 8)
-const CALL_MS = 120
+const CRASH_POINTS = Number(process.env.BORUNA_CRASH_POINTS ?? 20)
+const CALL_MS = 150
 
+const CALLS = 5
 const stepSource = (origin: string, step: string): string =>
   `fn main() -> String !{net.fetch} {\n` +
-  `  let a: String = net.fetch("${origin}/${step}/0")\n` +
-  `  let b: String = net.fetch("${origin}/${step}/1")\n` +
-  `  let c: String = net.fetch("${origin}/${step}/2")\n` +
-  `  a ++ b ++ c\n}\n`
+  Array.from({ length: CALLS }, (_, i) => `  let r${i}: String = net.fetch("${origin}/${step}/${i}")\n`).join("") +
+  `  ${Array.from({ length: CALLS }, (_, i) => `r${i}`).join(" ++ ")}\n}\n`
 
 const WF = {
   schema_version: 1, name: "crash", version: "1",
@@ -55,7 +56,7 @@ const prng = (seed: number) => () => {
 }
 
 describe("kill -9 at seeded points", () => {
-  it.scopedLive(`${CRASH_POINTS} crashes: completed calls reached the origin once, the in-flight one at most twice; outputs and event logs equal an uninterrupted run's; one trace`, () =>
+  it.scopedLive(`${CRASH_POINTS} crashes: completed calls reached the origin once, the in-flight one at most twice per crash; outputs and event logs equal an uninterrupted run's; one trace`, () =>
     Effect.gen(function*() {
       const counts = new Map<string, number>()
       const origin = yield* server((req, _body, res) => {
@@ -102,7 +103,7 @@ describe("kill -9 at seeded points", () => {
             : ["workflow", "resume", id]
         }
         const p = start(args, env)
-        const killAt = kills < CRASH_POINTS ? 400 + Math.floor(rand() * 1400) : undefined
+        const killAt = round < CRASH_POINTS ? 300 + Math.floor(rand() * 1100) : undefined
         const timer = killAt === undefined ? undefined : setTimeout(() => p.child.kill("SIGKILL"), killAt)
         const r = yield* Effect.promise(() => p.done)
         if (timer !== undefined) clearTimeout(timer)
@@ -110,22 +111,29 @@ describe("kill -9 at seeded points", () => {
         runId ??= /^run (\S+)/.exec(r.stdout)?.[1]
         token = tokenOf(r.stdout) ?? (args[2] === "approve" && r.signal !== "SIGKILL" ? undefined : token)
         if (r.code === 0) done = true
+        if (done && process.env.BORUNA_CRASH_REPORT === "1") console.log(`crash test: ${kills} kills in ${round + 1} processes; extra origin requests: see below`)
         else if (r.signal !== "SIGKILL") expect([75, 4], `${args.join(" ")}: ${r.stderr}`).toContain(r.code)
       }
       expect(done).toBe(true)
-      expect(kills).toBe(CRASH_POINTS)
+      // a seeded point past the end of a process's work finds it gone: most points must have hit
+      expect(kills).toBeGreaterThanOrEqual(Math.ceil(CRASH_POINTS * 0.6))
       const got = JSON.parse((yield* Effect.promise(() => boruna(["workflow", "show", runId!, "--json"], env))).stdout) as Show
 
-      // every call reached the origin; at most twice, and twice only where the record says it ran again
-      const paths = ["/s1/0", "/s1/1", "/s1/2", "/s2/0", "/s2/1", "/s2/2"]
+      // every call reached the origin at least once; a crash adds at most one request (the call in
+      // flight when it hit: at most twice per crash), and a call that ran again says so in its record
+      const paths = ["s1", "s2"].flatMap((st) => Array.from({ length: CALLS }, (_, i) => `/${st}/${i}`)).sort()
+      let extra = 0
       for (const path of paths) {
         const n = counts.get(path) ?? 0
         expect(n, path).toBeGreaterThanOrEqual(1)
-        expect(n, path).toBeLessThanOrEqual(2)
+        extra += n - 1
         const [step, seq] = path.slice(1).split("/")
         const rec = got.calls.find((c) => c.step_id === step && c.seq === Number(seq))!
-        if (n === 2) expect(rec.reexecuted, path).toBe(true)
+        expect(n, path).toBeLessThanOrEqual(rec.executions)
+        if (n > 1) expect(rec.reexecuted, path).toBe(true)
       }
+      expect(extra).toBeLessThanOrEqual(kills)
+      if (process.env.BORUNA_CRASH_REPORT === "1") console.log(`crash test: ${extra} call(s) re-executed; origin counts ${JSON.stringify([...counts])}`)
       expect([...counts.keys()].sort()).toEqual(paths)
       // the final outputs and the step event logs equal the uninterrupted run's
       expect(got.steps.map((s) => [s.step_id, s.status, s.output_json])).toEqual(ref.steps.map((s) => [s.step_id, s.status, s.output_json]))
