@@ -407,6 +407,18 @@ const checkRecord = (rebuilt: Rebuilt, entries: ReadonlyArray<AuditChain.Entry>,
       }
     }
   }
+  // an external trigger's payload became its step's output
+  for (const t of record.triggers) {
+    const s = record.steps.find((x) => x.id === t.stepId)
+    if (s?.outputJson === undefined || redactedSteps.has(t.stepId)) continue
+    let got: string | undefined
+    try {
+      got = sha256Hex(inputText(JSON.parse(s.outputJson) as Json))
+    } catch {
+      continue // the output file's own check reports it
+    }
+    if (got !== stripTag(t.payloadHash)) c.fail(`step ${t.stepId}: its output is not the trigger payload the record holds (payload ${t.payloadHash})`, { file: "run.json", step: t.stepId })
+  }
   // each step input is the output of the step it names
   const wanted = workflowInputs(record.workflow.text)
   const outputs = new Map(record.steps.map((s) => [s.id, s.outputJson]))

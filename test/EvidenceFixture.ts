@@ -117,7 +117,7 @@ export const runFixture = (options: {
         output = `{"Bool":true}`
       } else {
         output = JSON.stringify({ String: "{\"ok\":true}" })
-        triggers.push({ stepId: s.id, payloadHash: sha256Hex(output), receivedAt: endedAt })
+        triggers.push({ stepId: s.id, payloadHash: sha256Hex(`{"ok":true}`), receivedAt: endedAt })
       }
       outputs.set(s.id, output)
       steps.push({

@@ -129,6 +129,34 @@ describe("evidence of a workflow run", () => {
       expect(v.checks.flatMap((c) => c.problems)).toEqual([])
     }).pipe(Effect.provide(mem())), 60_000)
 
+  it.scopedLive("an external trigger: its payload hash in the chain, the payload is the step's output, a different output is caught", () =>
+    Effect.gen(function*() {
+      const wf = {
+        schema_version: 1, name: "hook", version: "1",
+        steps: {
+          hook: { kind: "external_trigger", description: "a webhook" },
+          use: { kind: "source", source: "steps/use.ax", inputs: { body: "hook.result" }, depends_on: ["hook"] }
+        },
+        edges: []
+      }
+      const files = { "steps/use.ax": 'fn main() -> String !{step.input} { "got " ++ step.input("body") }\n' }
+      const paused = yield* Runner.startRun({ path: wfDir(wf, files), policy: allowAll })
+      expect(paused.status).toBe("paused")
+      const done = yield* Runner.answer({ runId: paused.runId, step: "hook", token: paused.tokens["trigger:hook"] ?? Object.values(paused.tokens)[0], as: "webhook", decision: "triggered", payload: `{"id":7}` })
+      expect(done.status).toBe("completed")
+      const record = yield* Bundle.recordOf(done.runId)
+      const ev = AuditChain.events(record)
+      expect(ev.map(AuditChain.eventTag)).toContain("ExternalTriggerReceived")
+      expect(ev.find((e) => AuditChain.eventTag(e) === "ExternalTriggerReceived")).toMatchObject({ ExternalTriggerReceived: { step_id: "hook", payload_hash: sha256Hex(`{"id":7}`) } })
+      const v = yield* Verify.verifyFiles(Bundle.buildBundle(record, fixed))
+      expect(v.checks.flatMap((c) => c.problems)).toEqual([])
+      expect(v.reexecuted).toEqual(["use"])
+      const other = `{"String":"{\\"id\\":8}"}`
+      const forged = { ...record, steps: record.steps.map((s) => (s.id === "hook" ? { ...s, outputJson: other, outputHash: sha256Hex(other) } : s)) }
+      const fv = yield* Verify.verifyFiles(Bundle.buildBundle(forged, fixed))
+      expect(fv.checks.find((c) => c.name === "record")!.problems.map((p) => p.message).join("\n")).toMatch(/step hook: its output is not the trigger payload/)
+    }).pipe(Effect.provide(mem())), 60_000)
+
   it.live("the chain is a projection of the durable record: the same after the process that paused the run is gone and another one finished it, and again when read twice", () =>
     Effect.gen(function*() {
       const data = mkdtempSync(join(tmpdir(), "ev-data-"))
