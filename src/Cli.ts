@@ -54,9 +54,47 @@ const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g
  * terminal (or NO_COLOR is set), and its usage errors (multi-line help docs on stderr) captured so
  * that `runCli` prints them as one `error[usage]: …` line instead.
  */
-const cliConsole = (base: Console.Console, captured: Array<string>, plain: boolean): Console.Console => ({
+/** @effect/cli's per-option boilerplate: the same sentence under every option of a type. */
+const BOILERPLATE = new Set(["A user-defined piece of text.", "A true or false value.", "An integer.", "This setting is optional."])
+/** Built-in options users cannot use here: `--wizard` (needs a terminal) and `--log-level` (boruna logs nothing). */
+const HIDDEN = [/^--wizard\b/, /^--log-level\b/]
+
+/**
+ * Help text as users should read it: without @effect/cli's boilerplate lines ("A user-defined piece
+ * of text.", "This setting is optional.", "One of the following: …" repeating the choices), without
+ * the hidden built-in options, and with `$ boruna …` as the usage line.
+ */
+export const cleanHelp = (text: string, path = ""): string => {
+  const words = path.split(" ").filter((w) => w !== "")
+  const usage = (line: string): string => {
+    const m = /^(\s*)\$ (\S+)(.*)$/.exec(line)
+    if (m === null || m[2] === "boruna") return line
+    // @effect/cli names only the last word of a subcommand: `$ simulate …` is `$ boruna policy simulate …`
+    const full = words.length > 0 && words[words.length - 1] === m[2] ? words.join(" ") : m[2]
+    return `${m[1]}$ boruna ${full}${m[3]}`
+  }
+  const lines = text.split("\n")
+  const out: Array<string> = []
+  let hiding = false
+  for (const line of lines) {
+    const plain = line.replace(ANSI, "")
+    const bare = plain.trim()
+    // an option entry starts at column 0 in the OPTIONS section; hide the whole entry
+    if (plain.length > 0 && !plain.startsWith(" ")) hiding = HIDDEN.some((h) => h.test(bare))
+    if (hiding) continue
+    if (BOILERPLATE.has(bare) || bare.startsWith("One of the following: ")) continue
+    out.push(bare.startsWith("$ ") ? usage(line) : line)
+  }
+  // the dropped lines leave runs of blank lines behind
+  return out.join("\n").replace(/\n{3,}/g, "\n\n")
+}
+
+const isHelp = (a: unknown): a is string => typeof a === "string" && a.includes("USAGE")
+
+const cliConsole = (base: Console.Console, captured: Array<string>, plain: boolean, path: string): Console.Console => ({
   ...base,
-  log: (...args) => base.log(...(plain ? args.map((a) => (typeof a === "string" ? a.replace(ANSI, "") : a)) : args)),
+  log: (...args) =>
+    base.log(...args.map((a) => (isHelp(a) ? cleanHelp(a, path) : a)).map((a) => (plain && typeof a === "string" ? a.replace(ANSI, "") : a))),
   error: (...args) => Effect.sync(() => void captured.push(args.map(String).join(" ").replace(ANSI, "")))
 })
 
@@ -83,7 +121,7 @@ export const runCli = (given: ReadonlyArray<string>): Effect.Effect<void, CliErr
   const plain = process.stdout.isTTY !== true || (process.env.NO_COLOR ?? "") !== ""
   return Effect.flatMap(Effect.console, (base) =>
     cli(["node", "boruna", ...argv]).pipe(
-      Effect.withConsole(cliConsole(base, captured, plain)),
+      Effect.withConsole(cliConsole(base, captured, plain, helpFor(argv).trim())),
       Effect.catchIf(ValidationError.isValidationError, (e) =>
         Effect.fail(
           captured.length === 0

@@ -84,6 +84,34 @@ describe("usage errors: one error[usage] line, exit 2", () => {
     }
   })
 
+  it("--help reads like one tool: no @effect/cli boilerplate, no --wizard or --log-level, every option described", async () => {
+    for (const name of ["", ...Object.keys(COMMANDS)]) {
+      const r = await boruna([...(name === "" ? [] : name.split(" ")), "--help"])
+      expect(r.code, name).toBe(0)
+      for (const boilerplate of ["A user-defined piece of text.", "A true or false value.", "An integer.", "This setting is optional.", "One of the following:"]) {
+        expect(r.stdout, `${name}: ${boilerplate}`).not.toContain(boilerplate)
+      }
+      expect(r.stdout, name).not.toMatch(/^--wizard|^--log-level/m)
+      expect(r.stdout, name).toMatch(new RegExp(`^\\$ boruna${name === "" ? "" : ` ${name}`}\\b`, "m"))
+      // each option entry (a line at column 0 after OPTIONS) is followed by its own description line
+      const options = r.stdout.slice(r.stdout.indexOf("OPTIONS")).split("COMMANDS")[0].split("\n")
+      options.forEach((l, i) => {
+        if (/^\(?-/.test(l)) expect(options[i + 2] ?? "", `${name}: ${l}`).toMatch(/^  \S/)
+      })
+    }
+  })
+
+  it("boruna policy and boruna capability alone print their group's help, not the top level", async () => {
+    for (const [group, subs] of [["policy", ["validate", "simulate"]], ["capability", ["list"]]] as const) {
+      const r = await boruna([group])
+      expect(r.code, group).toBe(0)
+      expect(r.stdout).toMatch(new RegExp(`^\\$ boruna ${group}$`, "m"))
+      const commands = r.stdout.slice(r.stdout.indexOf("COMMANDS"))
+      for (const sub of subs) expect(commands).toMatch(new RegExp(`^  - ${sub} `, "m"))
+      expect(commands).not.toContain("- run ")
+    }
+  })
+
   it("the pre-parse table matches each command's --help, option for option", async () => {
     for (const [name, spec] of Object.entries(COMMANDS)) {
       const r = await boruna([...name.split(" "), "--help"])
