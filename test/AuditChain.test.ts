@@ -85,7 +85,7 @@ describe("AuditChain format 1.1", () => {
     const paused: RunRecord = {
       ...r,
       status: "paused",
-      steps: [r.steps[0], { ...r.steps[1], status: "awaiting_approval", attempts: [], output: undefined, outputHash: undefined }, { ...r.steps[2], status: "pending", attempts: [] }],
+      steps: [r.steps[0], { ...r.steps[1], status: "awaiting_approval", attempts: [], outputJson: undefined, outputHash: undefined }, { ...r.steps[2], status: "pending", attempts: [] }],
       approvals: [{ ...r.approvals[0], decision: "pending", approver: undefined, decidedAt: undefined }]
     }
     expect(tags(paused)).toEqual(["WorkflowStarted", "StepStarted", "CapabilityInvoked", "StepCompleted", "StepStarted", "ApprovalRequested"])
@@ -147,7 +147,7 @@ describe("AuditChain redaction", () => {
     const entries = AuditChain.project(smallRun())
     const once = AuditChain.redact(entries, 6, { field: "approver", reason: "GDPR" })
     expect(once[6].event).toMatchObject({ ApprovalGranted: { approver: "[REDACTED]", step_id: "approve" } })
-    expect((once[6].event as { ApprovalGranted: { digest: string } }).ApprovalGranted.digest).toMatch(/^sha256:/)
+    expect((once[6].event as { ApprovalGranted: { digest: string } }).ApprovalGranted.digest).toMatch(/^[0-9a-f]{64}$/)
     const twice = AuditChain.redact(once, 6, { field: "ApprovalGranted.decided_at", reason: "timing" })
     expect(twice[6].redacted).toMatchObject({ fields: ["approver", "decided_at"], reason: "GDPR; timing" })
     expect(AuditChain.verify(twice).ok).toBe(true)
