@@ -47,6 +47,7 @@ interface EnumInfo {
 interface Local {
   readonly type: Type
   readonly mutable: boolean
+  readonly param?: boolean
 }
 
 const CAP_ORDER: ReadonlyArray<CapabilityName> = sortedCapabilities().map((c) => c.name)
@@ -238,7 +239,7 @@ class Checker {
     this.bindings = info.decl.params.length
     info.decl.params.forEach((p, i) => {
       if (params.has(p.name)) this.error(p.pos, "type_error", `parameter \`${p.name}\` is declared twice`)
-      params.set(p.name, { type: info.params[i], mutable: false })
+      params.set(p.name, { type: info.params[i], mutable: false, param: true })
     })
     this.scopes = [params]
     for (const r of info.decl.requires) this.expect(r, this.infer(r), tBool, "a `requires` clause")
@@ -357,7 +358,10 @@ class Checker {
           else this.unknownName(s.pos, s.name, "variable")
           return tUnit
         }
-        if (!local.mutable) {
+        if (!local.mutable && local.param === true) {
+          this.error(s.pos, "type_error", `cannot assign to the parameter \`${s.name}\`: parameters are immutable`,
+            `copy it into a mutable variable first: \`let mut ${s.name}_copy = ${s.name}\``)
+        } else if (!local.mutable) {
           this.error(s.pos, "type_error", `cannot assign twice to immutable variable \`${s.name}\``,
             `declare it with \`let mut ${s.name}\``)
         }

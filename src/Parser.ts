@@ -519,6 +519,17 @@ class Parser {
     this.noStruct = true
     const e = this.parseExpr()
     this.noStruct = saved
+    // `if p == P { x: 1 } { … }`: the `{` after `P` opened the branch, which starts `field:`
+    const open = this.peek()
+    const a = this.toks[this.pos + 1]
+    const b = this.toks[this.pos + 2]
+    let last: Expr = e
+    while (last.kind === "Binary") last = last.right
+    if (open.kind === "punct" && open.text === "{" && a?.kind === "ident" && b?.kind === "punct" && b.text === ":" &&
+      last.kind === "Ident" && isUpper(last.name)) {
+      this.fail(open, `a record literal cannot appear directly in a condition: the \`{\` after \`${last.name}\` starts the branch`,
+        `wrap the literal in parentheses: \`(${last.name} { ${a.text}: … })\``)
+    }
     return e
   }
 
@@ -565,6 +576,13 @@ class Parser {
       }
       if (op.nl) this.pos++
       this.advance()
+      const eq = this.peek()
+      if (eq.kind === "punct" && eq.text === "=" && eq.line === t.line && eq.col === t.col + t.text.length) {
+        const name = left.kind === "Ident" ? left.name : "x"
+        const v = this.toks[this.pos + 1]
+        const rhs = v !== undefined && (v.kind === "int" || v.kind === "ident") && v.line === eq.line ? v.text : "…"
+        this.fail(t, `there is no compound assignment \`${t.text}=\` in .ax`, `write \`${name} = ${name} ${t.text} ${rhs}\` (the variable must be \`let mut\`)`)
+      }
       this.skipNl()
       let right = this.parseUnary()
       for (;;) {
@@ -618,6 +636,10 @@ class Parser {
         e = { kind: "Field", target: e, name: f.text, pos: this.posOf(f) }
       } else if (t.text === "::") {
         this.fail(t, "`::` can only follow an enum name, as in `Color::Red`")
+      } else if (t.text === "[") {
+        const what = e.kind === "Ident" ? e.name : "xs"
+        this.fail(t, "there is no indexing syntax `xs[i]` in .ax",
+          `use \`list_get(${what}, i)\` for a List, or \`__builtin_map_get(${what}, key)\` for a Map (an Option)`)
       } else {
         return e
       }
@@ -792,6 +814,9 @@ class Parser {
   private parseKeywordExpr(t: Token): Expr {
     const pos = this.posOf(t)
     switch (t.text) {
+      case "fn":
+        this.fail(t, "there are no closures or lambdas in .ax: `fn` declares a top-level function",
+          "declare `fn helper(x: Int) -> Int { … }` at the top level and pass it by name (`let f = helper`)")
       case "true":
       case "false":
         this.advance()

@@ -10,8 +10,11 @@
  * Actors: `spawn f` creates an actor running `f`; all actors (the entry function is actor 0) run
  * under a deterministic round-robin scheduler in spawn order, each for a slice of `SLICE` steps or
  * until it blocks on `receive`. Messages are delivered at once to the target's mailbox. The run
- * ends when actor 0 has returned and no other actor can make progress; if actor 0 is blocked and
- * nothing can run, that is a deadlock (runtime error). An error in any actor fails the run.
+ * ends once actor 0 has returned and no other actor can make progress (each has returned or waits
+ * in `receive` with an empty mailbox); their steps count against the step limit, so an actor that
+ * never stops ends the run with `step_limit` (docs/language.md, "Actors and UI"). If actor 0 is
+ * blocked and nothing can run, that is a deadlock (runtime error). An error in any actor fails the
+ * whole run.
  */
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -470,6 +473,14 @@ export class Machine {
     return new VmError({ kind, message, file: this.file, line, col, fn: f.name })
   }
 
+  /** A contract's message plus the call that broke it: the caller's CALL instruction (none for an entry function). */
+  private contractMessage(clause: string, a: Actor, depth: number): string {
+    if (depth === 0) return clause
+    const caller = this.l.program.functions[a.frameFn[depth - 1]]
+    const { line, col } = positionAt(caller, a.framePc[depth - 1] - 1)
+    return `${clause} (called from \`${caller.name}\` at ${this.file}:${line}:${col})`
+  }
+
   private site(fn: FunctionDef, pc: number): CallSite {
     const { line, col } = positionAt(fn, pc)
     return { file: this.file, line, col, fn: fn.name }
@@ -870,7 +881,7 @@ export class Machine {
           case 40: { // ASSERT
             const c = stack[--sp]
             if (c !== true) {
-              if (c === false) throw new VmFault("contract_violation", consts[code[pc]] as string)
+              if (c === false) throw new VmFault("contract_violation", this.contractMessage(consts[code[pc]] as string, a, depth))
               throw typeFault("Bool", c)
             }
             pc++

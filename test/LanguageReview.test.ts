@@ -113,3 +113,63 @@ describe("diagnostic positions", () => {
     expect(outcome("fn main() -> String {\r\n\tlet s = \"日本語\" ++ \"x\"\r\n\ts ++ y\r\n}\r\n")).toBe("error unknown_identifier@3:7")
   })
 })
+
+describe("messages for common mistakes name what the user probably meant", () => {
+  const first = (source: string) => {
+    const r = compileSource("m.ax", source)
+    if (r.ok) throw new Error("expected a diagnostic")
+    const d = r.diagnostics[0]
+    return { at: `${d.line}:${d.col}`, kind: d.kind, message: d.message, help: d.suggestion }
+  }
+
+  it("xs[0]: there is no indexing syntax; list_get (or map_get)", () => {
+    expect(first(`fn main() -> Int {\n  let xs = [1, 2]\n  xs[0]\n}`)).toEqual({
+      at: "3:5",
+      kind: "parse_error",
+      message: "there is no indexing syntax `xs[i]` in .ax",
+      help: "use `list_get(xs, i)` for a List, or `__builtin_map_get(xs, key)` for a Map (an Option)"
+    })
+  })
+
+  it("i += 1: no compound assignment; i = i + 1", () => {
+    expect(first(`fn main() -> Int {\n  let mut i = 0\n  i += 1\n  i\n}`)).toEqual({
+      at: "3:5",
+      kind: "parse_error",
+      message: "there is no compound assignment `+=` in .ax",
+      help: "write `i = i + 1` (the variable must be `let mut`)"
+    })
+    expect(first(`fn main() -> Int {\n  let mut n = 6\n  n *= k\n  n\n}`).help).toBe("write `n = n * k` (the variable must be `let mut`)")
+  })
+
+  it("a lambda: the language has no closures; a top-level function passed by name", () => {
+    const d = first(`fn main() -> Int {\n  let f = fn(x: Int) -> Int { x + 1 }\n  f(1)\n}`)
+    expect(d).toEqual({
+      at: "2:11",
+      kind: "parse_error",
+      message: "there are no closures or lambdas in .ax: `fn` declares a top-level function",
+      help: "declare `fn helper(x: Int) -> Int { … }` at the top level and pass it by name (`let f = helper`)"
+    })
+  })
+
+  it("assigning to a parameter: parameters are immutable; let mut copy", () => {
+    expect(first(`fn bump(n: Int) -> Int {\n  n = n + 1\n  n\n}\nfn main() -> Int { bump(1) }`)).toEqual({
+      at: "2:3",
+      kind: "type_error",
+      message: "cannot assign to the parameter `n`: parameters are immutable",
+      help: "copy it into a mutable variable first: `let mut n_copy = n`"
+    })
+    // a plain immutable local keeps its own message
+    expect(first(`fn main() -> Int {\n  let n = 1\n  n = 2\n  n\n}`).message).toBe("cannot assign twice to immutable variable `n`")
+  })
+
+  it("a record literal in an if condition: wrap it in parentheses (which works)", () => {
+    const src = (cond: string) => `type P { x: Int }\nfn main() -> Int {\n  let p = P { x: 1 }\n  if ${cond} { 1 } else { 0 }\n}`
+    expect(first(src("p == P { x: 1 }"))).toEqual({
+      at: "4:13",
+      kind: "parse_error",
+      message: "a record literal cannot appear directly in a condition: the `{` after `P` starts the branch",
+      help: "wrap the literal in parentheses: `(P { x: … })`"
+    })
+    expect(outcome(src("p == (P { x: 1 })"))).toBe("ok 1")
+  })
+})

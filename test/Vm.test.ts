@@ -152,6 +152,28 @@ describe("Vm: contracts", () => {
     expect(post.message).toContain("`half` ensures `result * 2 == n`")
     expect(post.line).toBe(1)
   })
+
+  it("a contract violation names the call that broke it, not only the clause", () => {
+    const src = `fn safe_div(a: Int, b: Int) -> Int requires b != 0 { a / b }
+fn pos(n: Int) -> Int ensures result > 0 { n }
+fn g() -> Int { pos(5) + pos(-1) }
+fn main() -> Int {
+  let x = 1
+  x + safe_div(1, 0)
+}
+fn main2() -> Int { g() }
+`
+    const pre = failPure(src)
+    expect([pre.kind, pre.message, pre.fn]).toEqual([
+      "contract_violation",
+      "contract violation: `safe_div` requires `b != 0`, false on entry (called from `main` at t.ax:6:7)",
+      "safe_div"
+    ])
+    const post = failPure(src, { entry: "main2" })
+    expect(post.message).toBe("contract violation: `pos` ensures `result > 0`, false on return (called from `g` at t.ax:3:26)")
+    // an entry function has no caller to name
+    expect(failPure(`fn main() -> Int requires 1 > 2 { 1 }`).message).toBe("contract violation: `main` requires `1 > 2`, false on entry")
+  })
 })
 
 describe("Vm: limits", () => {
@@ -249,6 +271,13 @@ fn main() -> Int {
     expect(e.kind).toBe("runtime_error")
     expect(e.message).toContain("deadlock")
     expect(e.line).toBe(2)
+  })
+  it("after main returns, waiting actors end the run; a busy one runs to the step limit (docs/language.md)", () => {
+    const waiting = `fn idle() -> Int { let m: Int = receive\n m }\n${main("let a = spawn idle\n7")}`
+    expect(evalPure(waiting)).toBe("7")
+    const busy = `fn spin() -> Int { let mut i = 0\n while true { i = i + 1 }\n i }\n${main("let a = spawn spin\n7")}`
+    const e = failPure(busy, { maxSteps: 100_000 })
+    expect([e.kind, e.fn]).toEqual(["step_limit", "spin"])
   })
   it("a child actor's error fails the run", () => {
     const e = failPure(`fn bad() -> Int { let z = 0\n 1 / z }\n${main("let a = spawn bad\n1")}`)
