@@ -142,17 +142,51 @@ describe("__builtin_ lists and maps", () => {
 })
 
 describe("builtins from .ax source", () => {
-  it("every builtin is callable by name from a program", () => {
-    const r = compileSource("b.ax", `fn main() -> List<String> {
-  let m = __builtin_map_set({"x": 1}, "y", 2)
+  it("every builtin is callable by name from a program, each with its result", () => {
+    const src = `fn main() -> List<String> {
+  let xs = list_push([3, 1], 2)
+  let m = __builtin_map_set({"x": 1, "z": 9}, "y", 2)
   [
-    int_to_string(list_len(__builtin_list_concat([1], [2]))),
-    __builtin_string_slice("héllo", 0, 3),
-    __builtin_int_to_string(parse_int("41") + 1),
-    __builtin_string_join(__builtin_map_keys(m), "+")
+    int_to_string(list_len(xs)),
+    int_to_string(list_get(xs, 2)),
+    int_to_string(parse_int(" 41 ") + 1),
+    match try_parse_int("x7") { Ok(n) => int_to_string(n), Err(e) => e },
+    __builtin_bool_to_string(str_contains("haystack", "st")),
+    __builtin_bool_to_string(str_starts_with("haystack", "hay")),
+    __builtin_int_to_string(-5),
+    __builtin_float_to_string(2.5),
+    __builtin_string_join(__builtin_string_chars("héj"), "|"),
+    int_to_string(__builtin_string_len("héllo")),
+    __builtin_bool_to_string(__builtin_string_contains("abc", "d")),
+    __builtin_bool_to_string(__builtin_string_starts_with("abc", "ab")),
+    __builtin_bool_to_string(__builtin_string_ends_with("abc", "bc")),
+    __builtin_string_to_upper("mIxé"),
+    __builtin_string_to_lower("MiXÉ"),
+    __builtin_string_trim("  pad  "),
+    __builtin_string_join(__builtin_string_split("a,b,,c", ","), "/"),
+    __builtin_string_replace("a-b-c", "-", "+"),
+    __builtin_string_slice("héllo", 1, 3),
+    match __builtin_int_parse("12") { Ok(n) => int_to_string(n * 2), Err(e) => e },
+    match __builtin_float_parse("nope") { Ok(x) => __builtin_float_to_string(x), Err(e) => e },
+    int_to_string(__builtin_list_len(__builtin_list_tail(xs))),
+    __builtin_bool_to_string(__builtin_list_is_empty(__builtin_list_tail([1]))),
+    match __builtin_list_head(__builtin_list_reverse(xs)) { Some(h) => int_to_string(h), None => "none" },
+    __builtin_string_join(__builtin_list_append(["p"], "q"), ""),
+    int_to_string(list_len(__builtin_list_concat(xs, xs))),
+    match __builtin_map_get(m, "y") { Some(v) => int_to_string(v), None => "none" },
+    __builtin_string_join(__builtin_map_keys(__builtin_map_remove(m, "x")), "+"),
+    __builtin_bool_to_string(__builtin_map_contains_key(m, "z")),
+    int_to_string(list_get(__builtin_map_values(m), 0) + __builtin_map_len(m))
   ]
-}`)
+}
+`
+    // the program names every builtin of the table (so a new builtin must be added here)
+    for (const { name } of BUILTINS) expect(new RegExp(`(?<![A-Za-z_])${name}\\(`).test(src), name).toBe(true)
+    const r = compileSource("b.ax", src)
     if (!r.ok) throw new Error(r.diagnostics.map((d) => d.message).join("\n"))
-    expect(show(runPure(r.program))).toBe(`["2", "hé", "42", "x+y"]`)
+    expect(show(runPure(r.program))).toBe(
+      `["3", "2", "42", "invalid integer: x7", "true", "true", "-5", "2.5", "h|é|j", "6", "false", "true", "true", "MIXé", "mixÉ", "pad", ` +
+        `"a/b//c", "a+b-c", "é", "24", "invalid float: nope", "2", "true", "2", "pq", "6", "2", "y+z", "true", "4"]`
+    )
   })
 })
