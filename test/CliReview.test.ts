@@ -189,6 +189,7 @@ describe("policies", () => {
     }
     const alphabet = ['"', "{", "}", "[", "]", ",", ":", " ", "\n", "1", "-", ".", "e", "t", "n", "\\", "u", "x", "\u0001"]
     let invalid = 0
+    let located = 0
     for (let k = 0; k < 5000; k++) {
       let t = base
       for (let m = 0, n = 1 + rand(3); m < n; m++) {
@@ -197,16 +198,28 @@ describe("policies", () => {
         t = op === 0 ? t.slice(0, at) + t.slice(at + 1) : t.slice(0, at) + alphabet[rand(alphabet.length)] + t.slice(at + (op === 1 ? 1 : 0))
       }
       let parses = true
+      let v8Position: number | undefined
       try {
         JSON.parse(t)
-      } catch {
+      } catch (e) {
         parses = false
+        const m = /at position (\d+)/.exec(e instanceof Error ? e.message : "")
+        v8Position = m === null ? undefined : Number(m[1])
       }
       const offset = jsonErrorOffset(t)
       expect(offset === undefined, t).toBe(parses)
       if (!parses) invalid++
+      // WHERE, not only whether: when V8 names a position, the locator names the same one, except
+      // inside a malformed token (a bad escape, a lone minus, an exponent without digits), where it
+      // names the token's first bad character (the backslash, the minus, the e) and V8 a character
+      // or a few later in the same token
+      if (v8Position !== undefined && offset !== undefined) {
+        if (offset !== v8Position) expect(t.slice(offset, v8Position), t).toMatch(/^[^\s{}[\],:"]{1,5}$/)
+        located++
+      }
     }
     expect(invalid).toBeGreaterThan(3000)
+    expect(located).toBeGreaterThan(1000)
   })
 
   it("the same for a .axbc file", async () => {
