@@ -4,6 +4,8 @@ import { type BytecodeProgram, disassemble, encodeAxbc, Op, OPERANDS, verify } f
 import { compile, compileSource } from "../src/Compiler.js"
 import { AxFloat, show } from "../src/Value.js"
 import { Machine, runPure, VmError } from "../src/Vm.js"
+import { ensureBuilt } from "./support/BuiltCli.js"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -76,14 +78,51 @@ describe("compileSource", () => {
       if (!r.ok) expect(r.diagnostics.length).toBeGreaterThan(0)
     }
   })
-  it("is deterministic: the same source gives byte-identical .axbc", () => {
-    const src = `type P { a: Int, b: String }\nfn main() -> P { P { b: "x", a: 1 } }`
-    expect(encodeAxbc(compileOk(src))).toBe(encodeAxbc(compileOk(src)))
+  // programs whose bytecode could depend on hash or iteration order: maps with many keys, records
+  // declared in one order and built in another, floats, 64-bit ints, enums, strings with non-ASCII
+  const DETERMINISM_SOURCES = [
+    `type P { a: Int, b: String }\nfn main() -> P { P { b: "x", a: 1 } }`,
+    `fn main() -> Map<String, Int> { {${Array.from({ length: 40 }, (_, i) => `"k${(i * 7919) % 97}é": ${i}`).join(", ")}} }`,
+    `enum E { A, B(Float), C(Int) }\nfn main() -> List<E> { [A, B(1.5), C(9223372036854775807), B(-0.0), C(-3)] }`,
+    `fn main() -> Map<Int, String> { {${Array.from({ length: 30 }, (_, i) => `${(i * 31) % 53}: "v${i}"`).join(", ")}} }`
+  ]
+
+  it("is deterministic: the same source gives byte-identical .axbc in this process", () => {
+    for (const src of DETERMINISM_SOURCES) expect(encodeAxbc(compileOk(src))).toBe(encodeAxbc(compileOk(src)))
   })
-  it("every compiled program passes the verifier and has positions from pc 0", () => {
+
+  it("is deterministic across processes: other processes (other hash and random seeds) give the same bytes", async () => {
+    await ensureBuilt()
+    const here = DETERMINISM_SOURCES.map((src) => encodeAxbc(compileOk(src)))
+    const script = `import(${JSON.stringify(path.resolve(__dirname, "../dist/src/Compiler.js"))}).then(async (c) => {
+      const b = await import(${JSON.stringify(path.resolve(__dirname, "../dist/src/Bytecode.js"))})
+      const srcs = JSON.parse(process.argv[1])
+      process.stdout.write(JSON.stringify(srcs.map((s) => b.encodeAxbc(c.compileSource("c.ax", s).program))))
+    })`
+    for (const seed of ["1", "987654321"]) {
+      const r = spawnSync(process.execPath, [`--hash-seed=${seed}`, `--random-seed=${seed}`, "-e", script, JSON.stringify(DETERMINISM_SOURCES)], { encoding: "utf8" })
+      expect(r.status, r.stderr).toBe(0)
+      expect(JSON.parse(r.stdout)).toEqual(here)
+    }
+  }, 60_000)
+
+  it("every compiled program has positions from pc 0, and the verifier compile runs rejects broken code", () => {
     const p = compileOk(`fn f(n: Int) -> Int { if n < 2 { n } else { f(n - 1) } }\nfn main() -> Int { f(3) }`)
-    expect(() => verify(p)).not.toThrow()
     for (const f of p.functions) expect(f.positions[0]).toBe(0)
+    // the same program with one defect each: compile's own verify() pass must catch every one
+    const withF = (change: (f: BytecodeProgram["functions"][number]) => BytecodeProgram["functions"][number]): BytecodeProgram => ({
+      ...p,
+      functions: p.functions.map((f) => (f.name === "f" ? change(f) : f))
+    })
+    const jump = p.functions.find((x) => x.name === "f")!.code.findIndex((op) => op === Op.JMP)
+    expect(jump).toBeGreaterThanOrEqual(0)
+    const broken: ReadonlyArray<BytecodeProgram> = [
+      withF((f) => ({ ...f, code: f.code.map((x, i) => (i === jump + 1 ? 100_000 : x)) })), // jump out of the code
+      withF((f) => ({ ...f, code: [Op.POP, ...f.code] })), // pops an empty stack
+      withF((f) => ({ ...f, arity: 256 })),
+      withF((f) => ({ ...f, locals: 0 })) // fewer slots than parameters
+    ]
+    for (const b of broken) expect(() => verify(b)).toThrow()
   })
 })
 
