@@ -100,6 +100,11 @@ export interface VerifyOptions {
   readonly expectedBundleHash?: string | undefined
   /** re-execute the steps (default true) */
   readonly reexecute?: boolean | undefined
+  /**
+   * stop after the checksums when anything failed so far (the verdict is the same: a later check
+   * can only add problems); for callers that only need the verdict, such as the tamper sweep
+   */
+  readonly stopEarly?: boolean | undefined
 }
 
 export type Files = ReadonlyMap<string, string | Uint8Array>
@@ -714,6 +719,11 @@ export const verifyFiles = (files: Files, options: VerifyOptions = {}): Effect.E
       if (!UNLISTED.includes(p) && !(p in m.file_checksums)) cc.fail("not covered by the manifest (a file added to the bundle)", { file: p })
     }
     for (const p of REQUIRED) if (!(p in m.file_checksums)) cc.fail("required file missing from the manifest", { file: p })
+
+    if (options.stopEarly === true && CHECKS.some((n) => cs[n].problems.length > 0)) {
+      skipFrom("chain", "an earlier check failed (stopped early)")
+      return report(m, [], [])
+    }
 
     // 4. chain
     const ch = cs.chain
