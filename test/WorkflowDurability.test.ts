@@ -94,6 +94,26 @@ describe("replay", () => {
     }), 60_000)
 })
 
+describe("a token lost with a crash", () => {
+  it.scopedLive("resume mints new tokens for the pending items: the old token is refused, the new one answers", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-data-"))
+      const r = yield* Runner.startRun({ path: wfDir(GATED, FILES), policy: allowAll }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      const old = r.tokens["gate:gate"]
+      const resumed = yield* Runner.resumeRun(r.runId).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(resumed.status).toBe("paused")
+      const fresh = resumed.tokens["gate:gate"]
+      expect(fresh).toBeDefined()
+      expect(fresh).not.toBe(old)
+      const refused = yield* Effect.either(Runner.answer({ runId: r.runId, step: "gate", token: old, as: "ann", decision: "approved" })).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(Either.isLeft(refused) && refused.left.message).toBe("wrong token for gate:gate")
+      const done = yield* Runner.answer({ runId: r.runId, step: "gate", token: fresh, as: "ann", decision: "approved" }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(done.status).toBe("completed")
+      const v = yield* Runner.runStatus(r.runId).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(v.history.map((h) => h.event)).toEqual(expect.arrayContaining(["token_rotated", "refused", "approved"]))
+    }), 60_000)
+})
+
 describe("one process per data dir", () => {
   it.scopedLive("a second holder waits, then says who holds the data dir; a stale lock is taken over", () =>
     Effect.gen(function*() {
