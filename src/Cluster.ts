@@ -438,8 +438,44 @@ export const placement = (sql: { readonly current: SqlClient.SqlClient | undefin
       )
 })
 
-/** A CLI client's runner environment on a cluster: the placement hook, so approvals reach placed steps. */
-export const clientEnv = <E extends object>(env: E): E & { readonly placement: ReturnType<typeof placement> } => ({ ...env, placement: placement({ current: undefined }) })
+const TOKENS_TABLE = "boruna_cluster_tokens"
+
+/**
+ * Approval tokens minted on a runner, handed to the client waiting for the run: the runner writes
+ * the token (before the pending item is recorded), the client reads and deletes it, so it is
+ * printed once. Anyone who can read this database could read a token in that window — and could
+ * complete the engine's deferred directly anyway; see docs/cluster.md.
+ */
+export const tokenRelay = {
+  deliver: (runId: string, approvalId: string, token: string): Effect.Effect<void> =>
+    Effect.flatMap(Effect.serviceOption(SqlClient.SqlClient), (o) =>
+      Option.isNone(o)
+        ? Effect.void
+        : o.value`INSERT INTO ${o.value(TOKENS_TABLE)} (run_id, approval_id, token) VALUES (${runId}, ${approvalId}, ${token}) ON CONFLICT (run_id, approval_id) DO NOTHING`.pipe(
+          Effect.asVoid,
+          Effect.catchAllCause((c) => Effect.logWarning("token relay", c))
+        )),
+  collect: (runId: string): Effect.Effect<Readonly<Record<string, string>>> =>
+    Effect.flatMap(Effect.serviceOption(SqlClient.SqlClient), (o) => {
+      if (Option.isNone(o)) return Effect.succeed({})
+      const sql = o.value
+      return Effect.gen(function*() {
+        const rows = yield* sql<{ approval_id: string; token: string }>`SELECT approval_id, token FROM ${sql(TOKENS_TABLE)} WHERE run_id = ${runId}`
+        if (rows.length > 0) yield* sql`DELETE FROM ${sql(TOKENS_TABLE)} WHERE run_id = ${runId}`
+        return Object.fromEntries(rows.map((r) => [r.approval_id, r.token]))
+      }).pipe(Effect.catchAllCause(() => Effect.succeed({})))
+    })
+}
+
+export const ensureTokenTable = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql.unsafe(`CREATE TABLE IF NOT EXISTS ${TOKENS_TABLE} (run_id VARCHAR(64) NOT NULL, approval_id VARCHAR(255) NOT NULL, token VARCHAR(255) NOT NULL, PRIMARY KEY (run_id, approval_id))`))
+
+/** A CLI client's runner environment on a cluster: the placement hook (approvals reach placed steps) and the token relay. */
+export const clientEnv = <E extends object>(env: E): E & { readonly placement: ReturnType<typeof placement>; readonly tokens: typeof tokenRelay } => ({
+  ...env,
+  placement: placement({ current: undefined }),
+  tokens: tokenRelay
+})
 
 // ---------------------------------------------------------------------------------------------
 // The runner process
@@ -497,7 +533,8 @@ export const serve = (o: ServeOptions): Effect.Effect<never, ClusterError> =>
       const sqlRef: { current: SqlClient.SqlClient | undefined } = { current: undefined }
       const env = Runner.makeEnv({
         handlers: (_policy, live) => Effect.succeed(live ? handlers : H.demoService),
-        placement: placement(sqlRef)
+        placement: placement(sqlRef),
+        tokens: tokenRelay
       })
       const steps = config.assignedShardGroups.reduce(
         (acc: Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | import("./WorkflowStore.js").WorkflowStore | import("./WorkflowRunner.js").RunnerEnv>, g) =>
@@ -518,7 +555,7 @@ export const serve = (o: ServeOptions): Effect.Effect<never, ClusterError> =>
         const conn = yield* sql.reserve
         yield* conn.executeRaw(`SELECT pg_advisory_lock(${SCHEMA_LOCK})`, [])
         yield* Layer.build(
-          Layer.mergeAll(Store.layer, Layer.effectDiscard(ensureCallTable), SqlMessageStorage.layer, Layer.orDie(SqlRunnerStorage.layer)).pipe(
+          Layer.mergeAll(Store.layer, Layer.effectDiscard(ensureCallTable), Layer.effectDiscard(ensureTokenTable), SqlMessageStorage.layer, Layer.orDie(SqlRunnerStorage.layer)).pipe(
             Layer.provide(ShardingConfig.layer(config)),
             Layer.provide(Layer.succeed(SqlClient.SqlClient, sql))
           )

@@ -71,6 +71,14 @@ export interface RunnerEnvService {
    * `runner_group`), and a note for `show` while it waits for a runner. Unset: every step runs in
    * the default group (one machine).
    */
+  /**
+   * On a cluster: tokens minted on a runner reach the client that waits for the run (`deliver` on
+   * the runner, before the pending item is recorded; `collect` on the client, once).
+   */
+  readonly tokens?: {
+    readonly deliver: (runId: string, approvalId: string, token: string) => Effect.Effect<void>
+    readonly collect: (runId: string) => Effect.Effect<Readonly<Record<string, string>>>
+  }
   readonly placement?: {
     readonly group: (step: WorkflowDef["steps"][string]) => string
     readonly note: (group: string) => Effect.Effect<string | undefined>
@@ -102,8 +110,9 @@ const demoOrLive = (policy: Policy, live: boolean): Effect.Effect<Handlers.Handl
       ))
     : Effect.succeed(Handlers.demoService)
 
-export const makeEnv = (options: Partial<Pick<RunnerEnvService, "handlers" | "onStep" | "placement">> = {}): RunnerEnvService => ({
+export const makeEnv = (options: Partial<Pick<RunnerEnvService, "handlers" | "onStep" | "placement" | "tokens">> = {}): RunnerEnvService => ({
   ...(options.placement === undefined ? {} : { placement: options.placement }),
+  ...(options.tokens === undefined ? {} : { tokens: options.tokens }),
   handlers: options.handlers ?? demoOrLive,
   onStep: options.onStep ?? (() => {}),
   minted: new Map(),
@@ -326,6 +335,8 @@ const pause = (
     const existing = yield* c.store.getApproval(c.runId, p.id)
     if (existing === undefined) {
       const token = mintToken()
+      // on a cluster the pause is reached on a runner: hand the token to the client first
+      if (c.env.tokens !== undefined) yield* c.env.tokens.deliver(c.runId, p.id, token)
       const inserted = yield* c.store.addApproval({
         ...p,
         run_id: c.runId,
@@ -724,8 +735,9 @@ const summarize = (runId: string, status: RunResult["status"]): Effect.Effect<Ru
     const view = yield* storeErr(store.readRun(runId))
     const pending = (view?.approvals ?? []).filter((a) => a.status === "pending").map(pendingOf)
     const tokens: Record<string, string> = {}
+    const delivered = env.tokens === undefined || pending.length === 0 ? {} : yield* env.tokens.collect(runId)
     for (const p of pending) {
-      const t = env.minted.get(`${runId}/${p.id}`)
+      const t = env.minted.get(`${runId}/${p.id}`) ?? delivered[p.id]
       if (t !== undefined) {
         tokens[p.id] = t
         env.minted.delete(`${runId}/${p.id}`)
