@@ -332,3 +332,31 @@ Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     if (Exit.isFailure(exit)) expect(String(exit.cause)).toContain(`${file}:6: torn last line`)
   })
 })
+
+describe("golden hashes: the canonical forms a log header commits to", () => {
+  // An accidental change of the canonical policy JSON or of the bytecode encoding changes these,
+  // and every recorded log would then drift. Change them only on purpose (and say so in the commit).
+  it("policy hashes", () => {
+    expect(policyHash(allowAll)).toBe("sha256:b81c52dc1656a99af57f2af0abe5d2f540a5410447b178e5674d9e1ff15bc1a1")
+    const deny = Either.getOrThrow(parsePolicy(JSON.stringify({})))
+    expect(policyHash(deny)).toBe("sha256:7daff77bea1aeb55596835764ace32a45aa43024d2b8e23716cfd1301a74b299")
+    const agent = Either.getOrThrow(parsePolicy(readFileSync(fileURLToPath(new URL("../examples/agent-policy.json", import.meta.url)), "utf8")))
+    expect(policyHash(agent)).toBe("sha256:f3e4888d615c7206eabdaa00d3cb93d88138837f54fd11617918a98116336b90")
+    // defaults filled in: the same policy written out in full hashes the same
+    expect(policyHash(Either.getOrThrow(parsePolicy(JSON.stringify({ schema_version: 1, default_allow: false, rules: {} }))))).toBe(policyHash(deny))
+  })
+
+  it("program hashes", async () => {
+    const { compileSource } = await import("../src/Compiler.js")
+    const { programHash } = await import("../src/Bytecode.js")
+    const hashOf = (file: string, source: string): string => {
+      const r = compileSource(file, source)
+      if (!r.ok) throw new Error(`${file} does not compile`)
+      return programHash(r.program)
+    }
+    expect(hashOf("golden.ax", "fn main() -> Int {\n    40 + 2\n}\n")).toBe("sha256:5f54657cd0b81f590a1567fb31123427fa1aa0eb86fbdf43e67cb29d0b0e3eca")
+    const example = (name: string) => hashOf(`examples/${name}`, readFileSync(fileURLToPath(new URL(`../examples/${name}`, import.meta.url)), "utf8"))
+    expect(example("hello.ax")).toBe("sha256:561a9f302497fefcca6422317b353c08fdc14725155a9fd348ba0fc1b5efd4e7")
+    expect(example("agent.ax")).toBe("sha256:478aa3b56c8adefae2225d90802834373645fffa2642f591ac053c2658a83f77")
+  })
+})
