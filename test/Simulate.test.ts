@@ -92,3 +92,33 @@ describe("Simulate", () => {
       expect(refusedIdx).toEqual([3, 4])
     }))
 })
+
+describe("Simulate: calls the recorded run was refused", () => {
+  const refusedRun: ReadonlyArray<Event> = [
+    { type: "CapCall", capability: "net.fetch", args: ["https://news.example/today"], site: at(2) },
+    { type: "CapResult", capability: "net.fetch", result: "page" },
+    { type: "CapRefused", capability: "db.query", args: ["select 1"], kind: "denied", message: "capability denied: db.query: not granted by policy", site: at(3) }
+  ]
+
+  it("a wider policy would let the refused call through, and the report says the log stops there", () => {
+    const r = Simulate.simulate(refusedRun, allowAll)
+    expect(r).toMatchObject({ calls: 2, allowed: 2, denied: 0, overBudget: 0, refusals: [], stoppedAt: 2 })
+    expect(r.admitted.map((a) => [a.index, a.capability, a.recorded])).toEqual([[2, "db.query", "denied"]])
+    expect(Simulate.formatReport(r, "allow-all")).toEqual([
+      "policy simulate: all 2 recorded calls would be allowed under allow-all, including 1 the recorded run was refused",
+      `  event #2: db.query("select 1") at agent.ax:3:9 in main: allowed (the recorded run was refused it: capability denied: db.query: not granted by policy)`,
+      "  the recorded run stopped at event #2, where its call was refused: the calls it would have made after it are not in the log, so this report cannot judge them"
+    ])
+  })
+
+  it("a policy that refuses it too says so; over-budget refusals are counted like the gateway counts them", () => {
+    const onlyNet = policyOf({ rules: { "net.fetch": { allow: true, budget: 1 } } })
+    const r = Simulate.simulate([...refusedRun.slice(0, 2), { type: "CapRefused", capability: "net.fetch", args: ["https://x.example/"], kind: "budget_exceeded", message: "capability budget exceeded: net.fetch (budget 1)" }], onlyNet)
+    expect(r).toMatchObject({ calls: 2, allowed: 1, denied: 0, overBudget: 1, admitted: [], stoppedAt: 2 })
+    expect(Simulate.formatReport(r, "net.json")[1]).toBe(
+      `  event #2: net.fetch("https://x.example/"): budget_exceeded: call 2 of budget 1 (refused in the recorded run too: budget_exceeded)`
+    )
+    const denied = Simulate.simulate(refusedRun, policyOf({ rules: { "net.fetch": { allow: true } } }))
+    expect(denied.refusals.map((f) => [f.index, f.kind, f.recorded])).toEqual([[2, "denied", "denied"]])
+  })
+})
