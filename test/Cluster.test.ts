@@ -14,6 +14,7 @@ import * as Cluster from "../src/Cluster.js"
 import { boruna, ensureBuilt } from "./support/BuiltCli.js"
 import * as LoopbackServer from "./support/LoopbackServer.js"
 import * as Pg from "./support/Postgres.js"
+import { wfDir } from "./support/WorkflowDir.js"
 
 let pg: Pg.Postgres
 let policyFile: string
@@ -129,6 +130,31 @@ describe("runners on PostgreSQL", () => {
         waitFor(() => count(`SELECT count(*) FROM cluster_locks WHERE address = '${b.address}'`) === groups * Cluster.SHARDS_PER_GROUP, 20_000)
       )
     }), 60_000)
+})
+
+describe("boruna workflow --cluster", () => {
+  it.scopedLive("run pauses at a gate on a runner and prints its token; approve from another process continues it; each call once", () =>
+    Effect.gen(function*() {
+      const url = pg.database("cli_gate")
+      const origin = yield* LoopbackServer.server((req, _body, res) => res.end(`ok ${req.url}`))
+      const runner = yield* Effect.promise(() => Pg.startRunner({ url, policy: policyFile }))
+      yield* Effect.promise(() => Pg.settled(pg, url, [runner.address]))
+      const dir = wfDir(
+        { schema_version: 1, name: "gated", version: "1", steps: { gate: { kind: "approval_gate", required_role: "ops" }, f: { kind: "source", source: "f.ax", capabilities: ["net.fetch"], depends_on: ["gate"] } }, edges: [] },
+        { "f.ax": `fn main() -> String !{net.fetch} { net.fetch("${origin.origin}/after") }\n` }
+      )
+      const run = yield* Effect.promise(() => boruna(["workflow", "run", dir, "--policy", policyFile, "--live", "--cluster", url]))
+      expect(run.code, run.stderr).toBe(75)
+      const m = /boruna workflow approve ([0-9a-f]{16}) gate --token (\S+) --as NAME/.exec(run.stdout + run.stderr)
+      expect(m, run.stdout).not.toBeNull()
+      expect(m![2]).not.toBe("TOKEN")
+      expect(origin.requests).toHaveLength(0)
+      const ok = yield* Effect.promise(() => boruna(["workflow", "approve", m![1], "gate", "--token", m![2], "--as", "ann"], { BORUNA_CLUSTER_URL: url }))
+      expect(ok.code, ok.stderr).toBe(0)
+      expect(origin.requests.map((q) => q.url)).toEqual(["/after"])
+      // the token was handed over once: nothing is left in the relay table
+      expect(pg.psql(url, "SELECT count(*) FROM boruna_cluster_tokens").trim()).toBe("0")
+    }), 90_000)
 })
 
 const waitFor = async (ok: () => boolean, timeoutMs: number): Promise<void> => {
