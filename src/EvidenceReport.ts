@@ -256,6 +256,11 @@ ${problems.length > 0 ? `<p class="status-failed">${problems.length} problem(s):
 <section id="approvals"><h2>Approvals</h2>
 ${approvals.length + triggers.length === 0 ? "<p class=\"muted\">No approvals or triggers in this run.</p>" : `<table><thead><tr><th>Step</th><th>What</th><th>Decision</th><th>Approver</th><th>Time</th><th>Approved</th></tr></thead><tbody>${approvals.join("")}${triggers.join("")}</tbody></table>`}
 </section>
+${m.redactions.length === 0 ? "" : `<section id="redactions"><h2>Redactions</h2>
+<p class="muted">Blanked after the run; each entry keeps its hash commitment, so the chain still verifies, but what was blanked is no longer checked.</p>
+<table><thead><tr><th>Entry</th><th>Step</th><th>Fields</th><th>Reason</th><th>Also in</th><th>When</th></tr></thead><tbody>${
+  m.redactions.map((r) => `<tr><td>${r.entry}</td><td>${esc(r.step_id ?? "—")}</td><td>${esc(r.fields.join(", "))}</td><td>${esc(r.reason)}</td><td class="mono">${esc(r.files.join(", ") || "—")}</td><td>${esc(r.at)}</td></tr>`).join("")
+}</tbody></table></section>`}
 <section id="policy"><h2>Policy in effect</h2>
 <p class="muted">The run policy (<code>${esc(m.policy_hash)}</code>); each step ran under it narrowed to its declared capabilities and budget (the policy in its event log).</p>
 <pre>${esc(policy)}</pre>

@@ -7,6 +7,7 @@ import { join } from "node:path"
 import * as AuditChain from "../src/AuditChain.js"
 import * as Attest from "../src/EvidenceAttest.js"
 import * as Bundle from "../src/EvidenceBundle.js"
+import * as Report from "../src/EvidenceReport.js"
 import * as Verify from "../src/EvidenceVerify.js"
 import { runFixture, smallRun } from "./EvidenceFixture.js"
 
@@ -91,6 +92,13 @@ describe("evidence redact", () => {
       expect(status(yield* Verify.verifyDir(dir))).toMatchObject({ chain: "ok", record: "ok", checksums: "ok", manifest: "ok", reexecute: "ok" })
       yield* Attest.attestDir(dir, keys.privatePem, "k.pem")
       expect((yield* Verify.verifyDir(dir, { verifyKey: keys.publicPem, requireSignature: true })).ok).toBe(true)
+      // the report lists the redaction
+      const html = join(dir, "..", "report.html")
+      yield* Report.reportDir(dir, html)
+      const page = readFileSync(html, "utf8")
+      expect(page).toContain(`<section id="redactions">`)
+      expect(page).toMatch(/<td>6<\/td><td>approve<\/td><td>digest, approver, decided_at<\/td><td>privacy<\/td>/)
+      expect(page).not.toContain("alice")
     }))
 
   it.effect("a forger cannot use the redaction record to hide an edit: changing run.json's other fields still fails", () =>
