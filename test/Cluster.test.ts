@@ -6,12 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { createServer, type Server, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cluster from "../src/Cluster.js"
-import { boruna, ensureBuilt } from "./support/BuiltCli.js"
+import { boruna, ensureBuilt, importLogger } from "./support/BuiltCli.js"
 import * as LoopbackServer from "./support/LoopbackServer.js"
 import * as Pg from "./support/Postgres.js"
 import { wfDir } from "./support/WorkflowDir.js"
@@ -130,6 +130,23 @@ describe("runners on PostgreSQL", () => {
         waitFor(() => count(`SELECT count(*) FROM cluster_locks WHERE address = '${b.address}'`) === groups * Cluster.SHARDS_PER_GROUP, 20_000)
       )
     }), 60_000)
+})
+
+describe("cluster code loads only in cluster mode", () => {
+  it("boruna run and boruna runner --help never load pg; a runner does", async () => {
+    const log = join(tmpdir(), `boruna-cluster-imports-${process.pid}.log`)
+    writeFileSync(log, "")
+    const nodeArgs = importLogger(log, ["/node_modules/pg/"])
+    const run = await boruna(["run", join("examples", "hello.ax")], {}, nodeArgs)
+    expect(run.code, run.stderr).toBe(0)
+    const help = await boruna(["runner", "--help"], {}, nodeArgs)
+    expect(help.code, help.stderr).toBe(0)
+    expect(readFileSync(log, "utf8")).toBe("")
+    const port = await Pg.freePort()
+    const r = await boruna(["runner", "--cluster", `postgres://u@127.0.0.1:${port}/x`], {}, nodeArgs)
+    expect(r.code, r.stderr).toBe(3)
+    expect(readFileSync(log, "utf8")).toContain("/node_modules/pg/")
+  })
 })
 
 describe("boruna workflow --cluster", () => {
