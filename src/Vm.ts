@@ -83,11 +83,14 @@ export const DEFAULT_MAX_DEPTH = 10_000
 /** steps an actor runs before the scheduler moves to the next one (only once an actor was spawned) */
 export const SLICE = 1000
 /**
- * Default for `RunOptions.yieldMs`. Measured (bench/vm.ts "loop 3M via Vm.run" against the bare
- * machine): a turn costs a few microseconds, so 10 ms costs well under 1 % of the run, and a
- * signal lands within ~10 ms plus one check interval.
+ * Default for `RunOptions.yieldMs`, chosen by measurement (a 3,000,000-iteration loop through
+ * `Vm.run`, interleaved medians against `yieldMs: Infinity`, on a 2-core machine under a load
+ * average of ~10): 10 ms cost between 0 and +17 % across runs, 25 ms up to +10 %, 50 ms stayed
+ * within the noise. SIGINT → exit 130 of `boruna run` on a pure loop took 26–137 ms at 50 ms and
+ * 11 ms at 10 ms. 25 ms keeps the handler within ~25 ms of a signal (target: exit within 100 ms)
+ * at a cost within the noise of that machine; bench/vm.ts prints the current figure.
  */
-export const DEFAULT_TURN_MS = 10
+export const DEFAULT_TURN_MS = 25
 /** steps between clock reads (wall-clock limit, event-loop turns): ~20–50 µs of pure code */
 const WALL_EVERY = 4096
 const MAXS = Number.MAX_SAFE_INTEGER
