@@ -420,6 +420,36 @@ describe("CLI: boruna replay and boruna policy simulate", () => {
       expect(sim.stderr).toMatch(/^error\[tampered\]: .*hash chain broken/)
     }))
 
+  it.effect("a replay whose policy refuses the first call says so and exits 4; a refused run's log tells simulate what was refused", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-cli-replay-"))
+      const file = join(dir, "agent.ax")
+      const log = join(dir, "run.json")
+      writeFileSync(file, AGENT)
+      expect((yield* boruna(["run", file, "--policy", "allow-all", "--record", log])).code).toBe(0)
+      const r = yield* boruna(["replay", file, log, "--policy", "deny-all"])
+      expect(r.code).toBe(4)
+      expect(r.stdout.split("\n")).toEqual([
+        "replay: refused at event #0: this replay's policy refused a call the recorded run made",
+        `  recorded: net.fetch("https://api.example.com/weather")`,
+        "  refused:  error[denied]: capability denied: net.fetch: not granted by policy",
+        `  at ${file}:1:53 in fetch_page`,
+        `  recorded at ${file}:1:53 in fetch_page`,
+        ""
+      ])
+      expect(r.stderr).toContain(`${file}:1:53: error[denied]: capability denied: net.fetch: not granted by policy`)
+
+      // recorded under deny-all: the refusal is in the log; a wider policy would have let it through
+      const refused = join(dir, "refused.json")
+      expect((yield* boruna(["run", file, "--record", refused])).code).toBe(4)
+      const again = yield* boruna(["replay", file, refused])
+      expect([again.code, again.stdout]).toEqual([0, "replay: identical (1 event)\n"])
+      const sim = yield* boruna(["policy", "simulate", refused, "--policy", "allow-all"])
+      expect(sim.code).toBe(0)
+      expect(sim.stdout.split("\n")[0]).toBe("policy simulate: all 1 recorded calls would be allowed under allow-all, including 1 the recorded run was refused")
+      expect(sim.stdout).toContain("the recorded run stopped at event #0, where its call was refused")
+    }))
+
   it.effect("bad logs are one clear error line, exit 3", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "boruna-cli-replay-"))
