@@ -10,7 +10,7 @@
  *    computes, so this lands within milliseconds); the scope then closes (flush, bounded) and the
  *    process exits 130 / 143. A second signal exits at once with the first signal's code, after
  *    printing how many spans the exporter had not delivered (they are lost).
- * Errors are printed as one line `error[KIND]: message (file:line:col)`; exit codes: src/cli/CliError.ts.
+ * Errors are printed as `file:line:col: error[KIND]: message` (plus `help:` lines; see src/cli/CliError.ts, which has the exit codes).
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
