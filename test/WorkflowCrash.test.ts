@@ -3,7 +3,8 @@
  * counts requests; the BUILT command is `kill -9`ed at seeded points (during calls, between them,
  * while the run is pausing), resumed each time, and the result compared with an uninterrupted run.
  *
- * Runtime bound: CRASH_POINTS seeded kill points (20 by default, ~45 s here; BORUNA_CRASH_POINTS=N
+ * Runtime bound: CRASH_POINTS seeded kill points (20 by default, each the Nth origin request of a
+ * process plus a seeded delay, or a seeded time for a process with no call left; BORUNA_CRASH_POINTS=N
  * for fewer on a slow machine): each process start costs ~1 s on a loaded two-core machine. A
  * point past the end of a process's work finds it gone, so at least 60% of the points must hit.
  * A call can be in flight at several crashes: each crash adds at most one request.
@@ -23,7 +24,7 @@ beforeAll(() => ensureBuilt(), 180_000)
 const CRASH_POINTS = Number(process.env.BORUNA_CRASH_POINTS ?? 20)
 const CALL_MS = 150
 
-const CALLS = 5
+const CALLS = 8
 const stepSource = (origin: string, step: string): string =>
   `fn main() -> String !{net.fetch} {\n` +
   Array.from({ length: CALLS }, (_, i) => `  let r${i}: String = net.fetch("${origin}/${step}/${i}")\n`).join("") +
@@ -59,8 +60,12 @@ describe("kill -9 at seeded points", () => {
   it.scopedLive(`${CRASH_POINTS} crashes: completed calls reached the origin once, the in-flight one at most twice per crash; outputs and event logs equal an uninterrupted run's; one trace`, () =>
     Effect.gen(function*() {
       const counts = new Map<string, number>()
+      // kill points are tied to the origin's traffic (the Nth request of a process, then a seeded
+      // delay: inside that call or just after it), so they hit however fast the machine is
+      let onRequest: (() => void) | undefined
       const origin = yield* server((req, _body, res) => {
         counts.set(req.url ?? "", (counts.get(req.url ?? "") ?? 0) + 1)
+        onRequest?.()
         setTimeout(() => res.end(`ok ${req.url}`), CALL_MS)
       })
       const dir = wfDir(WF, { "s1.ax": stepSource(origin.origin, "s1"), "s2.ax": stepSource(origin.origin, "s2") })
@@ -103,16 +108,28 @@ describe("kill -9 at seeded points", () => {
             : ["workflow", "resume", id]
         }
         const p = start(args, env)
-        const killAt = round < CRASH_POINTS ? 300 + Math.floor(rand() * 1100) : undefined
-        const timer = killAt === undefined ? undefined : setTimeout(() => p.child.kill("SIGKILL"), killAt)
+        const timers: Array<ReturnType<typeof setTimeout>> = []
+        const kill = () => p.child.kill("SIGKILL")
+        if (round < CRASH_POINTS) {
+          const nth = 1 + Math.floor(rand() * 3)
+          const delay = Math.floor(rand() * (CALL_MS + 60))
+          // a process with no call left to make (pausing, resuming past the gate) is killed by time
+          const fallback = 300 + Math.floor(rand() * 900)
+          let seen = 0
+          onRequest = () => {
+            if (++seen === nth) timers.push(setTimeout(kill, delay))
+          }
+          timers.push(setTimeout(() => (seen === 0 ? kill() : undefined), fallback))
+        } else onRequest = undefined
         const r = yield* Effect.promise(() => p.done)
-        if (timer !== undefined) clearTimeout(timer)
+        for (const t of timers) clearTimeout(t)
+        onRequest = undefined
         if (r.signal === "SIGKILL") kills++
         runId ??= /^run (\S+)/.exec(r.stdout)?.[1]
         token = tokenOf(r.stdout) ?? (args[2] === "approve" && r.signal !== "SIGKILL" ? undefined : token)
         if (r.code === 0) done = true
-        if (done && process.env.BORUNA_CRASH_REPORT === "1") console.log(`crash test: ${kills} kills in ${round + 1} processes; extra origin requests: see below`)
         else if (r.signal !== "SIGKILL") expect([75, 4], `${args.join(" ")}: ${r.stderr}`).toContain(r.code)
+        if (done && process.env.BORUNA_CRASH_REPORT === "1") console.log(`crash test: ${kills} kills in ${round + 1} processes; extra origin requests: see below`)
       }
       expect(done).toBe(true)
       // a seeded point past the end of a process's work finds it gone: most points must have hit
