@@ -78,5 +78,19 @@ export const demoService: HandlersService = fromRecord(demoHandlers)
 /** The deterministic demo handler set. */
 export const demo: Layer.Layer<Handlers> = Layer.succeed(Handlers, demoService)
 
+/**
+ * The demo handlers; `BORUNA_DEMO_LATENCY_MS=N` in `env` makes every demo call take N ms (a stand-in
+ * for network latency in demos, and how the tests interrupt a run between calls).
+ */
+export const demoFromEnv = (env: Record<string, string | undefined>): Layer.Layer<Handlers> => {
+  const latency = Number(env.BORUNA_DEMO_LATENCY_MS ?? "0")
+  if (!(Number.isFinite(latency) && latency > 0)) return demo
+  const slow: Partial<Record<CapabilityName, Handler>> = {}
+  for (const [cap, h] of Object.entries(demoHandlers) as Array<[CapabilityName, Handler]>) {
+    slow[cap] = (args, ctx) => Effect.delay(h(args, ctx), latency)
+  }
+  return make(slow)
+}
+
 export const missing = (cap: CapabilityName): Effect.Effect<never, HandlerFailure> =>
   Effect.fail(new HandlerFailure({ message: `no handler installed for ${cap}` }))

@@ -210,21 +210,11 @@ const sessionGateway = (session: Session, policy: Policy, counter: { calls: numb
     }))
   ).pipe(Layer.provide(Gateway.layer(policy)))
 
-const demoHandlers = (env: Record<string, string | undefined>): Layer.Layer<Handlers.Handlers> => {
-  const latency = Number(env.BORUNA_DEMO_LATENCY_MS ?? "0")
-  if (!(Number.isFinite(latency) && latency > 0)) return Handlers.demo
-  const slow: Partial<Record<keyof typeof Handlers.demoHandlers, Handlers.Handler>> = {}
-  for (const [cap, h] of Object.entries(Handlers.demoHandlers) as Array<[keyof typeof Handlers.demoHandlers, Handlers.Handler]>) {
-    slow[cap] = (args, ctx) => Effect.delay(h(args, ctx), latency)
-  }
-  return Handlers.make(slow)
-}
-
 const handlersFor = (session: Session, policy: Policy): Layer.Layer<Handlers.Handlers, McpSchema.InvalidParams> =>
   session.options.live
     ? Layer.unwrapEffect(Effect.map(Effect.promise(() => import("./Live.js")), (Live) =>
       Layer.mapError(Live.layer(policy), (e) => invalid(`policy: ${e.message}`))))
-    : demoHandlers(session.options.env)
+    : Handlers.demoFromEnv(session.options.env)
 
 // ---------------------------------------------------------------------------------------------
 // inputs

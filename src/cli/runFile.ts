@@ -40,20 +40,6 @@ export interface RunOptions {
 export const out = (line: string): void => void process.stdout.write(line + "\n")
 export const err = (line: string): void => void process.stderr.write(line + "\n")
 
-/**
- * The demo handlers; `BORUNA_DEMO_LATENCY_MS=N` makes every demo call take N ms (a stand-in for
- * network latency in demos, and how the tests interrupt a run between calls).
- */
-const demoHandlers = (env: Record<string, string | undefined>): Layer.Layer<Handlers.Handlers> => {
-  const latency = Number(env.BORUNA_DEMO_LATENCY_MS ?? "0")
-  if (!(Number.isFinite(latency) && latency > 0)) return Handlers.demo
-  const slow: Partial<Record<keyof typeof Handlers.demoHandlers, Handlers.Handler>> = {}
-  for (const [cap, h] of Object.entries(Handlers.demoHandlers) as Array<[keyof typeof Handlers.demoHandlers, Handlers.Handler]>) {
-    slow[cap] = (args, ctx) => Effect.delay(h(args, ctx), latency)
-  }
-  return Handlers.make(slow)
-}
-
 const liveHandlers = (policy: Policy): Effect.Effect<Layer.Layer<Handlers.Handlers, CliError>, CliError> =>
   Effect.map(
     Effect.tryPromise({
@@ -116,7 +102,7 @@ export const runFile = (o: RunOptions): Effect.Effect<void, CliError, Telemetry.
     const policy = yield* loadPolicy(o.policy)
     const engine = yield* Effect.promise(loadEngine)
     const program = yield* loadProgram(engine, o.file)
-    const handlers = withNetTape(o.live ? yield* liveHandlers(policy) : demoHandlers(process.env), o)
+    const handlers = withNetTape(o.live ? yield* liveHandlers(policy) : Handlers.demoFromEnv(process.env), o)
     const writer = o.record === undefined ? undefined : yield* openRecord(o.record, program, policy, o.file)
     const log = writer ?? EventLog.makeMemory()
     const services = Gateway.layer(policy).pipe(
