@@ -472,8 +472,9 @@ const runOutcome = (
   const error = v === undefined
     ? { kind: "internal", message: Cause.pretty(r.exit.cause).split("\n")[0] }
     : { kind: v.kind, message: v.message, file: v.file, line: v.line, col: v.col, ...(v.fn === undefined ? {} : { fn: v.fn }) }
-  const where = v !== undefined && v.line > 0 ? ` (${v.file}:${v.line}:${v.col})` : ""
-  return failed(`error[${error.kind}]: ${error.message}${where}${trailer}`, { ok: false, error, ...common })
+  // the CLI's one layout: `file:line:col: error[KIND]: message`
+  const where = v !== undefined && v.line > 0 ? `${v.file}:${v.line}:${v.col}: ` : ""
+  return failed(`${where}error[${error.kind}]: ${error.message}${trailer}`, { ok: false, error, ...common })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ describe("boruna mcp: tools", () => {
       const div = await call(s, "boruna_run", { source: "fn main() -> Int {\n  let z: Int = 0\n  10 / z\n}\n" })
       expect(div.isError).toBe(true)
       expect(div.json.error).toMatchObject({ kind: "division_by_zero", line: 3 })
-      expect(div.text).toMatch(/^error\[division_by_zero\]: .*\(<source>:3:\d+\)/)
+      expect(div.text).toMatch(/^<source>:3:\d+: error\[division_by_zero\]: /)
 
       const compile = await call(s, "boruna_run", { source: "fn main() -> Int { \"x\" }\n" })
       expect(compile.isError).toBe(true)
