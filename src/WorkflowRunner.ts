@@ -785,14 +785,24 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
   })
 
 /** Validate and start a run; waits until it completes or pauses. */
-export const startRun = (o: {
+export const startRun = (o: RunRequest): Effect.Effect<RunResult, WorkflowError, Services> => startRunThen(o, waitRun)
+
+/**
+ * Validate and submit a run, and return its id at once without waiting (`workflow run --detach` on
+ * a cluster, where runners execute it).
+ */
+export const submitRun = (o: RunRequest): Effect.Effect<string, WorkflowError, Services> => startRunThen(o, Effect.succeed)
+
+export interface RunRequest {
   /** a workflow directory (or its workflow.json), or one `.ax` file run as a one-step workflow */
   readonly path: string
   readonly policy: Policy
   readonly inputs?: Readonly<Record<string, string>>
   readonly live?: boolean
   readonly concurrency?: number
-}): Effect.Effect<RunResult, WorkflowError, Services> =>
+}
+
+const startRunThen = <A>(o: RunRequest, then: (runId: string) => Effect.Effect<A, WorkflowError, Services>): Effect.Effect<A, WorkflowError, Services> =>
   Effect.gen(function*() {
     const store = yield* WorkflowStore
     const WF = yield* Effect.promise(() => import("./WorkflowFile.js"))
@@ -824,21 +834,25 @@ export const startRun = (o: {
       workflow = v.right.workflow
       path = resolve(v.right.dir)
     }
-    return yield* startWorkflow({ ...o, workflow, path })
+    return yield* startWorkflowThen({ ...o, workflow, path }, then)
   })
 
 /**
  * Start a run of an already-decoded workflow (TypeScript workflows, `WorkflowTs.ts`): `path` is the
  * directory its `.ax` steps are relative to. Waits until the run completes or pauses.
  */
-export const startWorkflow = (o: {
+export const startWorkflow = (o: WorkflowRequest): Effect.Effect<RunResult, WorkflowError, Services> => startWorkflowThen(o, waitRun)
+
+interface WorkflowRequest {
   readonly workflow: WorkflowDef
   readonly path: string
   readonly policy: Policy
   readonly inputs?: Readonly<Record<string, string>>
   readonly live?: boolean
   readonly concurrency?: number
-}): Effect.Effect<RunResult, WorkflowError, Services> =>
+}
+
+const startWorkflowThen = <A>(o: WorkflowRequest, then: (runId: string) => Effect.Effect<A, WorkflowError, Services>): Effect.Effect<A, WorkflowError, Services> =>
   Effect.gen(function*() {
     const store = yield* WorkflowStore
     const WF = yield* Effect.promise(() => import("./WorkflowFile.js"))
@@ -877,7 +891,7 @@ export const startWorkflow = (o: {
       error_kind: null
     }))
     yield* RunWorkflow.execute({ runId }, { discard: true })
-    return yield* waitRun(runId)
+    return yield* then(runId)
   })
 
 /** Resume the engine's workflows of a run whose pauses are answered (the #6318 reconciler, one run). */

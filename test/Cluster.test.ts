@@ -172,6 +172,38 @@ describe("boruna workflow --cluster", () => {
       // the token was handed over once: nothing is left in the relay table
       expect(pg.psql(url, "SELECT count(*) FROM boruna_cluster_tokens").trim()).toBe("0")
     }), 90_000)
+
+  it.scopedLive("run --detach returns once submitted; a runner completes the run; without --cluster it is a usage error", () =>
+    Effect.gen(function*() {
+      const dir = wfDir(
+        { schema_version: 1, name: "detached", version: "1", steps: { f: { kind: "source", source: "f.ax", capabilities: ["net.fetch"] } }, edges: [] },
+        { "f.ax": `fn main() -> String !{net.fetch} { net.fetch("http://127.0.0.1:9/never") }\n` }
+      )
+      const local = yield* Effect.promise(() => boruna(["workflow", "run", dir, "--detach"]))
+      expect(local.code, local.stderr).toBe(2)
+      expect(local.stderr).toContain("error[usage]: --detach needs --cluster")
+
+      const url = pg.database("cli_detach")
+      // the origin answers only once the client has returned: the run cannot have finished before
+      let release: (() => void) | undefined
+      const origin = yield* LoopbackServer.server((req, _body, res) => {
+        release = () => res.end(`ok ${req.url}`)
+      })
+      const wf = wfDir(
+        { schema_version: 1, name: "detached", version: "1", steps: { f: { kind: "source", source: "f.ax", capabilities: ["net.fetch"] } }, edges: [] },
+        { "f.ax": `fn main() -> String !{net.fetch} { net.fetch("${origin.origin}/slow") }\n` }
+      )
+      const runner = yield* Effect.promise(() => Pg.startRunner({ url, policy: policyFile }))
+      yield* Effect.promise(() => Pg.settled(pg, url, [runner.address]))
+      const sub = yield* Effect.promise(() => boruna(["workflow", "run", wf, "--policy", policyFile, "--live", "--cluster", url, "--detach", "--json"]))
+      expect(sub.code, sub.stderr).toBe(0)
+      const { run_id, status } = JSON.parse(sub.stdout) as { run_id: string; status: string }
+      expect(status).toBe("submitted")
+      yield* Effect.promise(() => waitFor(() => release !== undefined, 30_000))
+      release!()
+      yield* Effect.promise(() => waitFor(() => pg.psql(url, `SELECT status FROM boruna_wf_runs WHERE run_id = '${run_id}'`).trim() === "completed", 30_000))
+      expect(origin.requests.map((q) => q.url)).toEqual(["/slow"])
+    }), 90_000)
 })
 
 const waitFor = async (ok: () => boolean, timeoutMs: number): Promise<void> => {

@@ -2,7 +2,7 @@
  * `boruna workflow …`: durable DAG runs (docs/workflows.md).
  *
  *   validate DIR [--json]
- *   run DIR|FILE.ax [--policy P] [--live] [--input k=v]… [--concurrency N] [--data-dir D] [--cluster URL] [--json]
+ *   run DIR|FILE.ax [--policy P] [--live] [--input k=v]… [--concurrency N] [--evidence DIR] [--data-dir D] [--cluster URL [--detach]] [--json]
  *   show RUN [--json]            list [--status S] [--json]
  *   approve|reject RUN [STEP] [--call DIGEST] --token T --as NAME [--reason TEXT]
  *   trigger RUN STEP --token T (--payload JSON | --payload-file F)
@@ -29,7 +29,7 @@ const ENGINE_VALUES = ["--data-dir", "--cluster"]
 export const specs: CommandSpecs = {
   commands: {
     "workflow validate": { values: [], flags: ["--json"], args: ["DIR"] },
-    "workflow run": { values: ["--policy", "-p", "--input", "--concurrency", "--evidence", ...ENGINE_VALUES], flags: ["--live", "--json"], args: ["DIR"] },
+    "workflow run": { values: ["--policy", "-p", "--input", "--concurrency", "--evidence", ...ENGINE_VALUES], flags: ["--live", "--detach", "--json"], args: ["DIR"] },
     "workflow show": { values: ENGINE_VALUES, flags: ["--json"], args: ["RUN"] },
     "workflow list": { values: ["--status", ...ENGINE_VALUES], flags: ["--json"], args: [] },
     "workflow approve": { values: ["--call", "--token", "--as", "--reason", ...ENGINE_VALUES], flags: ["--json"], args: ["RUN", "[STEP]"] },
@@ -238,6 +238,9 @@ const run = Command.make(
       Options.withDescription("when the run ends (completed or failed), write its evidence bundle into this new or empty directory (docs/evidence.md)"),
       Options.optional
     ),
+    detach: Options.boolean("detach").pipe(
+      Options.withDescription("with --cluster: return once the run is submitted (its id on stdout); the runners execute it")
+    ),
     dataDir,
     cluster,
     json: jsonFlag
@@ -245,10 +248,21 @@ const run = Command.make(
   (o) =>
     Effect.gen(function*() {
       if (o.concurrency < 1) return yield* Effect.fail(usage(`--concurrency must be at least 1, got ${o.concurrency}`))
+      const clustered = Option.isSome(o.cluster) || (process.env.BORUNA_CLUSTER_URL ?? "") !== ""
+      if (o.detach && !clustered) {
+        return yield* Effect.fail(usage("--detach needs --cluster (or BORUNA_CLUSTER_URL): on one machine this process is the runner, so a detached run would not go on"))
+      }
+      if (o.detach && Option.isSome(o.evidence)) return yield* Effect.fail(usage("--detach and --evidence do not go together: make the bundle later with boruna evidence create RUN -o DIR"))
       const inputs = yield* parseInputs(o.inputs)
       const { loadPolicy } = yield* Effect.promise(() => import("./inputs.js"))
       const policy = yield* loadPolicy(o.policy)
       const Runner = yield* Effect.promise(() => import("../WorkflowRunner.js"))
+      if (o.detach) {
+        const runId = yield* onEngine(o, `boruna workflow run ${o.dir}`, undefined,
+          Runner.submitRun({ path: o.dir, policy, inputs, live: o.live, concurrency: o.concurrency }), { reconcile: false })
+        out(o.json ? JSON.stringify({ run_id: runId, status: "submitted" }, null, 2) : `run ${runId}\nsubmitted: the cluster's runners execute it (boruna workflow show ${runId})`)
+        return
+      }
       const env = yield* progressEnv(o.json)
       const started = Runner.startRun({ path: o.dir, policy, inputs, live: o.live, concurrency: o.concurrency })
       // --evidence: the bundle is a projection of the run's durable record, made once the run has ended
