@@ -3,19 +3,16 @@
  * it (and with the model key); a step no live runner serves waits, `workflow show` says so, and it
  * runs as soon as such a runner joins.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import { writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import * as Cluster from "../src/Cluster.js"
 import { parsePolicy } from "../src/Policy.js"
 import * as Telemetry from "../src/Telemetry.js"
 import * as Runner from "../src/WorkflowRunner.js"
-import { boruna, ensureBuilt } from "./support/BuiltCli.js"
+import { boruna } from "./support/BuiltCli.js"
 import * as LoopbackServer from "./support/LoopbackServer.js"
 import * as Pg from "./support/Postgres.js"
 import { wfDir } from "./support/WorkflowDir.js"
@@ -27,18 +24,7 @@ const POLICY_JSON = JSON.stringify({
 })
 const policy = Either.getOrThrow(parsePolicy(POLICY_JSON))
 
-let pg: Pg.Postgres
-let policyFile: string
-beforeAll(async () => {
-  await ensureBuilt()
-  pg = await Pg.start()
-  policyFile = join(tmpdir(), `boruna-place-policy-${process.pid}.json`)
-  writeFileSync(policyFile, POLICY_JSON)
-}, 120_000)
-afterAll(() => {
-  Pg.stopAll()
-  pg?.stop()
-})
+const fixture = Pg.suite("place", POLICY_JSON)
 
 const WORKFLOW = {
   schema_version: 1,
@@ -73,7 +59,7 @@ const client = (url: string) =>
 
 /** The runner that owns the shard a step's `run` message went to. */
 const ownerOfStep = (url: string, entityType: string): string =>
-  pg.psql(url, `SELECT l.address FROM cluster_messages m JOIN cluster_locks l ON l.shard_id = m.shard_id WHERE m.entity_type = '${entityType}' AND m.tag = 'run'`).trim()
+  fixture.pg.psql(url, `SELECT l.address FROM cluster_messages m JOIN cluster_locks l ON l.shard_id = m.shard_id WHERE m.entity_type = '${entityType}' AND m.tag = 'run'`).trim()
 
 describe("placement", () => {
   it("a step's shard group: its placed capabilities and runner group; a runner serves every subset of its own", () => {
@@ -89,14 +75,14 @@ describe("placement", () => {
 
   it.scopedLive("the llm.call step runs only on the runner started with llm.call (and the key); the net.fetch step may run on either", () =>
     Effect.gen(function*() {
-      const url = pg.database("llm_only")
+      const url = fixture.pg.database("llm_only")
       const origin = yield* LoopbackServer.server((_req, _b, res) => res.end("the page"))
       const model = yield* fakeModel
-      const plain = yield* Effect.promise(() => Pg.startRunner({ url, policy: policyFile, capabilities: ["net.fetch"] }))
+      const plain = yield* Effect.promise(() => Pg.startRunner({ url, policy: fixture.policyFile, capabilities: ["net.fetch"] }))
       const withModel = yield* Effect.promise(() =>
-        Pg.startRunner({ url, policy: policyFile, capabilities: ["net.fetch", "llm.call"], env: { OPENAI_BASE_URL: `${model.origin}/v1`, OPENAI_API_KEY: KEY } })
+        Pg.startRunner({ url, policy: fixture.policyFile, capabilities: ["net.fetch", "llm.call"], env: { OPENAI_BASE_URL: `${model.origin}/v1`, OPENAI_API_KEY: KEY } })
       )
-      yield* Effect.promise(() => Pg.settled(pg, url, [plain.address, withModel.address]))
+      yield* Effect.promise(() => Pg.settled(fixture.pg, url, [plain.address, withModel.address]))
       const dir = wfDir(WORKFLOW, FILES)
       const runs = yield* Effect.forEach(["a", "b", "c"], (tag) =>
         Runner.startRun({ path: dir, policy, live: true, inputs: { origin: origin.origin, tag } })).pipe(Effect.provide(client(url)))
@@ -107,22 +93,22 @@ describe("placement", () => {
       expect(model.requests).toHaveLength(3)
       // every llm step went to the group only the model runner serves
       expect(ownerOfStep(url, "Workflow/boruna/step@default+llm").split("\n").every((a) => a === withModel.address)).toBe(true)
-      const groups = pg.psql(url, `SELECT runner FROM cluster_runners WHERE address = '${plain.address}'`)
+      const groups = fixture.pg.psql(url, `SELECT runner FROM cluster_runners WHERE address = '${plain.address}'`)
       expect(groups).not.toContain("llm")
     }), 120_000)
 
   it.scopedLive("a step no live runner serves waits, show says so, and it runs when such a runner joins", () =>
     Effect.gen(function*() {
-      const url = pg.database("waiting")
+      const url = fixture.pg.database("waiting")
       const origin = yield* LoopbackServer.server((_req, _b, res) => res.end("the page"))
       const model = yield* fakeModel
-      const plain = yield* Effect.promise(() => Pg.startRunner({ url, policy: policyFile, capabilities: ["net.fetch"] }))
-      yield* Effect.promise(() => Pg.settled(pg, url, [plain.address]))
+      const plain = yield* Effect.promise(() => Pg.startRunner({ url, policy: fixture.policyFile, capabilities: ["net.fetch"] }))
+      yield* Effect.promise(() => Pg.settled(fixture.pg, url, [plain.address]))
       const dir = wfDir(WORKFLOW, FILES)
       const run = yield* Runner.startRun({ path: dir, policy, live: true, inputs: { origin: origin.origin, tag: "w" } }).pipe(Effect.provide(client(url)), Effect.fork)
       const runId = yield* Pg.eventually(
         Effect.sync(() => {
-          const row = pg.psql(url, `SELECT run_id FROM boruna_wf_steps WHERE step_id = 'think' AND error_kind = 'placement'`).trim()
+          const row = fixture.pg.psql(url, `SELECT run_id FROM boruna_wf_steps WHERE step_id = 'think' AND error_kind = 'placement'`).trim()
           return row === "" ? undefined : row
         }),
         30_000,
@@ -135,7 +121,7 @@ describe("placement", () => {
       expect(model.requests).toHaveLength(0)
       // a runner with llm.call joins: the step runs there
       const withModel = yield* Effect.promise(() =>
-        Pg.startRunner({ url, policy: policyFile, capabilities: ["net.fetch", "llm.call"], env: { OPENAI_BASE_URL: `${model.origin}/v1`, OPENAI_API_KEY: KEY } })
+        Pg.startRunner({ url, policy: fixture.policyFile, capabilities: ["net.fetch", "llm.call"], env: { OPENAI_BASE_URL: `${model.origin}/v1`, OPENAI_API_KEY: KEY } })
       )
       const r = yield* Fiber.join(run).pipe(Effect.timeout("40 seconds"))
       expect(r.status, r.error ?? "").toBe("completed")

@@ -4,18 +4,14 @@
  * trace (the trace context stored with the run), and each `boruna.step` — also one executed on the
  * other runner — is a child of that run's `boruna.workflow` span (the step message carries its id).
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import { writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import * as Cluster from "../src/Cluster.js"
 import { parsePolicy } from "../src/Policy.js"
 import * as Telemetry from "../src/Telemetry.js"
 import * as Runner from "../src/WorkflowRunner.js"
-import { ensureBuilt } from "./support/BuiltCli.js"
 import * as LoopbackServer from "./support/LoopbackServer.js"
 import * as OtlpReceiver from "./support/OtlpReceiver.js"
 import * as Pg from "./support/Postgres.js"
@@ -24,18 +20,7 @@ import { wfDir } from "./support/WorkflowDir.js"
 const POLICY_JSON = JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } })
 const policy = Either.getOrThrow(parsePolicy(POLICY_JSON))
 
-let pg: Pg.Postgres
-let policyFile: string
-beforeAll(async () => {
-  await ensureBuilt()
-  pg = await Pg.start()
-  policyFile = join(tmpdir(), `boruna-trace-policy-${process.pid}.json`)
-  writeFileSync(policyFile, POLICY_JSON)
-}, 120_000)
-afterAll(() => {
-  Pg.stopAll()
-  pg?.stop()
-})
+const fixture = Pg.suite("trace", POLICY_JSON)
 
 const step = (name: string) => `fn main() -> String !{net.fetch, step.input} { net.fetch(step.input("origin") ++ "/${name}/" ++ step.input("tag")) }\n`
 const WORKFLOW = {
@@ -53,14 +38,14 @@ const WORKFLOW = {
 describe("traces across runners", () => {
   it.scopedLive("each run is one trace; every step is a child of its run's workflow span, whichever runner executed it", () =>
     Effect.gen(function*() {
-      const url = pg.database("traced")
+      const url = fixture.pg.database("traced")
       const rx = yield* OtlpReceiver.scoped()
       const origin = yield* LoopbackServer.server((req, _b, res) => res.end(`ok ${req.url}`))
       const otel = (name: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_SERVICE_NAME: name, OTEL_BSP_SCHEDULE_DELAY: "100" })
       const runners = yield* Effect.promise(() =>
-        Promise.all(["runner-a", "runner-b"].map((name) => Pg.startRunner({ url, policy: policyFile, env: otel(name) })))
+        Promise.all(["runner-a", "runner-b"].map((name) => Pg.startRunner({ url, policy: fixture.policyFile, env: otel(name) })))
       )
-      yield* Effect.promise(() => Pg.settled(pg, url, runners.map((r) => r.address)))
+      yield* Effect.promise(() => Pg.settled(fixture.pg, url, runners.map((r) => r.address)))
       const client = Runner.clientLayer(Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(5) }), Cluster.clientEnv(Runner.makeEnv())).pipe(
         Layer.provide(Telemetry.off),
         Layer.orDie
@@ -82,7 +67,7 @@ describe("traces across runners", () => {
       )
       let crossRunner = 0
       for (const r of runs) {
-        const traceId = pg.psql(url, `SELECT trace_id FROM boruna_wf_runs WHERE run_id = '${r.runId}'`).trim()
+        const traceId = fixture.pg.psql(url, `SELECT trace_id FROM boruna_wf_runs WHERE run_id = '${r.runId}'`).trim()
         const mine = spans.filter((s) => s.attributes["boruna.run_id"] === r.runId)
         expect(mine.every((s) => s.traceId === traceId), r.runId).toBe(true)
         const workflows = mine.filter((s) => s.name === "boruna.workflow")

@@ -5,12 +5,12 @@
  * single-machine (SQLite) run, each completed call reaches the origin once, the call in flight at
  * the kill runs again and is recorded `reexecuted`.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as Http from "node:http"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cluster from "../src/Cluster.js"
@@ -18,7 +18,6 @@ import { parsePolicy } from "../src/Policy.js"
 import * as Telemetry from "../src/Telemetry.js"
 import { sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
-import { ensureBuilt } from "./support/BuiltCli.js"
 import * as LoopbackServer from "./support/LoopbackServer.js"
 import * as Pg from "./support/Postgres.js"
 import { wfDir } from "./support/WorkflowDir.js"
@@ -27,18 +26,7 @@ import * as Either from "effect/Either"
 const POLICY_JSON = JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } })
 const policy = Either.getOrThrow(parsePolicy(POLICY_JSON))
 
-let pg: Pg.Postgres
-let policyFile: string
-beforeAll(async () => {
-  await ensureBuilt()
-  pg = await Pg.start()
-  policyFile = join(tmpdir(), `boruna-cwf-policy-${process.pid}.json`)
-  writeFileSync(policyFile, POLICY_JSON)
-}, 120_000)
-afterAll(() => {
-  Pg.stopAll()
-  pg?.stop()
-})
+const fixture = Pg.suite("cwf", POLICY_JSON)
 
 const step = (name: string, prev?: string) =>
   `fn main() -> String !{net.fetch, step.input} {\n` +
@@ -74,7 +62,7 @@ describe("the DAG runner on the cluster", () => {
       ).pipe(Effect.provide(Runner.layer(sqliteEngine(mkdtempSync(join(tmpdir(), "boruna-data-")))).pipe(Layer.provide(Telemetry.off), Layer.orDie)))
       expect(reference.map((r) => r.status)).toEqual(["completed", "completed", "completed", "completed"])
 
-      const url = pg.database("dag")
+      const url = fixture.pg.database("dag")
       const held: Array<{ url: string; res: Http.ServerResponse }> = []
       let holding = true
       const origin = yield* LoopbackServer.server((req, _b, res) => {
@@ -82,8 +70,8 @@ describe("the DAG runner on the cluster", () => {
         if (holding && u.startsWith("/b/")) held.push({ url: u, res })
         else res.end(answer(u))
       })
-      const runners = yield* Effect.promise(() => Promise.all([0, 1].map(() => Pg.startRunner({ url, policy: policyFile, lockExpiry: 5 }))))
-      yield* Effect.promise(() => Pg.settled(pg, url, runners.map((r) => r.address)))
+      const runners = yield* Effect.promise(() => Promise.all([0, 1].map(() => Pg.startRunner({ url, policy: fixture.policyFile, lockExpiry: 5 }))))
+      yield* Effect.promise(() => Pg.settled(fixture.pg, url, runners.map((r) => r.address)))
       const client = Runner.clientLayer(Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(5) })).pipe(
         Layer.provide(Telemetry.off),
         Layer.orDie
@@ -94,10 +82,10 @@ describe("the DAG runner on the cluster", () => {
       yield* Pg.eventually(Effect.sync(() => (new Set(held.map((h) => h.url)).size === TAGS.length ? true : undefined)), 40_000, "every run to be in step b")
 
       // the runner owning the shard of run t1's step b is the one executing its call
-      const runIds = pg.psql(url, "SELECT run_id, inputs_json FROM boruna_wf_runs").trim().split("\n").map((l) => l.split("\t"))
+      const runIds = fixture.pg.psql(url, "SELECT run_id, inputs_json FROM boruna_wf_runs").trim().split("\n").map((l) => l.split("\t"))
       const runOfTag = new Map(runIds.map(([id, inputs]) => [JSON.parse(inputs).tag as string, id]))
       const stepOwner = (tag: string): string =>
-        pg.psql(url, `SELECT l.address FROM cluster_messages m JOIN cluster_locks l ON l.shard_id = m.shard_id
+        fixture.pg.psql(url, `SELECT l.address FROM cluster_messages m JOIN cluster_locks l ON l.shard_id = m.shard_id
           WHERE m.entity_type LIKE 'Workflow/boruna/step%' AND m.tag = 'run' AND m.payload LIKE '%"stepId":"b"%' AND m.payload LIKE '%${runOfTag.get(tag)}%'`).trim()
       const victimAddress = stepOwner("t1")
       const victim = runners.find((r) => r.address === victimAddress)!

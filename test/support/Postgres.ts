@@ -12,12 +12,13 @@
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import { type ChildProcess, execFileSync, spawnSync } from "node:child_process"
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from "node:fs"
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cluster from "../../src/Cluster.js"
-import { start as startCli } from "./BuiltCli.js"
+import { afterAll, beforeAll } from "@effect/vitest"
+import { ensureBuilt, start as startCli } from "./BuiltCli.js"
 
 const CANDIDATE_BIN_DIRS = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"]
 
@@ -213,5 +214,29 @@ export const settled = async (pg: Postgres, url: string, addresses: ReadonlyArra
     if (total === Cluster.SHARDS_PER_GROUP && addresses.every((a) => owners.has(a)) && owners.size === addresses.length) return
     if (Date.now() - t0 > timeoutMs) throw new Error(`shards not settled between ${addresses.join(", ")} within ${timeoutMs} ms: ${rows}`)
     await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+/**
+ * A test file's cluster fixture: before its tests, the built command and a throwaway Postgres, with
+ * `policyJson` written to a file for the runners' `--policy`; after them, every runner and the
+ * Postgres stopped. Read `pg` and `policyFile` inside tests (they are set once `beforeAll` ran).
+ */
+export const suite = (tag: string, policyJson: string): { readonly pg: Postgres; readonly policyFile: string } => {
+  const fixture = { pg: undefined as Postgres | undefined, policyFile: join(tmpdir(), `boruna-${tag}-policy-${process.pid}.json`) }
+  beforeAll(async () => {
+    await ensureBuilt()
+    fixture.pg = await start()
+    writeFileSync(fixture.policyFile, policyJson)
+  }, 120_000)
+  afterAll(() => {
+    stopAll()
+    fixture.pg?.stop()
+  })
+  return {
+    get pg() {
+      return fixture.pg!
+    },
+    policyFile: fixture.policyFile
   }
 }
