@@ -144,13 +144,16 @@ export const RunWorkflow = Workflow.make({
   success: RunOutcome,
   idempotencyKey: (p) => p.runId
 })
+  // an engine defect (a routing error while shards move, #7464) suspends the run and its steps
+  // instead of failing them for good; the cluster's reconciler resumes them (docs/cluster.md)
+  .annotate(Workflow.SuspendOnFailure, true)
 
 export const StepWorkflow = Workflow.make({
   name: "boruna/step",
   payload: { runId: Schema.String, stepId: Schema.String, attempt: Schema.Number, parentSpanId: Schema.String },
   success: StepOutcome,
   idempotencyKey: (p) => `${p.runId}/${p.stepId}/${p.attempt}`
-})
+}).annotate(Workflow.SuspendOnFailure, true)
 
 /** What a capability Activity journals. */
 export const CallJournal = Schema.Struct({
@@ -198,7 +201,7 @@ export const stepWorkflowFor = (group: string): StepWorkflowAny => {
       payload: StepWorkflow.payloadSchema,
       success: StepOutcome,
       idempotencyKey: (p) => `${p.runId}/${p.stepId}/${p.attempt}`
-    }).annotate(ClusterSchema.ShardGroup, () => group)
+    }).annotate(ClusterSchema.ShardGroup, () => group).annotate(Workflow.SuspendOnFailure, true)
     placedSteps.set(group, w)
   }
   return w
