@@ -540,11 +540,20 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
       work = tsBody({ runId, stepId, attempt, inputs })
     } else {
       const file = join(run.workflow_path.endsWith(".ax") ? join(run.workflow_path, "..") : run.workflow_path, step.source ?? "")
+      // the source stored with the run at submit (a run submitted before sources were stored: the directory)
+      const stored = (yield* Effect.orDie(store.getSources(runId))).find((r) => r.step_id === stepId)
       let source: string
-      try {
-        source = readFileSync(file, "utf8").replace(/^\uFEFF/, "")
-      } catch (e) {
-        return yield* finish(outcome("failed", { errorKind: "io_error", error: `cannot read ${file}: ${(e as { code?: string }).code ?? String(e)}` }), "")
+      if (stored !== undefined) {
+        if (sha256(stored.source) !== stored.sha256) {
+          return yield* finish(outcome("failed", { errorKind: "source_mismatch", error: `the stored source of step '${stepId}' (${stored.path}) does not match its SHA-256 ${stored.sha256}` }), "")
+        }
+        source = stored.source
+      } else {
+        try {
+          source = readFileSync(file, "utf8").replace(/^\uFEFF/, "")
+        } catch (e) {
+          return yield* finish(outcome("failed", { errorKind: "io_error", error: `cannot read ${file}: ${(e as { code?: string }).code ?? String(e)}` }), "")
+        }
       }
       const compiled = compileSource(file, source)
       if (!compiled.ok) {
@@ -871,6 +880,22 @@ const startWorkflowThen = <A>(o: WorkflowRequest, then: (runId: string) => Effec
     const runId = WF.runId(wh.slice(7), ih.slice(7), counter)
     const policyJson = P.policyToJson(o.policy)
     const { canonicalJson } = yield* Effect.promise(() => import("./ValueJson.js"))
+    // every `.ax` step's source, stored with the run before the run exists: later executions
+    // (resume, approve, a cluster runner) compile from it, never from the directory
+    const base = path.endsWith(".ax") ? join(path, "..") : path
+    const sources: Array<import("./WorkflowStore.js").SourceRecord> = []
+    for (const [id, step] of Object.entries(workflow.steps)) {
+      if (step.kind !== "source" || step.source === undefined || step.source.startsWith("ts:")) continue
+      const file = join(base, step.source)
+      let text: string
+      try {
+        text = readFileSync(file, "utf8").replace(/^\uFEFF/, "")
+      } catch (e) {
+        return yield* new WorkflowError({ kind: "io_error", message: `step '${id}': cannot read its source ${file}: ${(e as { code?: string }).code === "ENOENT" ? "no such file" : String(e)}` })
+      }
+      sources.push({ run_id: runId, step_id: id, path: step.source, source: text, sha256: sha256(text) })
+    }
+    yield* storeErr(store.putSources(sources))
     const at = nowIso()
     yield* storeErr(store.createRun({
       run_id: runId,

@@ -15,6 +15,8 @@
  *                        decision, result digest, reexecuted
  *   boruna_wf_approvals  one row per pause (gate, per-call approval, external trigger)
  *   boruna_wf_history    decisions and refused attempts (wrong token, already decided, wrong digest)
+ *   boruna_wf_sources    the text and SHA-256 of every `.ax` step source, stored at submit: every later
+ *                        execution (resume, approve, another runner) compiles from it, not the directory
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -150,6 +152,18 @@ export interface HistoryRecord {
   readonly detail: string
 }
 
+/** The source of one `.ax` step, as it was when the run was submitted. */
+export interface SourceRecord {
+  readonly run_id: string
+  readonly step_id: string
+  /** the step's `source`, relative to the workflow directory */
+  readonly path: string
+  /** the file's text (a leading BOM removed) */
+  readonly source: string
+  /** hex SHA-256 of `source` (UTF-8) */
+  readonly sha256: string
+}
+
 /** Everything the store holds about one run: what the evidence engineer reads. */
 export interface RunView {
   readonly run: RunRecord
@@ -158,6 +172,8 @@ export interface RunView {
   readonly calls: ReadonlyArray<CallRecord>
   readonly approvals: ReadonlyArray<ApprovalRecord>
   readonly history: ReadonlyArray<HistoryRecord>
+  /** the `.ax` step sources stored with the run (by step id) */
+  readonly sources: ReadonlyArray<SourceRecord>
 }
 
 export interface CallKey {
@@ -195,6 +211,9 @@ export interface WorkflowStoreService {
   readonly rotateToken: (runId: string, id: string, tokenHash: string) => Effect.Effect<boolean, StoreError>
   readonly addHistory: (h: Omit<HistoryRecord, "id">) => Effect.Effect<void, StoreError>
   readonly getHistory: (runId: string) => Effect.Effect<ReadonlyArray<HistoryRecord>, StoreError>
+  /** store a run's step sources (at submit, before the run's row: a row left by a submit that crashed is replaced) */
+  readonly putSources: (rs: ReadonlyArray<SourceRecord>) => Effect.Effect<void, StoreError>
+  readonly getSources: (runId: string) => Effect.Effect<ReadonlyArray<SourceRecord>, StoreError>
   /** the whole record of a run (undefined when unknown) */
   readonly readRun: (runId: string) => Effect.Effect<RunView | undefined, StoreError>
 }
@@ -229,7 +248,10 @@ const DDL: ReadonlyArray<string> = [
     decision_nonce TEXT, PRIMARY KEY (run_id, id))`,
   `CREATE TABLE IF NOT EXISTS boruna_wf_history (
     id TEXT PRIMARY KEY, run_id TEXT NOT NULL, approval_id TEXT, at TEXT NOT NULL, actor TEXT, event TEXT NOT NULL,
-    detail TEXT NOT NULL)`
+    detail TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS boruna_wf_sources (
+    run_id TEXT NOT NULL, step_id TEXT NOT NULL, path TEXT NOT NULL, source TEXT NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (run_id, step_id))`
 ]
 
 type Row = Record<string, unknown>
@@ -337,6 +359,14 @@ const toHistory = (r: Row): HistoryRecord => ({
   detail: str(r.detail)
 })
 
+const toSource = (r: Row): SourceRecord => ({
+  run_id: str(r.run_id),
+  step_id: str(r.step_id),
+  path: str(r.path),
+  source: str(r.source),
+  sha256: str(r.sha256)
+})
+
 const now = (): string => new Date().toISOString()
 
 /** The store over the `SqlClient` in context; creates its tables on first use. */
@@ -366,6 +396,9 @@ export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.Sql
     Effect.map(rows("read approvals", sql`SELECT * FROM boruna_wf_approvals WHERE run_id = ${runId} ORDER BY created_at, id`), (rs) => rs.map(toApproval))
   const getHistory: WorkflowStoreService["getHistory"] = (runId) =>
     Effect.map(rows("read history", sql`SELECT * FROM boruna_wf_history WHERE run_id = ${runId} ORDER BY at, id`), (rs) => rs.map(toHistory))
+
+  const getSources: WorkflowStoreService["getSources"] = (runId) =>
+    Effect.map(rows("read sources", sql`SELECT * FROM boruna_wf_sources WHERE run_id = ${runId} ORDER BY step_id`), (rs) => rs.map(toSource))
 
   const service: WorkflowStoreService = {
     createRun: (r) =>
@@ -445,6 +478,10 @@ export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.Sql
       }),
     addHistory: (h) => wrap("add history")(sql`INSERT INTO boruna_wf_history ${sql.insert({ id: randomBytes(12).toString("hex"), ...h })}`),
     getHistory,
+    putSources: (rs) =>
+      Effect.forEach(rs, (r) => wrap("store source")(sql`INSERT INTO boruna_wf_sources ${sql.insert({ ...r })} ON CONFLICT (run_id, step_id) DO UPDATE
+        SET path = excluded.path, source = excluded.source, sha256 = excluded.sha256`), { discard: true }),
+    getSources,
     readRun: (runId) =>
       Effect.gen(function*() {
         const run = yield* getRun(runId)
@@ -455,7 +492,8 @@ export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.Sql
           attempts: yield* getAttempts(runId),
           calls: yield* getCalls(runId),
           approvals: yield* getApprovals(runId),
-          history: yield* getHistory(runId)
+          history: yield* getHistory(runId),
+          sources: yield* getSources(runId)
         }
       })
   }

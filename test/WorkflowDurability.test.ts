@@ -2,14 +2,18 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { createHash } from "node:crypto"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import { allowAll } from "../src/PolicyCore.js"
 import * as Telemetry from "../src/Telemetry.js"
-import { lockDataDir, sqliteEngine } from "../src/WorkflowEngine.js"
+import { Net } from "../src/Capabilities.js"
+import { lockDataDir, memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
 import { WorkflowStore } from "../src/WorkflowStore.js"
+import * as WorkflowTs from "../src/WorkflowTs.js"
 import { wfDir } from "./support/WorkflowDir.js"
 
 const GATED = {
@@ -80,18 +84,85 @@ describe("replay", () => {
       expect(done.outputs.p).toBe(plain.pr.outputs.p)
     }), 60_000)
 
-  it.scopedLive("the program changed while the run was paused: the re-run fails closed with replay_diverged, naming the call", () =>
+  it.scopedLive("a step that breaks the determinism rule (different arguments on the re-run) fails closed with replay_diverged, naming the call", () =>
     Effect.gen(function*() {
+      // code between calls that depends on something outside capabilities: a counter in this process
+      let runs = 0
+      const wf = WorkflowTs.make({
+        name: "nondeterministic", version: "1",
+        steps: {
+          p: WorkflowTs.step({
+            run: () =>
+              Effect.gen(function*() {
+                const r = yield* Net.fetch(`https://example.com/${++runs}`)
+                return yield* Net.request("POST", "https://example.com/p", r)
+              })
+          })
+        }
+      })
       const dir = mkdtempSync(join(tmpdir(), "boruna-data-"))
-      const wd = wfDir(ONE, { "p.ax": prog("https://example.com/a") })
-      const r = yield* Runner.startRun({ path: wd, policy: POLICY }).pipe(Effect.scoped, Effect.provide(engine(dir)))
-      writeFileSync(join(wd, "p.ax"), prog("https://example.com/CHANGED"))
+      const layer = WorkflowTs.layer(wf, sqliteEngine(dir)).pipe(Layer.provide(Telemetry.off), Layer.orDie)
+      const r = yield* WorkflowTs.start(wf, { policy: POLICY }).pipe(Effect.scoped, Effect.provide(layer))
+      expect(r.status).toBe("paused")
       const p = r.pending[0]
-      const done = yield* Runner.answer({ runId: r.runId, call: p.digest, token: r.tokens[p.id], as: "ann", decision: "approved" }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      const done = yield* Runner.answer({ runId: r.runId, call: p.digest, token: r.tokens[p.id], as: "ann", decision: "approved" }).pipe(Effect.scoped, Effect.provide(layer))
       expect(done.status).toBe("failed")
       expect(done.errorKind).toBe("replay_diverged")
       expect(done.error).toMatch(/replay diverged at call 0 of step 'p' \(attempt 1\): the journal has net\.fetch with args [0-9a-f]{12}…, the step now calls net\.fetch with args [0-9a-f]{12}…/)
     }), 60_000)
+})
+
+describe("step sources are stored with the run", () => {
+  const GATED_POST = {
+    schema_version: 1, name: "gated-src", version: "1",
+    steps: { gate: { kind: "approval_gate", required_role: "ops" }, after: { kind: "source", source: "steps/a.ax", depends_on: ["gate"] } },
+    edges: []
+  }
+  const src = (url: string) => `fn main() -> String !{net.fetch} { net.fetch("${url}") }\n`
+
+  it.scopedLive("editing or deleting the workflow directory mid-run changes nothing: the step compiles from the source stored at submit", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-data-"))
+      const wd = wfDir(GATED_POST, { "steps/a.ax": src("https://example.com/original") })
+      const r = yield* Runner.startRun({ path: wd, policy: allowAll }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(r.status).toBe("paused")
+      const v0 = yield* Runner.runStatus(r.runId).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(v0.sources).toEqual([{
+        run_id: r.runId, step_id: "after", path: "steps/a.ax", source: src("https://example.com/original"),
+        sha256: createHash("sha256").update(src("https://example.com/original")).digest("hex")
+      }])
+      // the directory is edited, then removed, while the run waits at its gate
+      writeFileSync(join(wd, "steps/a.ax"), src("https://example.com/EDITED"))
+      rmSync(wd, { recursive: true, force: true })
+      const done = yield* Runner.answer({ runId: r.runId, step: "gate", token: r.tokens["gate:gate"], as: "ann", decision: "approved" }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(done.status).toBe("completed")
+      expect(done.outputs.after).toContain("https://example.com/original")
+      expect(done.outputs.after).not.toContain("EDITED")
+    }), 60_000)
+
+  it.scopedLive("a stored source whose text no longer matches its SHA-256 fails the step (source_mismatch), it is not compiled", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "boruna-data-"))
+      const wd = wfDir(GATED_POST, { "steps/a.ax": src("https://example.com/original") })
+      const r = yield* Runner.startRun({ path: wd, policy: allowAll }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE boruna_wf_sources SET source = ${src("https://example.com/tampered")} WHERE run_id = ${r.runId}`
+      }).pipe(Effect.scoped, Effect.provide(engine(dir)), Effect.orDie)
+      const done = yield* Runner.answer({ runId: r.runId, step: "gate", token: r.tokens["gate:gate"], as: "ann", decision: "approved" }).pipe(Effect.scoped, Effect.provide(engine(dir)))
+      expect(done.status).toBe("failed")
+      expect(done.errorKind).toBe("source_mismatch")
+    }), 60_000)
+
+  it.effect("a step source that cannot be read at submit is an error before the run exists", () =>
+    Effect.gen(function*() {
+      const wf = WorkflowTs.make({ name: "missing-ax", version: "1", steps: { a: WorkflowTs.ax("nope.ax") } })
+      const e = yield* Effect.flip(WorkflowTs.start(wf, { policy: allowAll, dir: mkdtempSync(join(tmpdir(), "boruna-wfr-")) }))
+      expect(e.kind).toBe("io_error")
+      expect(e.message).toMatch(/^step 'a': cannot read its source .*nope\.ax: no such file$/)
+      const store = yield* WorkflowStore
+      expect(yield* store.listRuns()).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(Runner.layer(memoryEngine).pipe(Layer.provide(Telemetry.off), Layer.orDie))))
 })
 
 describe("a token lost with a crash", () => {

@@ -61,6 +61,17 @@ describe.each([["SQLite", sqlite], ["PostgreSQL", postgres]] as const)("Workflow
       expect(yield* Store.readRun("nope")).toBeUndefined()
     }).pipe(Effect.provide(storeLayer())))
 
+  it.effect("step sources: stored at submit with their hash; a row left by a crashed submit of the same run id is replaced", () =>
+    Effect.gen(function*() {
+      const s = yield* Store.WorkflowStore
+      yield* s.putSources([{ run_id: "r1", step_id: "a", path: "a.ax", source: "old", sha256: "h0" }])
+      yield* s.putSources([{ run_id: "r1", step_id: "a", path: "a.ax", source: "fn main() -> Int { 1 }\n", sha256: "h1" }, { run_id: "r1", step_id: "b", path: "s/b.ax", source: "b", sha256: "h2" }])
+      yield* s.createRun(run)
+      const v = (yield* Store.readRun("r1"))!
+      expect(v.sources.map((r) => [r.step_id, r.path, r.source, r.sha256])).toEqual([["a", "a.ax", "fn main() -> Int { 1 }\n", "h1"], ["b", "s/b.ax", "b", "h2"]])
+      expect(yield* s.getSources("other")).toEqual([])
+    }).pipe(Effect.provide(storeLayer())))
+
   it.effect("an approval is single use: the first decision wins, the second is refused", () =>
     Effect.gen(function*() {
       const s = yield* Store.WorkflowStore
