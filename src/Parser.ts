@@ -22,8 +22,21 @@ import type {
 import { diagnostic, type Diagnostic } from "./Diagnostic.js"
 import { KEYWORDS, lex, type Token } from "./Lexer.js"
 
-/** nesting bound for expressions, blocks and types (keeps recursion far from the JS stack limit) */
+/**
+ * Bound on true nesting: blocks, parentheses, calls, list / map / record literals, `Some(…)`, unary
+ * operators, `if` conditions, `match`, patterns and types each count one level. The parser's stack
+ * use does not depend on it (see `DEEP_SLICE`); it keeps one program to a sane shape.
+ */
 export const MAX_DEPTH = 1100
+/**
+ * The parser recurses at most this many nesting levels on the JS stack. A construct deeper than
+ * that is parsed on its own first, from a shallow stack, and its tree kept (by production and token
+ * position); the item is then parsed again from its start and picks the tree up when it reaches the
+ * construct. Parsing is deterministic, so the second pass reaches the construct in the same state.
+ * Each slice of `DEEP_SLICE` levels is parsed about twice: deep programs stay linear, and a shallow
+ * one never takes this path.
+ */
+const DEEP_SLICE = 128
 /**
  * Bound on binary operators in one expression. A chain `a + b + … + z` is not nesting: the parser
  * reads it in a loop, and the checker and compiler walk its left spine in a loop too, so the bound
@@ -35,6 +48,29 @@ class ParseFailure {
   readonly _tag = "ParseFailure"
 }
 const FAILURE = new ParseFailure()
+
+/** the memoisable productions (the recursion points where a deep parse is sliced) */
+const enum Prod {
+  Expr = 0,
+  Block = 1,
+  Pattern = 2,
+  Type = 3
+}
+type ProdNode = Expr | Block | Pattern | TypeExpr
+
+interface ParserState {
+  readonly pos: number
+  readonly nlModes: ReadonlyArray<boolean>
+  readonly noStruct: boolean
+  readonly depth: number
+  readonly chain: number
+}
+
+/** thrown (and caught by `sliced`) when the parse reaches `DEEP_SLICE` levels above its slice base */
+class DeepSlice {
+  readonly _tag = "DeepSlice"
+  constructor(readonly key: number, readonly prod: Prod, readonly state: ParserState) {}
+}
 
 const ITEM_KEYWORDS: ReadonlySet<string> = new Set(["fn", "type", "enum", "export", "import", "module"])
 
@@ -118,6 +154,10 @@ class Parser {
   private noStruct = false
   private depth = 0
   private chain = 0
+  /** the depth the current slice started at (0 outside a sliced parse) */
+  private sliceBase = 0
+  /** trees of deep constructs parsed on their own, by `pos * 4 + prod`, while one item is parsed */
+  private memo: Map<number, { readonly node: ProdNode; readonly end: number }> | undefined
   readonly diagnostics: Diagnostic[] = []
 
   constructor(private readonly file: string, private readonly toks: ReadonlyArray<Token>) {}
@@ -214,6 +254,79 @@ class Parser {
   }
 
   // -------------------------------------------------------------------------
+  // deep programs: slices of DEEP_SLICE levels (see DEEP_SLICE)
+
+  private snapshot(): ParserState {
+    return { pos: this.pos, nlModes: [...this.nlModes], noStruct: this.noStruct, depth: this.depth, chain: this.chain }
+  }
+
+  private restore(s: ParserState): void {
+    this.pos = s.pos
+    this.nlModes = [...s.nlModes]
+    this.ignoreNl = this.nlModes[this.nlModes.length - 1] ?? true
+    this.noStruct = s.noStruct
+    this.depth = s.depth
+    this.chain = s.chain
+  }
+
+  /**
+   * At the start of a memoisable production: the tree kept for it (the parse resumes after it), or
+   * undefined to parse it here; throws `DeepSlice` when the JS stack holds `DEEP_SLICE` levels already.
+   */
+  private slice(prod: Prod): ProdNode | undefined {
+    const key = this.pos * 4 + prod
+    const kept = this.memo?.get(key)
+    if (kept !== undefined) {
+      this.pos = kept.end
+      return kept.node
+    }
+    if (this.depth - this.sliceBase >= DEEP_SLICE) throw new DeepSlice(key, prod, this.snapshot())
+    return undefined
+  }
+
+  /** run `root` (one item), parsing every construct deeper than DEEP_SLICE levels on its own first */
+  private sliced<T>(root: () => T): T {
+    const start = this.snapshot()
+    try {
+      for (;;) {
+        try {
+          return root()
+        } catch (e) {
+          if (!(e instanceof DeepSlice)) throw e
+          this.parseDeep(e)
+          this.restore(start)
+        }
+      }
+    } finally {
+      this.memo = undefined
+      this.sliceBase = 0
+    }
+  }
+
+  /** parse the construct `first` stopped at (and any deeper one it stops at), keeping the trees */
+  private parseDeep(first: DeepSlice): void {
+    const memo = this.memo ??= new Map()
+    const pending = [first]
+    while (pending.length > 0) {
+      const d = pending[pending.length - 1]
+      this.restore(d.state)
+      this.sliceBase = d.state.depth
+      try {
+        const node = d.prod === Prod.Expr ? this.parseExpr()
+          : d.prod === Prod.Block ? this.parseBlock()
+          : d.prod === Prod.Pattern ? this.parsePattern()
+          : this.parseType()
+        memo.set(d.key, { node, end: this.pos })
+        pending.pop()
+      } catch (e) {
+        if (!(e instanceof DeepSlice)) throw e
+        pending.push(e)
+      }
+    }
+    this.sliceBase = 0
+  }
+
+  // -------------------------------------------------------------------------
   // program and items
 
   parseProgram(): Program {
@@ -233,7 +346,7 @@ class Parser {
         } else if (this.eat(";")) {
           // stray separator between items
         } else {
-          items.push(this.parseItem())
+          items.push(this.sliced(() => this.parseItem()))
         }
       } catch (e) {
         if (e !== FAILURE) throw e
@@ -389,6 +502,8 @@ class Parser {
   // types
 
   private parseType(): TypeExpr {
+    const kept = this.slice(Prod.Type)
+    if (kept !== undefined) return kept as TypeExpr
     const t = this.peek()
     this.enter(t)
     let result: TypeExpr
@@ -432,6 +547,8 @@ class Parser {
   // blocks and statements
 
   private parseBlock(): Block {
+    const kept = this.slice(Prod.Block)
+    if (kept !== undefined) return kept as Block
     const open = this.expect("{")
     this.enter(open)
     this.pushMode(false)
@@ -534,6 +651,8 @@ class Parser {
   }
 
   parseExpr(): Expr {
+    const kept = this.slice(Prod.Expr)
+    if (kept !== undefined) return kept as Expr
     const chainAtEntry = this.chain
     try {
       return this.climb(this.parseUnary(), 0)
@@ -600,16 +719,24 @@ class Parser {
     }
   }
 
+  /** prefix operators are read in a loop (each one a nesting level), then applied inside out */
   private parseUnary(): Expr {
-    const t = this.peek()
-    if (t.kind === "punct" && (t.text === "-" || t.text === "!")) {
+    let t = this.peek()
+    if (t.kind !== "punct" || (t.text !== "-" && t.text !== "!")) return this.parsePostfix()
+    const ops: Token[] = []
+    do {
       this.advance()
       this.enter(t)
-      const operand = this.parseUnary()
-      this.depth--
-      return { kind: "Unary", op: t.text, operand, pos: this.posOf(t) }
+      ops.push(t)
+      t = this.peek()
+    } while (t.kind === "punct" && (t.text === "-" || t.text === "!"))
+    let e = this.parsePostfix()
+    for (let i = ops.length - 1; i >= 0; i--) {
+      const o = ops[i]
+      e = { kind: "Unary", op: o.text as "-" | "!", operand: e, pos: this.posOf(o) }
     }
-    return this.parsePostfix()
+    this.depth -= ops.length
+    return e
   }
 
   private parsePostfix(): Expr {
@@ -626,7 +753,9 @@ class Parser {
       if (t.kind !== "punct") return e
       if (t.text === "(") {
         this.advance()
+        this.enter(t)
         const args = this.parseDelimited(")", "arguments")
+        this.depth--
         e = { kind: "Call", callee: e, args, pos: e.pos }
       } else if (t.text === ".") {
         this.advance()
@@ -890,11 +1019,12 @@ class Parser {
     // linked from the last one up, so 10,000 branches cost no parser recursion
     const branches: Array<{ t: Token; cond: Expr; then: Block }> = []
     let last: Block | undefined
-    const first = this.peek()
-    this.enter(first)
     for (;;) {
       const t = this.advance()
+      // the condition is one level inside the `if`; the branches are blocks (a level each)
+      this.enter(t)
       const cond = this.parseCondExpr()
+      this.depth--
       if (!this.is("{")) {
         const n = this.peek()
         this.fail(n, `expected \`{\` after the \`if\` condition, found ${describe(n)}`)
@@ -912,7 +1042,6 @@ class Parser {
       const n = this.peek()
       this.fail(n, `expected \`{\` or \`if\` after \`else\`, found ${describe(n)}`)
     }
-    this.depth--
     let els: Block | IfExpr | undefined = last
     for (let i = branches.length - 1; i >= 0; i--) {
       const b = branches[i]
@@ -972,6 +1101,8 @@ class Parser {
   // patterns
 
   private parsePattern(): Pattern {
+    const kept = this.slice(Prod.Pattern)
+    if (kept !== undefined) return kept as Pattern
     const t = this.peek()
     const pos = this.posOf(t)
     this.enter(t)
