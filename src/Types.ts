@@ -51,6 +51,14 @@ export class Subst {
     return { kind: "Var", id: this.next++ }
   }
 
+  /** an independent copy (the checker keeps one per slice of a deeply nested function body) */
+  clone(): Subst {
+    const c = new Subst()
+    for (const [id, t] of this.bindings) c.bindings.set(id, t)
+    c.next = this.next
+    return c
+  }
+
   /** follow variable bindings at the top level only */
   shallow(t: Type): Type {
     let cur = t
