@@ -15,10 +15,13 @@
  * With telemetry off, the gateway takes a separate path that does no span work at all.
  */
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
@@ -282,10 +285,11 @@ export const make = (options: {
 
   /**
    * The cap span, made directly with the fiber's current tracer (the one the telemetry layer
-   * installed: still swappable by layer), its current span as parent and its clock for the times —
-   * what `Effect.useSpan` does, without its per-call fiber-ref and context work (no span
-   * annotations or links from the environment, no call-site stack). A synchronous outcome ends the
-   * span at once; anything else ends it on exit, interruption included.
+   * installed: still swappable by layer), its current span as parent, its clock for the times and
+   * the span annotations and links the caller set (`Effect.annotateSpans` / `Effect.linkSpans`) —
+   * what `Effect.useSpan` does, without its options object, call-site stack or `withParentSpan`
+   * context copy. A synchronous outcome ends the span at once; anything else ends it on exit,
+   * interruption included.
    */
   const backpressure = options.backpressure
   const noLinks: Array<Tracer.SpanLink> = []
@@ -296,14 +300,18 @@ export const make = (options: {
       if (backpressure !== undefined && backpressure.full()) return Effect.zipRight(backpressure.wait, tracedCall(cap, args, site))
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const current = fiber.currentSpan
+      // the caller's Effect.linkSpans / Effect.annotateSpans, as Effect.useSpan would apply them
+      const links = fiber.getFiberRef(FiberRef.currentTracerSpanLinks)
       const span = fiber.currentTracer.span(
         "boruna.cap",
         current === undefined ? Option.none() : Option.some(current),
         emptyContext,
-        noLinks,
+        Chunk.isEmpty(links) ? noLinks : Chunk.toReadonlyArray(links),
         clock.unsafeCurrentTimeNanos(),
         "internal"
       )
+      const annotations = fiber.getFiberRef(FiberRef.currentTracerSpanAnnotations)
+      if (HashMap.size(annotations) > 0) HashMap.forEach(annotations, (value, key) => span.attribute(key, value))
       span.attribute("cap.name", cap)
       const run = spanned(span, cap, args, site)
       if (Exit.isExit(run)) {

@@ -6,7 +6,7 @@
  *   `TelemetryEnabled` is false (unless `recordLocally`, which turns on the in-memory recorder only).
  *   An endpoint ⇒ OTLP/HTTP export (`http/protobuf` by default, or `http/json`) through a batch
  *   processor, with backpressure instead of drop, retries with jitter, a root span that is always
- *   delivered, and a finalizer that force-flushes and shuts the provider down (success, failure or
+ *   delivered, and a finalizer that force-flushes and shuts the exporter down (success, failure or
  *   interruption) within a bounded time and reports on stderr how many spans could not be delivered.
  *   An unusable setting is one warning line on stderr and is ignored (`resolveConfig`).
  * - Exported spans say nothing of an argument, a result or the policy: a failure is the capability,
@@ -25,7 +25,7 @@
  */
 import type * as OtelApi from "@opentelemetry/api"
 import type { CompressionAlgorithm } from "@opentelemetry/otlp-exporter-base"
-import type { ReadableSpan, SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace-base"
+import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -505,7 +505,7 @@ export const resolveConfig = (env: Env, options: { readonly flushTimeoutMillis?:
 }
 
 // ---------------------------------------------------------------------------------------------
-// the exporting tracer: Effect spans backed by OpenTelemetry SDK spans
+// the exporting tracer: Effect spans that are exported as OpenTelemetry spans
 
 /**
  * What an exported span says about a failure (the status message, the `exception` event) comes from
@@ -526,21 +526,75 @@ const failureOf = (cause: Cause.Cause<unknown>): unknown => {
   return Option.isSome(d) ? d.value : undefined
 }
 
+/** the SDK's default span limits (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `…_EVENT_COUNT_LIMIT`, `…_LINK_COUNT_LIMIT`) */
+const LIMITS = { attributes: 128, events: 128, links: 128 } as const
+
+const VALID_TRACE_ID = /^(?!0{32})[0-9a-f]{32}$/
+const VALID_SPAN_ID = /^(?!0{16})[0-9a-f]{16}$/
+
+/** What every span of one exporting layer shares: where it goes, under which resource and scope. */
+interface ExportTarget {
+  readonly onEnd: (span: ReadableSpan) => void
+  readonly resource: ReadableSpan["resource"]
+  readonly scope: ReadableSpan["instrumentationScope"]
+}
+
+/**
+ * A finished span as the SDK's batch processor and the OTLP serialisers read it (`ReadableSpan`):
+ * one plain object, made when the span ends.
+ */
+class FinishedSpan implements ReadableSpan {
+  readonly ended = true
+  readonly droppedEventsCount = 0
+  readonly droppedLinksCount = 0
+  constructor(
+    private readonly context: OtelApi.SpanContext,
+    readonly name: string,
+    readonly kind: OtelApi.SpanKind,
+    readonly parentSpanContext: OtelApi.SpanContext | undefined,
+    readonly startTime: OtelApi.HrTime,
+    readonly endTime: OtelApi.HrTime,
+    readonly duration: OtelApi.HrTime,
+    readonly status: OtelApi.SpanStatus,
+    readonly attributes: OtelApi.Attributes,
+    readonly links: Array<OtelApi.Link>,
+    readonly events: ReadableSpan["events"],
+    readonly resource: ReadableSpan["resource"],
+    readonly instrumentationScope: ReadableSpan["instrumentationScope"],
+    readonly droppedAttributesCount: number
+  ) {}
+  spanContext(): OtelApi.SpanContext {
+    return this.context
+  }
+}
+
+const noEvents: ReadableSpan["events"] = []
+const noOtelLinks: Array<OtelApi.Link> = []
+
+/**
+ * An Effect span exported as an OpenTelemetry span: ids, sampling (parent-based, always on at the
+ * root, as the SDK's `ParentBasedSampler(AlwaysOnSampler)`), attributes and events are kept here,
+ * once, and handed to the batch processor as a `FinishedSpan` when the span ends — no SDK `Span`
+ * beside it (no second id generation, attribute map, clock conversion or context lookup).
+ */
 class ExportSpan implements Tracer.Span {
   readonly _tag = "Span"
-  readonly span: OtelApi.Span
   readonly spanId: string
   readonly traceId: string
   readonly sampled: boolean
   status: Tracer.SpanStatus
   readonly links: Array<Tracer.SpanLink>
+  /** the span context children and the exporter see */
+  readonly spanContext: OtelApi.SpanContext
+  private readonly parentContext: OtelApi.SpanContext | undefined
+  private readonly attrs: OtelApi.Attributes = {}
+  private attrCount = 0
+  private droppedAttributes = 0
+  private events: Array<ReadableSpan["events"][number]> | undefined
   /** the error.type a caller set (the GenAI span), if any */
   private errorType: string | undefined
-  /** this span as an OpenTelemetry parent context, made once for all its children */
-  private asParent: OtelApi.Context | undefined
   constructor(
-    private readonly api: typeof OtelApi,
-    tracer: OtelApi.Tracer,
+    private readonly target: ExportTarget,
     readonly name: string,
     readonly parent: Option.Option<Tracer.AnySpan>,
     readonly context: Context.Context<never>,
@@ -548,48 +602,63 @@ class ExportSpan implements Tracer.Span {
     startTime: bigint,
     readonly kind: Tracer.SpanKind
   ) {
-    const parentContext = Option.isNone(parent)
-      ? api.ROOT_CONTEXT
-      : parent.value instanceof ExportSpan
-      ? parent.value.parentContext()
-      : api.trace.setSpanContext(api.ROOT_CONTEXT, spanContextOf(parent.value))
-    this.span = tracer.startSpan(name, { startTime: hrTime(startTime), kind: KIND[kind] }, parentContext)
-    const sc = this.span.spanContext()
-    this.spanId = sc.spanId
-    this.traceId = sc.traceId
-    this.sampled = (sc.traceFlags & 1) === 1
+    const parentContext = Option.isNone(parent) ? undefined : spanContextOf(parent.value)
+    this.spanId = hex(8)
+    if (parentContext === undefined || !VALID_TRACE_ID.test(parentContext.traceId) || !VALID_SPAN_ID.test(parentContext.spanId)) {
+      this.parentContext = undefined
+      this.traceId = hex(16)
+      this.sampled = true
+      this.spanContext = { traceId: this.traceId, spanId: this.spanId, traceFlags: 1 }
+    } else {
+      this.parentContext = parentContext
+      this.traceId = parentContext.traceId
+      this.sampled = (parentContext.traceFlags & 1) === 1
+      this.spanContext = parentContext.traceState === undefined
+        ? { traceId: this.traceId, spanId: this.spanId, traceFlags: this.sampled ? 1 : 0 }
+        : { traceId: this.traceId, spanId: this.spanId, traceFlags: this.sampled ? 1 : 0, traceState: parentContext.traceState }
+    }
     this.status = { _tag: "Started", startTime }
     this.links = links.length === 0 ? [] : [...links]
   }
-  parentContext(): OtelApi.Context {
-    return this.asParent ??= this.api.trace.setSpan(this.api.ROOT_CONTEXT, this.span)
-  }
-  /** read from the SDK span (rarely needed: Effect's tracer interface asks for it) */
   get attributes(): ReadonlyMap<string, unknown> {
-    return new Map(Object.entries((this.span as unknown as { readonly attributes?: Record<string, unknown> }).attributes ?? {}))
+    return new Map(Object.entries(this.attrs))
+  }
+  private set(key: string, value: OtelApi.AttributeValue): void {
+    if (!(key in this.attrs)) {
+      if (this.attrCount >= LIMITS.attributes) {
+        this.droppedAttributes++
+        return
+      }
+      this.attrCount++
+    }
+    this.attrs[key] = value
   }
   attribute(key: string, value: unknown): void {
     if (key === "error.type" && typeof value === "string") this.errorType = value
-    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") this.span.setAttribute(key, value)
-    else if (typeof value === "bigint") this.span.setAttribute(key, Number(value))
-    else if (Array.isArray(value) && value.every((v) => typeof v === "string")) this.span.setAttribute(key, value as Array<string>)
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") this.set(key, value)
+    else if (typeof value === "bigint") this.set(key, Number(value))
+    else if (Array.isArray(value) && value.every((v) => typeof v === "string")) this.set(key, [...value] as Array<string>)
   }
   event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
-    this.span.addEvent(name, attributes as OtelApi.Attributes | undefined, hrTime(startTime))
+    const events = this.events ??= []
+    if (events.length < LIMITS.events) {
+      events.push({ name, attributes: attributes === undefined ? {} : otelAttributes(attributes), time: hrTime(startTime), droppedAttributesCount: 0 })
+    }
   }
   addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
     this.links.push(...links)
   }
   end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
-    this.status = { _tag: "Ended", startTime: this.status.startTime, endTime, exit }
-    const span = this.span
-    const at = hrTime(endTime)
+    const startTime = this.status.startTime
+    this.status = { _tag: "Ended", startTime, endTime, exit }
+    if (!this.sampled) return
+    let status: OtelApi.SpanStatus
     if (Exit.isSuccess(exit)) {
-      span.setStatus({ code: 1 })
+      status = OK_STATUS
     } else if (Cause.isInterruptedOnly(exit.cause)) {
       // cancellation is not an error of the run's code
-      span.setAttribute("status.interrupted", true)
-      span.setStatus({ code: 1, message: "interrupted" })
+      this.set("status.interrupted", true)
+      status = INTERRUPTED_STATUS
     } else {
       const failure = failureOf(exit.cause)
       const summary = summarizeFailure(failure)
@@ -597,19 +666,55 @@ class ExportSpan implements Tracer.Span {
       const own = this.errorType
       const type = own ?? summary.type
       const message = own !== undefined && summary.message.endsWith(": failed") ? `${this.name}: ${own}` : summary.message
-      if (own === undefined) span.setAttribute("error.type", type)
+      if (own === undefined) this.set("error.type", type)
       if (this.name !== "boruna.run" && !isRecorded(failure)) {
-        span.addEvent("exception", { "exception.type": type, "exception.message": message }, at)
+        this.event("exception", endTime, { "exception.type": type, "exception.message": message })
         markRecorded(failure)
       }
-      span.setStatus({ code: ERROR_STATUS, message })
+      status = { code: ERROR_STATUS, message }
     }
-    span.end(at)
+    const links = this.links
+    const target = this.target
+    target.onEnd(
+      new FinishedSpan(
+        this.spanContext,
+        this.name,
+        KIND[this.kind],
+        this.parentContext,
+        hrTime(startTime),
+        hrTime(endTime),
+        hrTime(endTime > startTime ? endTime - startTime : 0n),
+        status,
+        this.attrs,
+        links.length === 0
+          ? noOtelLinks
+          : links.slice(0, LIMITS.links).map((l) => ({ context: spanContextOf(l.span), attributes: otelAttributes(l.attributes) })),
+        this.events ?? noEvents,
+        target.resource,
+        target.scope,
+        this.droppedAttributes
+      )
+    )
   }
 }
 
+const OK_STATUS: OtelApi.SpanStatus = { code: 1 }
+const INTERRUPTED_STATUS: OtelApi.SpanStatus = { code: 1, message: "interrupted" }
+
+/** The attribute values OpenTelemetry can carry (primitives, homogeneous arrays); others are dropped. */
+const otelAttributes = (attributes: Readonly<Record<string, unknown>>): OtelApi.Attributes => {
+  const out: OtelApi.Attributes = {}
+  for (const k in attributes) {
+    const v = attributes[k]
+    if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out[k] = v
+    else if (typeof v === "bigint") out[k] = Number(v)
+    else if (Array.isArray(v) && v.every((x) => typeof x === "string")) out[k] = [...v] as Array<string>
+  }
+  return out
+}
+
 const spanContextOf = (parent: Tracer.AnySpan): OtelApi.SpanContext => {
-  if (parent instanceof ExportSpan) return parent.span.spanContext()
+  if (parent instanceof ExportSpan) return parent.spanContext
   const flags = Context.getOption(parent.context, OtelTraceFlagsKey)
   const state = Context.getOption(parent.context, OtelTraceStateKey)
   return {
@@ -621,10 +726,10 @@ const spanContextOf = (parent: Tracer.AnySpan): OtelApi.SpanContext => {
   }
 }
 
-/** An Effect tracer whose spans are OpenTelemetry SDK spans of `tracer`. */
-const makeExportTracer = (api: typeof OtelApi, tracer: OtelApi.Tracer): Tracer.Tracer =>
+/** An Effect tracer whose spans are exported as OpenTelemetry spans through `target`. */
+const makeExportTracer = (target: ExportTarget): Tracer.Tracer =>
   Tracer.make({
-    span: (name, parent, context, links, startTime, kind) => new ExportSpan(api, tracer, name, parent, context, links, startTime, kind),
+    span: (name, parent, context, links, startTime, kind) => new ExportSpan(target, name, parent, context, links, startTime, kind),
     context: (f) => f()
   })
 
@@ -747,13 +852,12 @@ const installRetries = (exporter: object, random: () => number, onAttemptFailed:
 const loadSdk = (protocol: OtlpProtocol) =>
   Effect.tryPromise({
     try: async () => {
-      const [exporter, sdk, resources, api] = await Promise.all([
+      const [exporter, sdk, resources] = await Promise.all([
         protocol === "http/json" ? import("@opentelemetry/exporter-trace-otlp-http") : import("@opentelemetry/exporter-trace-otlp-proto"),
         import("@opentelemetry/sdk-trace-base"),
-        import("@opentelemetry/resources"),
-        import("@opentelemetry/api")
+        import("@opentelemetry/resources")
       ])
-      return { exporter, sdk, resources, api }
+      return { exporter, sdk, resources }
     },
     catch: (e) => new TelemetryConfigError({ variable: "OTEL_EXPORTER_OTLP_ENDPOINT", reason: `cannot load the OpenTelemetry SDK: ${describeError(e)}` })
   })
@@ -781,7 +885,7 @@ const exporting = (
   options: FromEnvOptions
 ): Layer.Layer<TelemetryEnabled | SpanRecorder, TelemetryConfigError> =>
   Layer.unwrapScoped(Effect.gen(function*() {
-    const { api, exporter: exporterModule, resources, sdk } = yield* loadSdk(config.protocol)
+    const { exporter: exporterModule, resources, sdk } = yield* loadSdk(config.protocol)
     const stderr = options.stderr ?? writeStderr
     const local = options.recordLocally === true ? makeRecorder() : undefined
 
@@ -844,29 +948,18 @@ const exporting = (
     // a run span that ends while the queue is full is held back and queued after the final flush:
     // the root of the trace is delivered whenever anything is
     const held: Array<ReadableSpan> = []
-    const processor: SpanProcessor = {
-      onStart: () => {},
-      onEnd: (span) => {
-        if ((span.spanContext().traceFlags & 1) === 0) return
-        const full = ended - handed >= config.maxQueueSize
-        ended++
-        if (local !== undefined) local.push(toRecorded(span))
-        if (full && span.name === "boruna.run") held.push(span)
-        else batch.onEnd(span)
-      },
-      forceFlush: () => batch.forceFlush(),
-      shutdown: () => batch.shutdown()
+    const onEnd = (span: ReadableSpan): void => {
+      const full = ended - handed >= config.maxQueueSize
+      ended++
+      if (local !== undefined) local.push(toRecorded(span))
+      if (full && span.name === "boruna.run") held.push(span)
+      else batch.onEnd(span)
     }
     // telemetry.sdk.* from the SDK; a service.version in OTEL_RESOURCE_ATTRIBUTES wins over ours
     const resource = resources.defaultResource().merge(resources.resourceFromAttributes({
       "service.version": VERSION,
       ...config.resource
     }))
-    const provider = new sdk.BasicTracerProvider({
-      resource,
-      sampler: new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() }),
-      spanProcessors: [processor]
-    })
 
     const backpressure: ExportBackpressureService = {
       full: () => !failing && ended - handed >= config.maxQueueSize,
@@ -901,10 +994,10 @@ const exporting = (
           clearTimeout(timer)
           resolve({ timedOut: false })
         }
-        provider.forceFlush()
+        batch.forceFlush()
           .then(() => {
             for (const s of held.splice(0)) batch.onEnd(s)
-            return provider.shutdown()
+            return batch.shutdown()
           })
           .then(finish, (e) => {
             lastError ??= describeError(e)
@@ -929,9 +1022,8 @@ const exporting = (
       ))
     )
 
-    const tracer = provider.getTracer("boruna", VERSION)
     return Layer.mergeAll(
-      Layer.setTracer(makeExportTracer(api, tracer)),
+      Layer.setTracer(makeExportTracer({ onEnd, resource, scope: { name: "boruna", version: VERSION } })),
       Layer.succeed(TelemetryEnabled, true),
       Layer.succeed(ExportBackpressure, backpressure),
       Layer.succeed(SpanRecorder, local === undefined ? emptyRecorder : local.recorder),

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Tracer from "effect/Tracer"
 import * as Http from "node:http"
 import * as v8 from "node:v8"
 import { runInNewContext } from "node:vm"
@@ -83,6 +84,68 @@ describe("what reaches the collector", () => {
       expect(ms).toBeLessThan(3_000)
       expect(stderr).toHaveLength(1)
       expect(stderr[0]).toContain("2 span(s) could not be delivered")
+    }))
+})
+
+describe("the exported span", () => {
+  it.scopedLive("a cap span carries the caller's Effect.annotateSpans attributes and Effect.linkSpans links, over protobuf and JSON", () =>
+    Effect.gen(function*() {
+      for (const protocol of ["http/protobuf", "http/json"]) {
+        const rx = yield* OtlpReceiver.scoped()
+        const linked = Tracer.externalSpan({ traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331" })
+        yield* Effect.provide(
+          Telemetry.withRunSpan(Gateway.call("time.now", []).pipe(
+            Effect.annotateSpans("tenant", "acme"),
+            Effect.linkSpans(linked, { "link.reason": "queued-by" })
+          )),
+          stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_PROTOCOL: protocol })
+        )
+        const cap = rx.spans().find((sp) => sp.name === "boruna.cap")!
+        expect(cap.attributes).toMatchObject({ tenant: "acme", "cap.name": "time.now" })
+        expect(cap.links).toEqual([{ traceId: linked.traceId, spanId: linked.spanId, attributes: { "link.reason": "queued-by" } }])
+        // the run span was opened outside both: it has neither
+        const run = rx.spans().find((sp) => sp.name === "boruna.run")!
+        expect(run.attributes.tenant).toBeUndefined()
+        expect(run.links).toEqual([])
+      }
+    }))
+
+  it.scopedLive("times in nanoseconds from the fiber's clock, kind, ids and parentage as the SDK would set them", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped()
+      const before = BigInt(Date.now()) * 1_000_000n
+      yield* Effect.provide(calls(2), stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }))
+      const after = BigInt(Date.now() + 1) * 1_000_000n
+      const spans = rx.spans()
+      expect(spans.map((sp) => sp.name)).toEqual(["boruna.cap", "boruna.cap", "boruna.run"])
+      const run = spans[2]
+      for (const sp of spans) {
+        expect(sp.startTimeUnixNano).toBeGreaterThanOrEqual(before)
+        expect(sp.endTimeUnixNano).toBeGreaterThanOrEqual(sp.startTimeUnixNano)
+        expect(sp.endTimeUnixNano).toBeLessThanOrEqual(after)
+        expect(sp.kind).toBe(1) // SPAN_KIND_INTERNAL
+        expect(sp.traceId).toMatch(/^[0-9a-f]{32}$/)
+        expect(sp.spanId).toMatch(/^[0-9a-f]{16}$/)
+        expect(sp.status.code).toBe(1)
+      }
+      expect(new Set(spans.map((sp) => sp.spanId)).size).toBe(3)
+      expect(spans.every((sp) => sp.traceId === run.traceId)).toBe(true)
+      expect(run.parentSpanId).toBeUndefined()
+      expect(spans[0].parentSpanId).toBe(run.spanId)
+      expect(spans[0].startTimeUnixNano).toBeGreaterThanOrEqual(run.startTimeUnixNano)
+      expect(spans[1].endTimeUnixNano).toBeLessThanOrEqual(run.endTimeUnixNano)
+    }))
+
+  it.scopedLive("a remote parent that is not sampled (TRACEPARENT flags 00): no span of the run is exported", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped()
+      const stderr: Array<string> = []
+      yield* Effect.provide(calls(3), stack({
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        TRACEPARENT: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+      }, { stderr: (l) => stderr.push(l) }))
+      expect(rx.spans()).toEqual([])
+      expect(stderr).toEqual([])
     }))
 })
 

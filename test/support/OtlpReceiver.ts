@@ -59,6 +59,10 @@ export interface ReceivedSpan {
   /** OTLP status: code 0 unset, 1 ok, 2 error */
   readonly status: { readonly code: number; readonly message: string | undefined }
   readonly events: ReadonlyArray<{ readonly name: string; readonly attributes: Readonly<Record<string, unknown>> }>
+  readonly links: ReadonlyArray<{ readonly traceId: string; readonly spanId: string; readonly attributes: Readonly<Record<string, unknown>> }>
+  /** start and end, ns since the epoch */
+  readonly startTimeUnixNano: bigint
+  readonly endTimeUnixNano: bigint
   /** the resource attributes of the batch the span came in (`service.name`, …) */
   readonly resource: Readonly<Record<string, unknown>>
   /** instrumentation scope name */
@@ -119,8 +123,15 @@ type OtlpSpan = {
   kind?: number
   attributes?: Array<KeyValue>
   events?: Array<{ name?: string; attributes?: Array<KeyValue> }>
+  links?: Array<{ traceId?: Id; spanId?: Id; attributes?: Array<KeyValue> }>
   status?: { code?: number; message?: string }
+  startTimeUnixNano?: Nanos
+  endTimeUnixNano?: Nanos
 }
+type Nanos = number | string | { low: number; high: number }
+
+const nanos = (n: Nanos | undefined): bigint =>
+  n === undefined ? 0n : typeof n === "object" ? (BigInt(n.high >>> 0) << 32n) + BigInt(n.low >>> 0) : BigInt(n)
 type OtlpRequest = {
   resourceSpans?: Array<{
     resource?: { attributes?: Array<KeyValue> }
@@ -171,6 +182,9 @@ const flatten = (req: OtlpRequest): Array<ReceivedSpan> => {
           attributes: attrs(s.attributes),
           status: { code: s.status?.code ?? 0, message: s.status?.message === "" ? undefined : s.status?.message },
           events: (s.events ?? []).map((e) => ({ name: e.name ?? "", attributes: attrs(e.attributes) })),
+          links: (s.links ?? []).map((l) => ({ traceId: idHex(l.traceId), spanId: idHex(l.spanId), attributes: attrs(l.attributes) })),
+          startTimeUnixNano: nanos(s.startTimeUnixNano),
+          endTimeUnixNano: nanos(s.endTimeUnixNano),
           resource,
           scope: ss.scope?.name,
           scopeVersion: ss.scope?.version === "" ? undefined : ss.scope?.version
@@ -183,7 +197,7 @@ const flatten = (req: OtlpRequest): Array<ReceivedSpan> => {
 
 interface ProtoCodec {
   readonly decode: (buf: Uint8Array) => unknown
-  readonly toObject: (m: unknown, o: { longs: NumberConstructor; enums: NumberConstructor; arrays: boolean }) => OtlpRequest
+  readonly toObject: (m: unknown, o: { longs: StringConstructor; enums: NumberConstructor; arrays: boolean }) => OtlpRequest
 }
 let protoCodec: ProtoCodec | undefined
 const decodeProtobuf = (body: Buffer): OtlpRequest => {
@@ -193,7 +207,7 @@ const decodeProtobuf = (body: Buffer): OtlpRequest => {
     }
     protoCodec = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest
   }
-  return protoCodec.toObject(protoCodec.decode(body), { longs: Number, enums: Number, arrays: true })
+  return protoCodec.toObject(protoCodec.decode(body), { longs: String, enums: Number, arrays: true })
 }
 
 /** Span names of one protobuf body, without building the full objects (the receiver's `keep: false`). */
