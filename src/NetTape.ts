@@ -14,9 +14,9 @@
  * never reach the file, and replay keys the program's request the same way.
  *
  * - `record(path, base)`: every `net.fetch` goes to `base`'s handler; each successful exchange is
- *   appended to the tape, and the file is rewritten (write to a temporary file, fsync, rename)
- *   after every exchange, so a crash keeps every exchange completed before it. Failed calls are not
- *   taped. The tape is written (empty) before the first call, so an unwritable path fails at once.
+ *   appended to the tape, and the file is rewritten (write to a temporary file, fsync, rename,
+ *   fsync the directory) after every exchange, so a crash keeps every exchange completed before
+ *   it. Failed calls are not taped. The tape is written (empty) before the first call, so an unwritable path fails at once.
  * - `replay(path, base)`: `net.fetch` never touches the network: a request is answered by the
  *   earliest unconsumed transaction with its key (identical requests consume separate
  *   transactions, in recorded order; requests with different keys may come in any order, e.g. from
@@ -30,6 +30,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
+import * as Path from "node:path"
 import { HandlerFailure } from "./Errors.js"
 import { type Handler, Handlers, type HandlersService, override } from "./Handlers.js"
 import { display, type Value } from "./Value.js"
@@ -135,19 +136,25 @@ export const load = (file: string): Effect.Effect<Tape, NetTapeError> =>
 /** The tape as text: pretty JSON, like the reference writes it. */
 export const formatTape = (tape: Tape): string => JSON.stringify(tape, null, 2) + "\n"
 
-/** Write `tape` to `file` atomically (temporary file, fsync, rename). */
+/**
+ * Write `tape` to `file` atomically and durably: a temporary file beside it, fsynced, renamed over
+ * `file`, then the directory fsynced, so that after a power loss the name points at the new tape
+ * (the rename is an entry of the directory, which only the directory's fsync puts on disk). A file
+ * system that cannot fsync a directory (EINVAL, ENOTSUP), or a directory the process may rename in
+ * but not open (EACCES, EPERM), keeps the rename without that last step.
+ */
 export const save = (file: string, tape: Tape): Either.Either<void, NetTapeError> => {
   const tmp = `${file}.tmp-${process.pid}`
   try {
     const fd = Fs.openSync(tmp, "w")
     try {
-      Fs.writeSync(fd, formatTape(tape))
+      const bytes = Buffer.from(formatTape(tape), "utf8")
+      for (let at = 0; at < bytes.length;) at += Fs.writeSync(fd, bytes, at, bytes.length - at)
       Fs.fsyncSync(fd)
     } finally {
       Fs.closeSync(fd)
     }
     Fs.renameSync(tmp, file)
-    return Either.void
   } catch (e) {
     try {
       Fs.rmSync(tmp, { force: true })
@@ -155,6 +162,33 @@ export const save = (file: string, tape: Tape): Either.Either<void, NetTapeError
       // the temporary file may not exist
     }
     return Either.left(new NetTapeError({ file, reason: `cannot write: ${describeIo(e)}` }))
+  }
+  try {
+    syncDirectory(Path.dirname(file))
+    return Either.void
+  } catch (e) {
+    return Either.left(new NetTapeError({ file, reason: `cannot fsync its directory after the rename: ${describeIo(e)}` }))
+  }
+}
+
+/** errors that mean "this directory cannot be fsynced here", not "the data may be lost" */
+const NO_DIRECTORY_SYNC: ReadonlySet<string> = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EACCES", "EPERM", "EISDIR"])
+
+/** fsync a directory (its entries: a file created or renamed in it). */
+export const syncDirectory = (dir: string): void => {
+  let fd: number
+  try {
+    fd = Fs.openSync(dir, "r")
+  } catch (e) {
+    if (NO_DIRECTORY_SYNC.has((e as NodeJS.ErrnoException).code ?? "")) return
+    throw e
+  }
+  try {
+    Fs.fsyncSync(fd)
+  } catch (e) {
+    if (!NO_DIRECTORY_SYNC.has((e as NodeJS.ErrnoException).code ?? "")) throw e
+  } finally {
+    Fs.closeSync(fd)
   }
 }
 

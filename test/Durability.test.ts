@@ -4,7 +4,8 @@
  * - the event log: each event is written (one `write`) before its result returns to the program;
  *   the file is fsynced at most `SYNC_WINDOW_MS` after an event was written, and at exit; a write
  *   error fails the run with one clear error line and loses no earlier event;
- * - the net tape: after every exchange the tape is written to a temporary file, fsynced, renamed.
+ * - the net tape: after every exchange the tape is written to a temporary file, fsynced, renamed,
+ *   and the directory fsynced.
  *
  * In process, with the writer's file operations injected (a fake clock, counted syncs, failing
  * writes); and end to end, the built CLI under `strace -f -y -e trace=write,fsync,fdatasync,…`.
@@ -266,7 +267,7 @@ describe("boruna run --record under strace", () => {
 })
 
 describe("boruna run --live --record-net-to under strace", () => {
-  it.effect("after every exchange the tape is written to a temporary file, fsynced, and renamed over the tape", () =>
+  it.effect("after every exchange the tape is written to a temporary file, fsynced, renamed over the tape, and its directory fsynced", () =>
     Effect.scoped(Effect.gen(function*() {
       const s = yield* server((_req, _body, res) => {
         res.writeHead(200, { "content-type": "text/plain" })
@@ -285,10 +286,12 @@ describe("boruna run --live --record-net-to under strace", () => {
       expect(r.code, r.stderr).toBe(0)
       expect(s.requests.map((q) => q.url)).toEqual(["/a", "/b"])
       const ops = r.calls
-        .filter((c) => c.path.startsWith(`${tape}.tmp-`) || c.path === tape)
-        .map((c) => (c.name.startsWith("rename") ? "rename" : c.name))
-      // the empty tape before the first call, then one save per exchange
-      expect(ops).toEqual(["write", "fsync", "rename", "write", "fsync", "rename", "write", "fsync", "rename"])
+        .filter((c) => c.path.startsWith(`${tape}.tmp-`) || c.path === tape || (c.path === dir && c.name === "fsync"))
+        .map((c) => (c.name.startsWith("rename") ? "rename" : c.path === dir ? "fsync dir" : c.name))
+      // the empty tape before the first call, then one save per exchange; each rename is made
+      // durable by an fsync of the directory that holds the tape
+      const save = ["write", "fsync", "rename", "fsync dir"]
+      expect(ops).toEqual([...save, ...save, ...save])
       expect(JSON.parse(readFileSync(tape, "utf8")).transactions).toHaveLength(2)
       rmSync(dir, { recursive: true, force: true })
     })), 120_000)
