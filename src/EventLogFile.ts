@@ -50,6 +50,14 @@ class Chain {
   add(text: string): void {
     this.pending += text
   }
+  /** the bytes `buf[start, end)`, after any text added before */
+  addBytes(buf: Buffer, start: number, end: number): void {
+    if (this.pending !== "") {
+      this.hash.update(this.pending, "utf8")
+      this.pending = ""
+    }
+    if (end > start) this.hash.update(buf.subarray(start, end))
+  }
   digest(): string {
     if (this.pending !== "") {
       this.hash.update(this.pending, "utf8")
@@ -212,7 +220,16 @@ const valueText = (v: Value): string =>
     ? `{"String":${JSON.stringify(v)}}`
     : typeof v === "boolean"
     ? `{"Bool":${v}}`
-    : JSON.stringify(toJson(v))
+    : jsonText(toJson(v))
+/** V8's `JSON.stringify` (fast), or for a value nested too deep for it the iterative `stringifyJson` (same text) */
+const jsonText = (j: Json): string => {
+  try {
+    return JSON.stringify(j)
+  } catch (e) {
+    if (e instanceof RangeError) return stringifyJson(j)
+    throw e
+  }
+}
 const argsText = (args: ReadonlyArray<Value>): string => {
   if (args.length === 0) return "[]"
   let t = "["
@@ -222,13 +239,65 @@ const argsText = (args: ReadonlyArray<Value>): string => {
 const siteText = (s: CallSite): string =>
   `{"file":${quoted(s.file)},"line":${s.line},"col":${s.col}${s.fn === undefined ? "" : `,"fn":${quoted(s.fn)}`}}`
 
+/**
+ * The text of a `CapCall` line around its arguments, per call site: a loop calls from the same few
+ * sites, so the line is built once per site (and, without arguments, is the same string each time).
+ */
+interface CallText {
+  readonly capability: string
+  readonly file: string | undefined
+  readonly fn: string | undefined
+  readonly line: number
+  readonly col: number
+  /** `{"CapCall":{"capability":…,"args":` */
+  readonly head: string
+  /** `,"site":{…}}}` */
+  readonly tail: string
+  /** the whole line for no arguments */
+  readonly empty: string
+}
+const callTexts = new Map<number, CallText>()
+const noSite = new Map<string, CallText>()
+const callText = (capability: string, site: CallSite | undefined): CallText => {
+  if (site === undefined) {
+    let t = noSite.get(capability)
+    if (t === undefined) {
+      const head = `{"CapCall":{"capability":${quoted(capability)},"args":`
+      t = { capability, file: undefined, fn: undefined, line: 0, col: 0, head, tail: "}}", empty: `${head}[]}}` }
+      if (noSite.size < 4096) noSite.set(capability, t)
+    }
+    return t
+  }
+  const key = site.line * 65536 + (site.col & 0xffff)
+  const t = callTexts.get(key)
+  if (t !== undefined && t.capability === capability && t.file === site.file && t.fn === site.fn && t.line === site.line && t.col === site.col) {
+    return t
+  }
+  const head = `{"CapCall":{"capability":${quoted(capability)},"args":`
+  const tail = `,"site":${siteText(site)}}}`
+  const made: CallText = { capability, file: site.file, fn: site.fn, line: site.line, col: site.col, head, tail, empty: `${head}[]${tail}` }
+  if (t !== undefined || callTexts.size < 4096) callTexts.set(key, made)
+  return made
+}
+const resultHeads = new Map<string, string>()
+/** `{"CapResult":{"capability":…,"result":` */
+const resultHead = (capability: string): string => {
+  let h = resultHeads.get(capability)
+  if (h === undefined) {
+    h = `{"CapResult":{"capability":${quoted(capability)},"result":`
+    if (resultHeads.size < 4096) resultHeads.set(capability, h)
+  }
+  return h
+}
+
 /** `encodeEvent` of a `CapCall`. */
-export const encodeCall = (capability: string, args: ReadonlyArray<Value>, site: CallSite | undefined): string =>
-  `{"CapCall":{"capability":${quoted(capability)},"args":${argsText(args)}${site === undefined ? "" : `,"site":${siteText(site)}`}}}`
+export const encodeCall = (capability: string, args: ReadonlyArray<Value>, site: CallSite | undefined): string => {
+  const t = callText(capability, site)
+  return args.length === 0 ? t.empty : t.head + argsText(args) + t.tail
+}
 
 /** `encodeEvent` of a `CapResult`. */
-export const encodeResult = (capability: string, result: Value): string =>
-  `{"CapResult":{"capability":${quoted(capability)},"result":${valueText(result)}}}`
+export const encodeResult = (capability: string, result: Value): string => `${resultHead(capability)}${valueText(result)}}}`
 
 /** The header line, without its newline. */
 export const encodeHeader = (h: LogHeader): string =>
@@ -579,6 +648,8 @@ export interface WriterIo {
   readonly open: (file: string) => number
   /** write some of `data` (UTF-8) at the end; returns how many bytes were written */
   readonly write: (fd: number, data: string | Buffer) => number
+  /** optional: `write` of `buf[offset, offset + length)` without a view of it (the writer's usual write) */
+  readonly writeBytes?: (fd: number, buf: Buffer, offset: number, length: number) => number
   readonly fsync: (fd: number) => void
   /**
    * optional: fsync off the JS thread (libuv's pool), for the window's syncs, so a slow disk does
@@ -593,6 +664,7 @@ export interface WriterIo {
 export const nodeIo: WriterIo = {
   open: (file) => Fs.openSync(file, "w"),
   write: (fd, data) => (typeof data === "string" ? Fs.writeSync(fd, data) : Fs.writeSync(fd, data)),
+  writeBytes: (fd, buf, offset, length) => Fs.writeSync(fd, buf, offset, length),
   fsync: (fd) => Fs.fsyncSync(fd),
   fsyncAsync: (fd, done) => Fs.fsync(fd, done),
   close: (fd) => Fs.closeSync(fd),
@@ -608,6 +680,9 @@ export interface WriterOptions {
   readonly syncWindowMs?: number
 }
 
+/** the writer's buffer: events are encoded into it, written from it, and hashed from it once it fills or at a seal */
+const BUFFER_BYTES = 256 * 1024
+
 /**
  * Open `file` for writing (truncating it), write the header and its seal, and fsync. Then:
  *
@@ -618,12 +693,17 @@ export interface WriterOptions {
  *   at once (so a slow call is on record before any of its effects can happen). A process killed
  *   with SIGKILL therefore loses no event: the kernel has every written byte.
  * - Group commit: the file is fsynced (after a `Seal` line covering everything before it) at most
- *   `SYNC_WINDOW_MS` after an event was written — by a timer, or by the next append once the window
- *   has passed when the program computes without yielding — and at `close` / process exit. A power
+ *   `SYNC_WINDOW_MS` after an event was written — by an unref'd timer, which fires during a long
+ *   computation too (the VM gives the event loop a turn every `DEFAULT_TURN_MS`), or by the next
+ *   append once the window has passed when nothing yields — and at `close` / process exit. A power
  *   loss or kernel crash can lose at most the events of the last window. docs/replay.md.
  * - A write failure (disk full, …) throws an `EventLogFileError` from `append` and from every later
  *   one, after a last fsync of what was written: recording must not go on with events missing, and
  *   every event before the failed one stays in the file.
+ *
+ * Events are encoded (UTF-8) straight into one reused buffer and written from it, and the hash
+ * chain hashes that buffer when it fills or at a seal: no string per window, one hash update per
+ * buffer. The bytes hashed are exactly the bytes written.
  */
 export const openWriter = (
   file: string,
@@ -648,21 +728,80 @@ export const openWriter = (
   let open = true
   let count = 0 // events written
   let line = 2 // the file's last line so far
-  let held: string | undefined // the encoded CapCall of appendCall, not yet written
-  let heldCount = 0
+  // buf[0, written): in the file, not yet hashed; buf[written, end): encoded, not yet written (the
+  // held CapCall of appendCall, then the event being appended)
+  let buf = Buffer.allocUnsafe(BUFFER_BYTES)
+  let written = 0
+  let end = 0
+  let heldCount = 0 // events in buf[written, end): 0 or 1 (the held CapCall)
   let failed: EventLogFileError | undefined
   let dirtySince = -1 // when the first event not yet fsynced was written; -1: none
   let timer: ReturnType<typeof setTimeout> | undefined
 
+  /** Room for `bytes` more at `end`: hash what is written, move what is not to the front, or grow. */
+  const room = (bytes: number): void => {
+    if (buf.length - end >= bytes) return
+    chain.addBytes(buf, 0, written)
+    const pending = end - written
+    if (pending + bytes <= BUFFER_BYTES && buf.length === BUFFER_BYTES) {
+      buf.copyWithin(0, written, end)
+    } else {
+      const next = Buffer.allocUnsafe(Math.max(BUFFER_BYTES, pending + bytes))
+      buf.copy(next, 0, written, end)
+      buf = next
+    }
+    written = 0
+    end = pending
+  }
+  /** Encode `text` (UTF-8) at `end`. */
+  const encode = (text: string): void => {
+    // a UTF-16 code unit is at most 3 bytes of UTF-8; a long text is measured instead
+    room(text.length <= 16384 ? text.length * 3 : Buffer.byteLength(text, "utf8"))
+    end += buf.write(text, end)
+  }
+
   const fail = (err: unknown, what: string): never => {
     failed = new EventLogFileError({ file, line: line + 1, reason: `cannot write event (${what}): ${describeIo(err)}; the ${count} events before it are recorded` })
-    held = undefined
+    end = written
+    heldCount = 0
     try {
       io.fsync(fd)
     } catch {
       // the write already failed; that is the error to report
     }
     throw failed
+  }
+
+  /** Write `buf[written, end)` (`events` events) in one write. */
+  const commit = (events: number, what: string): void => {
+    if (end === written) return
+    try {
+      writeBytes(io, fd, buf, written, end)
+    } catch (e) {
+      fail(e, what)
+    }
+    written = end
+    heldCount = 0
+    count += events
+    line += events
+    if (dirtySince < 0) {
+      dirtySince = io.now()
+      timer = setTimeout(onTimer, windowMs)
+      timer.unref?.()
+    } else if (io.now() - dirtySince >= windowMs) {
+      sync()
+    }
+  }
+
+  /** A seal covering every byte before it: hash what is written, then write the seal line. */
+  const writeSeal = (final: boolean): void => {
+    chain.addBytes(buf, 0, written)
+    written = 0
+    end = 0
+    if (buf.length !== BUFFER_BYTES) buf = Buffer.allocUnsafe(BUFFER_BYTES)
+    encode(chain.seal(count, final) + "\n")
+    writeBytes(io, fd, buf, 0, end)
+    written = end
   }
 
   const sync = (): void => {
@@ -672,11 +811,9 @@ export const openWriter = (
     }
     if (!open || failed !== undefined) return
     try {
-      if (held !== undefined) put("", "")
+      if (heldCount > 0) commit(heldCount, "CapCall")
       if (dirtySince < 0) return
-      const seal = chain.seal(count) + "\n"
-      writeAll(io, fd, seal)
-      chain.add(seal)
+      writeSeal(false)
       line++
       dirtySince = -1
       startSync()
@@ -717,30 +854,6 @@ export const openWriter = (
     }
   }
 
-  /** Write the held call (if any) and `text` (`n` events) in one write. */
-  const put = (text: string, what: string, n = text === "" ? 0 : 1): void => {
-    const all = held === undefined ? text : held + text
-    if (all === "") return
-    const events = n + (held === undefined ? 0 : heldCount)
-    try {
-      writeAll(io, fd, all)
-    } catch (e) {
-      fail(e, what === "" ? "CapCall" : what)
-    }
-    chain.add(all)
-    held = undefined
-    heldCount = 0
-    count += events
-    line += events
-    if (dirtySince < 0) {
-      dirtySince = io.now()
-      timer = setTimeout(onTimer, windowMs)
-      timer.unref?.()
-    } else if (io.now() - dirtySince >= windowMs) {
-      sync()
-    }
-  }
-
   const guard = (what: string): void => {
     if (failed !== undefined) throw failed
     if (!open) throw new EventLogFileError({ file, reason: `event appended after the log was closed (${what})` })
@@ -748,21 +861,24 @@ export const openWriter = (
 
   const append = (e: Event): void => {
     guard(e.type)
-    put(encodeEvent(e) + "\n", e.type)
+    encode(encodeEvent(e) + "\n")
+    commit(heldCount + 1, e.type)
   }
   const appendCall = (capability: string, args: ReadonlyArray<Value>, site: CallSite | undefined): void => {
     guard("CapCall")
-    const text = encodeCall(capability, args, site) + "\n"
-    if (held !== undefined) put("", "")
-    held = text
+    if (heldCount > 0) commit(heldCount, "CapCall")
+    const t = callText(capability, site)
+    if (args.length === 0) encode(t.empty + "\n")
+    else encode(t.head + argsText(args) + t.tail + "\n")
     heldCount = 1
   }
   const appendResult = (capability: string, result: Value): void => {
     guard("CapResult")
-    put(encodeResult(capability, result) + "\n", "CapResult")
+    encode(resultHead(capability) + valueText(result) + "}}\n")
+    commit(heldCount + 1, "CapResult")
   }
   const flush = (): void => {
-    if (held !== undefined && failed === undefined && open) put("", "")
+    if (heldCount > 0 && failed === undefined && open) commit(heldCount, "CapCall")
   }
 
   const onExit = (): void => close()
@@ -773,9 +889,9 @@ export const openWriter = (
     process.removeListener("exit", onExit)
     try {
       if (failed === undefined) {
-        if (held !== undefined) put("", "")
+        if (heldCount > 0) commit(heldCount, "CapCall")
         // the final seal covers everything: one write and one fsync at close
-        writeAll(io, fd, chain.seal(count, true) + "\n")
+        writeSeal(true)
         io.fsync(fd)
       }
     } catch (e) {
@@ -813,7 +929,19 @@ const writeAll = (io: WriterIo, fd: number, text: string): void => {
   const total = Buffer.byteLength(text, "utf8")
   if (n >= total) return
   if (n <= 0) throw new Error(`write returned ${n}`)
-  let bytes = Buffer.from(text, "utf8").subarray(n)
+  resume(io, fd, Buffer.from(text, "utf8").subarray(n))
+}
+
+/** Write all of `buf[start, end)`, resuming after a short write. */
+const writeBytes = (io: WriterIo, fd: number, buf: Buffer, start: number, end: number): void => {
+  const n = io.writeBytes === undefined ? io.write(fd, buf.subarray(start, end)) : io.writeBytes(fd, buf, start, end - start)
+  if (n >= end - start) return
+  if (n <= 0) throw new Error(`write returned ${n}`)
+  resume(io, fd, buf.subarray(start + n, end))
+}
+
+const resume = (io: WriterIo, fd: number, rest: Buffer): void => {
+  let bytes = rest
   for (;;) {
     const m = io.write(fd, bytes)
     if (m >= bytes.length) return

@@ -9,7 +9,7 @@ import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { Event } from "../src/Event.js"
+import type { CallSite, Event } from "../src/Event.js"
 import { EventLog } from "../src/EventLog.js"
 import * as EventLogFile from "../src/EventLogFile.js"
 import { allowAll, parsePolicy, type Policy, policyHash } from "../src/Policy.js"
@@ -137,6 +137,52 @@ describe("EventLogFile: the writer's fast encoders", () => {
       }
     }
     expect(EventLogFile.encodeCall("time.now", [], undefined)).toBe(EventLogFile.encodeEvent({ type: "CapCall", capability: "time.now", args: [] }))
+  })
+
+  it("the per-site text is never handed to another site: same line and column, another file, function, capability or column", () => {
+    const sites: ReadonlyArray<CallSite> = [
+      { file: "a.ax", line: 5, col: 12, fn: "main" },
+      { file: "b.ax", line: 5, col: 12, fn: "main" },
+      { file: "a.ax", line: 5, col: 12, fn: "other" },
+      { file: "a.ax", line: 5, col: 12 },
+      { file: "a.ax", line: 5, col: 12 + 65536, fn: "main" },
+      { file: "a.ax", line: 6, col: 12, fn: "main" }
+    ]
+    // each site right after another: a cache keyed loosely would hand the previous one's text on
+    for (const capability of ["time.now", "random"]) {
+      for (const args of [[], ["x"]]) {
+        for (const site of [...sites, ...sites]) {
+          expect(EventLogFile.encodeCall(capability, args, site)).toBe(EventLogFile.encodeEvent({ type: "CapCall", capability, args, site }))
+        }
+      }
+    }
+  })
+
+  it("what the writer writes is formatLog's text byte for byte: events larger than its buffer, multi-byte text across its refills", () => {
+    const file = join(tmp(), "run.json")
+    // a clock that never moves: one window, so the file is exactly formatLog's (header, events, final seal)
+    const w = Either.getOrThrow(EventLogFile.openWriter(file, header, { io: { ...EventLogFile.nodeIo, now: () => 0 } }))
+    const written: Array<Event> = []
+    const site: CallSite = { file: "dir/ü.ax", line: 3, col: 7, fn: "main" }
+    const big = "✓ü€😀".repeat(200_000) // 2.6 MB of UTF-8: ten times the writer's buffer
+    for (let i = 0; i < 30_000; i++) {
+      const args: ReadonlyArray<Value> = i % 3 === 0 ? [] : [`ü${i}😀`, i]
+      const result: Value = i === 12_345 ? big : i % 2 === 0 ? i : `€${"x".repeat(i % 97)}`
+      w.appendCall!("llm.call", args, site)
+      w.appendResult!("llm.call", result)
+      written.push({ type: "CapCall", capability: "llm.call", args, site }, { type: "CapResult", capability: "llm.call", result })
+      if (i % 1000 === 0) {
+        const e: Event = { type: "UiEmit", tree: mkMap([["k", big.slice(0, i)]]) }
+        w.append(e)
+        written.push(e)
+      }
+    }
+    w.close()
+    expect(w.failure()).toBeUndefined()
+    expect(readFileSync(file, "utf8")).toBe(EventLogFile.formatLog(header, written))
+    const log = Effect.runSync(EventLogFile.readLog(file))
+    expect(log.events).toHaveLength(written.length)
+    expect(log.chain).toEqual({ chained: true, seals: 2, unsealed: 0, closed: true })
   })
 })
 
