@@ -18,8 +18,31 @@ import {
   showType, Subst, tActor, tBool, tError, tFloat, tFn, tInt, tList, tMap, tOption, tResult, tString, tUnit
 } from "./Types.js"
 
-/** bound on expression nesting (including long operator chains) the checker walks recursively */
-const MAX_EXPR_DEPTH = 1500
+/**
+ * The checker recurses at most this many expression levels on the JS stack. A deeper expression is
+ * checked on its own first, from a shallow stack, in the state the checker had on reaching it (kept
+ * when the deep point was reached); its type and the state after it are kept, and the function is
+ * checked again from its start, picking them up when it reaches the expression. Checking is
+ * deterministic, so the second pass reaches it in the same state. Nesting is bounded by the parser
+ * (MAX_DEPTH); an operator chain or an `else if` chain is walked in a loop, not nested.
+ */
+const DEEP_SLICE = 100
+
+/** everything a function's check changes, as of one point in it */
+interface CheckState {
+  readonly subst: Subst
+  readonly scopes: ReadonlyArray<ReadonlyMap<string, Local>>
+  readonly annotated: ReadonlyArray<Expr>
+  readonly depth: number
+  readonly bindings: number
+  readonly diags: ReadonlyArray<Diagnostic>
+}
+
+/** thrown (and caught by `sliced`) when the check reaches `DEEP_SLICE` levels above its slice base */
+class CheckDeep {
+  readonly _tag = "CheckDeep"
+  constructor(readonly e: Expr, readonly state: CheckState) {}
+}
 
 interface FnInfo {
   readonly decl: FnDecl
@@ -78,7 +101,10 @@ class Checker {
   private current: FnInfo | undefined
   private annotated: Expr[] = []
   private depth = 0
-  private depthReported = false
+  /** the depth the current slice started at (0 outside a sliced check) */
+  private sliceBase = 0
+  /** deep expressions checked on their own: their type and the state after them (see DEEP_SLICE) */
+  private memo: Map<Expr, { readonly type: Type; readonly state: CheckState }> | undefined
   /** bindings declared in the current function (parameters included), against MAX_LOCALS */
   private bindings = 0
 
@@ -230,7 +256,6 @@ class Checker {
     this.current = info
     this.annotated = []
     this.depth = 0
-    this.depthReported = false
     const params = new Map<string, Local>()
     if (info.decl.params.length > MAX_PARAMS) {
       this.error(info.decl.pos, "type_error", `\`${info.decl.name}\` has ${info.decl.params.length} parameters; a function may have at most ${MAX_PARAMS}`,
@@ -242,18 +267,20 @@ class Checker {
       params.set(p.name, { type: info.params[i], mutable: false, param: true })
     })
     this.scopes = [params]
-    for (const r of info.decl.requires) this.expect(r, this.infer(r), tBool, "a `requires` clause")
-    const bodyType = this.inferBlock(info.decl.body)
-    if (!this.subst.unify(bodyType, info.ret)) {
-      const last = lastExpr(info.decl.body)
-      this.error(last?.pos ?? info.decl.body.pos, "type_error",
-        `\`${info.decl.name}\` must return ${this.subst.show(info.ret)}, but its body has type ${this.subst.show(bodyType)}`,
-        info.decl.ret === undefined ? `declare the return type: \`fn ${info.decl.name}(…) -> ${this.subst.show(bodyType)}\`` : undefined)
-    }
-    if (info.decl.ensures.length > 0) {
-      this.scopes = [params, new Map([["result", { type: info.ret, mutable: false }]])]
-      for (const e of info.decl.ensures) this.expect(e, this.infer(e), tBool, "an `ensures` clause")
-    }
+    this.sliced(() => {
+      for (const r of info.decl.requires) this.expect(r, this.infer(r), tBool, "a `requires` clause")
+      const bodyType = this.inferBlock(info.decl.body)
+      if (!this.subst.unify(bodyType, info.ret)) {
+        const last = lastExpr(info.decl.body)
+        this.error(last?.pos ?? info.decl.body.pos, "type_error",
+          `\`${info.decl.name}\` must return ${this.subst.show(info.ret)}, but its body has type ${this.subst.show(bodyType)}`,
+          info.decl.ret === undefined ? `declare the return type: \`fn ${info.decl.name}(…) -> ${this.subst.show(bodyType)}\`` : undefined)
+      }
+      if (info.decl.ensures.length > 0) {
+        this.scopes = [params, new Map([["result", { type: info.ret, mutable: false }]])]
+        for (const e of info.decl.ensures) this.expect(e, this.infer(e), tBool, "an `ensures` clause")
+      }
+    })
     for (const e of this.annotated) {
       if (e.type !== undefined) e.type = this.subst.resolve(e.type)
     }
@@ -263,6 +290,69 @@ class Checker {
     }
     this.scopes = []
     this.current = undefined
+  }
+
+  // -------------------------------------------------------------------------
+  // deeply nested bodies: slices of DEEP_SLICE levels (see DEEP_SLICE)
+
+  private snapshot(): CheckState {
+    return {
+      subst: this.subst.clone(),
+      scopes: this.scopes.map((m) => new Map(m)),
+      annotated: [...this.annotated],
+      depth: this.depth,
+      bindings: this.bindings,
+      diags: [...this.diags]
+    }
+  }
+
+  private restore(s: CheckState): void {
+    this.subst = s.subst.clone()
+    this.scopes = s.scopes.map((m) => new Map(m))
+    this.annotated = [...s.annotated]
+    this.depth = s.depth
+    this.bindings = s.bindings
+    this.diags.length = 0
+    for (const d of s.diags) this.diags.push(d)
+  }
+
+  /** run `root` (one function's check), checking every expression deeper than DEEP_SLICE levels on its own first */
+  private sliced(root: () => void): void {
+    const start = this.snapshot()
+    try {
+      for (;;) {
+        try {
+          return root()
+        } catch (e) {
+          if (!(e instanceof CheckDeep)) throw e
+          this.checkDeep(e)
+          this.restore(start)
+        }
+      }
+    } finally {
+      this.memo = undefined
+      this.sliceBase = 0
+    }
+  }
+
+  /** check the expression `first` stopped at (and any deeper one it stops at), keeping the results */
+  private checkDeep(first: CheckDeep): void {
+    const memo = this.memo ??= new Map()
+    const pending = [first]
+    while (pending.length > 0) {
+      const d = pending[pending.length - 1]
+      this.restore(d.state)
+      this.sliceBase = d.state.depth
+      try {
+        const type = this.infer(d.e)
+        memo.set(d.e, { type, state: this.snapshot() })
+        pending.pop()
+      } catch (e) {
+        if (!(e instanceof CheckDeep)) throw e
+        pending.push(e)
+      }
+    }
+    this.sliceBase = 0
   }
 
   // -------------------------------------------------------------------------
@@ -403,14 +493,15 @@ class Checker {
   // expressions
 
   private infer(e: Expr): Type {
-    if (++this.depth > MAX_EXPR_DEPTH) {
-      this.depth--
-      if (!this.depthReported) {
-        this.depthReported = true
-        this.error(e.pos, "type_error", `expression nested deeper than ${MAX_EXPR_DEPTH} levels`, "split it with `let` bindings")
+    if (this.memo !== undefined) {
+      const kept = this.memo.get(e)
+      if (kept !== undefined) {
+        this.restore(kept.state)
+        return kept.type
       }
-      return this.set(e, tError)
     }
+    if (this.depth - this.sliceBase >= DEEP_SLICE) throw new CheckDeep(e, this.snapshot())
+    this.depth++
     const t = this.inferInner(e)
     this.depth--
     return this.set(e, t)
