@@ -13,14 +13,20 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import { spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { compileSource } from "../src/Compiler.js"
 import type { Event } from "../src/Event.js"
+import * as EventLog from "../src/EventLog.js"
 import * as EventLogFile from "../src/EventLogFile.js"
+import * as Gateway from "../src/Gateway.js"
+import * as Handlers from "../src/Handlers.js"
 import { allowAll } from "../src/Policy.js"
+import { DEFAULT_TURN_MS, Vm } from "../src/Vm.js"
 import { BIN, cleanEnv, ensureBuilt, ROOT } from "./support/BuiltCli.js"
 import { server } from "./support/LoopbackServer.js"
 
@@ -57,6 +63,12 @@ const instrumented = (options: { failAt?: number; chunk?: number } = {}) => {
 }
 
 const tmp = () => mkdtempSync(join(tmpdir(), "boruna-durable-"))
+
+/** One capability call, then pure computation: `n` loop iterations (12M: ~0.7 s in process, ~0.35 s built). */
+const longComputation = (n: number): string =>
+  `fn main() -> Int !{time.now} {\n  let t: Int = time.now()\n  let mut i: Int = 0\n  while i < ${n} {\n    i = i + 1\n  }\n  t + i\n}\n`
+/** how late a timer may fire on this shared 2-core machine, beyond the window and one VM turn */
+const SLACK_MS = 100
 
 describe("event log writer: group commit", () => {
   it("header and its seal fsynced on open; events written at once, fsynced once per window and at close", () => {
@@ -95,6 +107,47 @@ describe("event log writer: group commit", () => {
     expect(t.ops).toEqual(["write CapCall", "write Seal", "fsync"])
     w.close()
   })
+
+  it.live("one event, then a second of pure computation: the window's timer fsyncs it ~100 ms later (the VM yields), not at exit", () =>
+    Effect.gen(function*() {
+      const file = join(tmp(), "run.json")
+      const t0 = performance.now()
+      const ops: Array<{ readonly op: string; readonly at: number }> = []
+      const at = (op: string) => ops.push({ op, at: performance.now() - t0 })
+      const io: EventLogFile.WriterIo = {
+        ...EventLogFile.nodeIo,
+        writeBytes: (fd, buf, offset, length) => {
+          at(buf.subarray(offset, offset + length).toString("utf8").startsWith(`{"Seal"`) ? "seal" : "write")
+          return Fs.writeSync(fd, buf, offset, length)
+        },
+        fsync: (fd) => {
+          at("fsync")
+          Fs.fsyncSync(fd)
+        },
+        fsyncAsync: (fd, done) => {
+          at("fsync")
+          Fs.fsync(fd, done)
+        }
+      }
+      const compiled = compileSource("long.ax", longComputation(12_000_000))
+      if (!compiled.ok) throw new Error(compiled.diagnostics[0]?.message)
+      const w = Either.getOrThrow(EventLogFile.openWriter(file, header, { io }))
+      ops.length = 0
+      yield* Vm.run(compiled.program, { maxSteps: 1_000_000_000 }).pipe(
+        Effect.provide(Gateway.layer(allowAll).pipe(Layer.provideMerge(Layer.merge(Handlers.demo, Layer.succeed(EventLog.EventLog, w)))))
+      )
+      const end = performance.now() - t0
+      w.close()
+      const written = ops.find((o) => o.op === "write")!
+      const synced = ops.find((o) => o.op === "fsync")!
+      expect(ops.slice(0, 3).map((o) => o.op), JSON.stringify(ops)).toEqual(["write", "seal", "fsync"])
+      // the timer ends the window: after SYNC_WINDOW_MS, within one VM turn of it (plus scheduling
+      // slack on a loaded machine), and long before the run ends
+      const window = synced.at - written.at
+      expect(window).toBeGreaterThanOrEqual(EventLogFile.SYNC_WINDOW_MS - 1)
+      expect(window, JSON.stringify(ops)).toBeLessThanOrEqual(EventLogFile.SYNC_WINDOW_MS + DEFAULT_TURN_MS + SLACK_MS)
+      expect(end - synced.at, `run ended ${end.toFixed(0)} ms`).toBeGreaterThan(300)
+    }), 60_000)
 
   it("appendCall's CapCall goes out with its result in one write, or on flush() before a slow handler runs", () => {
     const file = join(tmp(), "run.json")
@@ -162,6 +215,8 @@ interface Syscall {
   /** the path strace -y prints for the fd, or the first path argument */
   readonly path: string
   readonly text: string
+  /** seconds (strace -ttt) */
+  readonly t: number
 }
 
 const strace = async (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string; calls: ReadonlyArray<Syscall> }> => {
@@ -170,15 +225,15 @@ const strace = async (args: ReadonlyArray<string>, env: Record<string, string> =
   const out = join(dir, "strace.txt")
   const child = spawn(
     "strace",
-    ["-f", "-y", "-qq", "-e", "trace=write,fsync,fdatasync,rename,renameat,renameat2", "-o", out, process.execPath, BIN, ...args],
+    ["-f", "-y", "-qq", "-ttt", "-e", "trace=write,fsync,fdatasync,rename,renameat,renameat2", "-o", out, process.execPath, BIN, ...args],
     { cwd: ROOT, env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] }
   )
   let stderr = ""
   child.stderr.on("data", (d: Buffer) => void (stderr += d.toString()))
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve))
   const calls = readFileSync(out, "utf8").split("\n").flatMap((l): Array<Syscall> => {
-    const m = /^\d+\s+(\w+)\((?:(?:\d+<([^>]*)>)|(?:(?:AT_FDCWD, )?"([^"]*)"))/.exec(l)
-    return m === null ? [] : [{ name: m[1], path: m[2] ?? m[3] ?? "", text: l }]
+    const m = /^\d+\s+(\d+\.\d+)\s+(\w+)\((?:(?:\d+<([^>]*)>)|(?:(?:AT_FDCWD, )?"([^"]*)"))/.exec(l)
+    return m === null ? [] : [{ name: m[2], path: m[3] ?? m[4] ?? "", text: l, t: Number(m[1]) }]
   })
   rmSync(dir, { recursive: true, force: true })
   return { code, stderr, calls }
@@ -232,6 +287,25 @@ describe("boruna run --record under strace", () => {
     expect(syncs.length).toBeLessThanOrEqual(2 + Math.ceil(ms / 100))
     expect(mine[mine.length - 1].name).toBe("fsync")
     expect(Effect.runSync(EventLogFile.readLog(log)).events).toHaveLength(6000)
+    rmSync(dir, { recursive: true, force: true })
+  }, 120_000)
+
+  it("one call, then a second of pure computation: the log is fsynced about 100 ms after the call's write, not at exit", async () => {
+    const dir = tmp()
+    const prog = join(dir, "long.ax")
+    const log = join(dir, "run.json")
+    writeFileSync(prog, longComputation(40_000_000))
+    const r = await strace(["run", prog, "--policy", "allow-all", "--max-steps", "1000000000", "--record", log])
+    expect(r.code, r.stderr).toBe(0)
+    const mine = r.calls.filter((c) => c.path === log)
+    const ops = mine.map((c) => (c.name === "write" ? `write ${/"\{\\"(\w+)\\"/.exec(c.text)?.[1] ?? "?"}` : c.name))
+    expect(ops).toEqual(["write format", "fsync", "write CapCall", "write Seal", "fsync", "write Seal", "fsync"])
+    const [call, windowSync, exitSync] = [mine[2], mine[4], mine[6]]
+    const windowMs = (windowSync.t - call.t) * 1000
+    expect(windowMs).toBeGreaterThanOrEqual(EventLogFile.SYNC_WINDOW_MS - 1)
+    expect(windowMs).toBeLessThanOrEqual(EventLogFile.SYNC_WINDOW_MS + DEFAULT_TURN_MS + SLACK_MS)
+    // the computation went on long after the window closed
+    expect((exitSync.t - windowSync.t) * 1000).toBeGreaterThan(300)
     rmSync(dir, { recursive: true, force: true })
   }, 120_000)
 
