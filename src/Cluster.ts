@@ -37,6 +37,7 @@ import * as Activity from "@effect/workflow/Activity"
 import * as DurableDeferred from "@effect/workflow/DurableDeferred"
 import * as Workflow from "@effect/workflow/Workflow"
 import * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -478,6 +479,103 @@ export const clientEnv = <E extends object>(env: E): E & { readonly placement: R
 })
 
 // ---------------------------------------------------------------------------------------------
+// The #7464 reconciler: workflows an engine defect suspended
+
+/** A workflow execution the engine suspended on a defect (`SuspendOnFailure`), and what was done. */
+export interface SuspendedExecution {
+  /** `boruna/run`, `boruna/step`, `boruna/step@GROUP` or `boruna/cluster-probe` */
+  readonly workflow: string
+  readonly executionId: string
+  /** the run it belongs to (boruna's run id; the probe's id) */
+  readonly runId: string | undefined
+  /** the squashed defect, one line */
+  readonly cause: string
+}
+
+/**
+ * The workflows of a boruna runner, by name (the step workflow of each placement group included),
+ * for `resumeSuspended`.
+ */
+interface Resumable {
+  readonly poll: (executionId: string) => Effect.Effect<Workflow.Result<unknown, unknown> | undefined, never, WorkflowEngine.WorkflowEngine>
+  readonly resume: (executionId: string) => Effect.Effect<void, never, WorkflowEngine.WorkflowEngine>
+}
+
+const workflowByName = (Runner: typeof import("./WorkflowRunner.js"), name: string): Resumable | undefined => {
+  if (name === Runner.RunWorkflow.name) return Runner.RunWorkflow
+  if (name === Runner.StepWorkflow.name) return Runner.StepWorkflow
+  if (name === ProbeWorkflow.name) return ProbeWorkflow
+  if (name.startsWith(`${Runner.StepWorkflow.name}@`)) return Runner.stepWorkflowFor(name.slice(Runner.StepWorkflow.name.length + 1))
+  return undefined
+}
+
+/** `payload.runId` (a run or step) or `payload.id` (the probe) of an engine message's payload. */
+const runIdOf = (payload: string | null): string | undefined => {
+  try {
+    const p = JSON.parse(payload ?? "null") as { readonly runId?: unknown; readonly id?: unknown } | null
+    const id = p?.runId ?? p?.id
+    return typeof id === "string" ? id : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * One pass of the #7464 reconciler. Every boruna workflow execution (run, step of any placement
+ * group, probe) whose latest engine reply is `Suspended` with a cause was suspended by a defect
+ * (`SuspendOnFailure`: a routing error while shards move, typically during a runner's shutdown),
+ * not by a pause (a pause is `Suspended` without a cause). Each is resumed: steps first (a resumed
+ * step that completes wakes its run), then runs and probes. boruna's store gets a `reconciled`
+ * history line on the run. Returns what was resumed.
+ *
+ * The scan reads the engine's `cluster_messages`/`cluster_replies` (the `run` request of each
+ * execution and its last reply); the candidates are then checked through the engine (`poll`).
+ */
+export const resumeSuspended: Effect.Effect<ReadonlyArray<SuspendedExecution>, never, WorkflowEngine.WorkflowEngine | SqlClient.SqlClient> = Effect.gen(
+  function*() {
+    const sql = yield* SqlClient.SqlClient
+    const Runner = yield* Effect.promise(() => import("./WorkflowRunner.js"))
+    const rows = yield* sql<{ entity_type: string; entity_id: string; payload: string | null }>`
+      SELECT m.entity_type, m.entity_id, m.payload FROM cluster_messages m JOIN cluster_replies r ON r.id = m.last_reply_id
+      WHERE m.tag = 'run' AND m.entity_type LIKE 'Workflow/boruna/%' AND r.payload LIKE '%"Suspended"%' AND r.payload LIKE '%"cause"%'`
+    const candidates = rows.map((r) => ({ name: r.entity_type.slice("Workflow/".length), executionId: r.entity_id, runId: runIdOf(r.payload) }))
+      // steps before runs: a step that completes wakes its run
+      .sort((a, b) => Number(!a.name.startsWith("boruna/step")) - Number(!b.name.startsWith("boruna/step")))
+    const out: Array<SuspendedExecution> = []
+    for (const c of candidates) {
+      const wf = workflowByName(Runner, c.name)
+      if (wf === undefined) continue
+      const result = yield* wf.poll(c.executionId)
+      if (result?._tag !== "Suspended" || result.cause === undefined) continue
+      const cause = String(Cause.squash(result.cause)).split("\n")[0]
+      yield* wf.resume(c.executionId)
+      out.push({ workflow: c.name, executionId: c.executionId, runId: c.runId, cause })
+    }
+    return out
+  }
+).pipe(Effect.catchAllCause((c) => Effect.as(Effect.logWarning("reconciler: suspended executions", c), [])))
+
+/** `resumeSuspended`, recording each resume in the run's history (when boruna's store has the run). */
+const resumeSuspendedRecorded = Effect.gen(function*() {
+  const resumed = yield* resumeSuspended
+  if (resumed.length === 0) return resumed
+  const { WorkflowStore } = yield* Effect.promise(() => import("./WorkflowStore.js"))
+  const store = yield* WorkflowStore
+  for (const r of resumed) {
+    if (r.runId === undefined || r.workflow === "boruna/cluster-probe") continue
+    yield* store.addHistory({
+      run_id: r.runId,
+      approval_id: null,
+      at: new Date().toISOString(),
+      actor: null,
+      event: "reconciled",
+      detail: `${r.workflow.startsWith("boruna/step") ? "a step" : "the run"} was suspended by an engine defect (${r.cause}): resumed`
+    }).pipe(Effect.catchAllCause((c) => Effect.logWarning("reconciler: history", c)))
+  }
+  return resumed
+})
+
+// ---------------------------------------------------------------------------------------------
 // The runner process
 
 export interface ServeOptions {
@@ -494,12 +592,34 @@ export interface ServeOptions {
   readonly workflows?: Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | SqlClient.SqlClient> | undefined
   /** how often the reconciler looks for stuck runs (default 30 s) */
   readonly reconcileEvery?: Duration.DurationInput | undefined
+  /**
+   * A wrapper of the engine service the workflows run on (what their bodies see): instrumentation,
+   * or a fault injected by a test (test/ClusterKnownBugs.test.ts raises the engine's routing error)
+   */
+  readonly wrapEngine?: ((engine: Context.Tag.Service<WorkflowEngine.WorkflowEngine>) => Context.Tag.Service<WorkflowEngine.WorkflowEngine>) | undefined
 }
 
 /**
  * Run a runner until interrupted: join the cluster, register the workflows, serve. Interrupting
  * it (SIGTERM) closes the layer: entities stop, shard locks are released, the runner unregisters.
  */
+/**
+ * `wrap(engine)`, also inside the workflow bodies: the engine runs a body in its entity's context,
+ * where the unwrapped engine would win, so each registered body gets the wrapped one provided.
+ */
+const wrapBodies = (
+  engine: Context.Tag.Service<WorkflowEngine.WorkflowEngine>,
+  wrap: (engine: Context.Tag.Service<WorkflowEngine.WorkflowEngine>) => Context.Tag.Service<WorkflowEngine.WorkflowEngine>
+): Context.Tag.Service<WorkflowEngine.WorkflowEngine> => {
+  const outer = wrap(engine)
+  const self: Context.Tag.Service<WorkflowEngine.WorkflowEngine> = {
+    ...outer,
+    register: (workflow, execute) =>
+      outer.register(workflow, (payload, executionId) => Effect.provideService(execute(payload, executionId), WorkflowEngine.WorkflowEngine, self))
+  }
+  return self
+}
+
 /** The advisory lock runners hold while they create tables (any number no other tool uses). */
 const SCHEMA_LOCK = 720_110_014
 
@@ -566,11 +686,16 @@ export const serve = (o: ServeOptions): Effect.Effect<never, ClusterError> =>
           e instanceof ClusterError ? e : new ClusterError({ reason: "connect", message: `cannot create the tables on PostgreSQL: ${String((e as { message?: string }).message ?? e)}` })
         )
       )
-      const ctx = yield* Layer.build(registered.pipe(Layer.provideMerge(clusterEngine(engineOptions))))
+      const wrap = o.wrapEngine
+      const wrapped = wrap === undefined
+        ? registered
+        : registered.pipe(Layer.provide(Layer.effect(WorkflowEngine.WorkflowEngine, Effect.map(WorkflowEngine.WorkflowEngine, (e) => wrapBodies(e, wrap)))))
+      const ctx = yield* Layer.build(wrapped.pipe(Layer.provideMerge(clusterEngine(engineOptions))))
       sqlRef.current = Context.get(ctx, SqlClient.SqlClient)
-      // the reconciler: resume runs whose answers are recorded but whose wake was lost (#6318), and
-      // runs an engine defect suspended (SuspendOnFailure; #7464), every `reconcileEvery`
-      yield* Runner.reconcileAll.pipe(
+      // the reconciler, every `reconcileEvery`: resume the runs and steps an engine defect suspended
+      // (SuspendOnFailure; #7464), then the runs whose answers are recorded but whose wake was lost (#6318)
+      yield* resumeSuspendedRecorded.pipe(
+        Effect.zipRight(Runner.reconcileAll),
         Effect.catchAllCause((c) => Effect.logWarning("reconciler", c)),
         Effect.delay(o.reconcileEvery ?? Duration.seconds(30)),
         Effect.forever,
