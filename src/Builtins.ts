@@ -18,8 +18,9 @@ import {
   isList,
   listAt,
   listConcat,
-  listItems,
   listPush,
+  listReverse,
+  listTail,
   type ListValue,
   type MapKey,
   MapV,
@@ -219,10 +220,10 @@ export const BUILTINS: ReadonlyArray<Builtin> = [
     const xs = list(l)
     return xs.length === 0 ? None : new SomeV(listAt(xs, 0))
   }),
-  b("__builtin_list_tail", 1, (l) => listItems(list(l)).slice(1)),
+  b("__builtin_list_tail", 1, (l) => listTail(list(l))),
   b("__builtin_list_append", 2, (l, x) => listPush(list(l), x)),
   b("__builtin_list_concat", 2, (l, m) => listConcat(list(l), list(m))),
-  b("__builtin_list_reverse", 1, (l) => [...listItems(list(l))].reverse()),
+  b("__builtin_list_reverse", 1, (l) => listReverse(list(l))),
   b("__builtin_map_get", 2, (m, k) => {
     const v = map(m).get(key(k))
     return v === undefined ? None : new SomeV(v)

@@ -125,9 +125,10 @@ const MASK = WIDTH - 1
 type Node = Array<unknown>
 
 /**
- * A `List` value built by `list_push` / `list_concat` / `++`: a persistent vector (a 32-way trie
- * of full 32-element leaves plus a tail, the structure of Clojure's and Scala's vectors), so
- * `list_get` and `list_push` cost O(log32 n) and a push never copies the list it came from.
+ * A `List` value built by `list_push` / `list_concat` / `++` / `list_tail` / `list_reverse`: a
+ * persistent vector (a 32-way trie of full 32-element leaves plus a tail, the structure of
+ * Clojure's and Scala's vectors), so `list_get` and `list_push` cost O(log32 n) and a push never
+ * copies the list it came from.
  *
  * The tail is an append buffer shared by the versions that were pushed in sequence: a version
  * whose `tailLen` equals the buffer's length pushes in place (the versions before it only ever read
@@ -135,17 +136,30 @@ type Node = Array<unknown>
  * ≤ 32 tail slots first. Building a list in a loop is therefore one array push plus one small
  * object per element. A full tail becomes a leaf of the trie and is never written again.
  *
+ * A `ListV` is a window onto its vector: the `length` elements from index `start`, read backwards
+ * when `rev` is set. `list_tail` moves the window (O(1)), `list_reverse` flips `rev` (O(1)); the
+ * vector is rebuilt only once more than half of it lies outside the window (so a list drained with
+ * `xs = list_tail(xs)` costs O(1) amortised per step and never holds more than twice what it shows)
+ * or when a list whose window does not end at the vector's end (a reversed list, say) is pushed to:
+ * a push appends to the vector's end. `ListV.copied` counts every element a `ListV` copies (tests and the bench read it).
+ *
  * A plain JS array is a List too (list literals, builtin results, handler results): every
  * consumer goes through `isList` / `listItems` / `listLength` / `listAt`.
  */
 export class ListV {
   readonly _tag = "List" as const
+  /** elements copied by `from`, `toArray` and the rebuilds of `tail1` (work accounting for tests and the bench) */
+  static copied = 0
   constructor(
     readonly length: number,
     private readonly shift: number,
     private readonly root: Node,
     private readonly tail: Array<Value>,
-    private readonly tailLen: number
+    private readonly tailLen: number,
+    /** elements in the vector (trie + tail); the window is [start, start + length) of them */
+    private readonly count: number = length,
+    private readonly start: number = 0,
+    private readonly rev: boolean = false
   ) {}
 
   static readonly empty: ListV = new ListV(0, BITS, [], [], 0)
@@ -153,6 +167,7 @@ export class ListV {
   static from(xs: ReadonlyArray<Value>): ListV {
     let l = ListV.empty
     const n = xs.length
+    ListV.copied += n
     let i = 0
     // whole leaves straight into the trie (the last ≤ 32 elements stay in the tail)
     while (n - i > WIDTH) {
@@ -163,9 +178,9 @@ export class ListV {
     return new ListV(n, l.shift, l.root, tail, tail.length)
   }
 
-  /** A list of the trie of `this` plus `leaf` (32 elements), with an empty tail. */
+  /** A list of the trie of `this` plus `leaf` (32 elements), with an empty tail (only for a window reaching the vector's end). */
   private withLeaf(leaf: Array<Value>): ListV {
-    const inTrie = this.length - this.tailLen
+    const inTrie = this.count - this.tailLen
     let root: Node
     let shift = this.shift
     if (inTrie === 1 << (shift + BITS)) {
@@ -174,43 +189,82 @@ export class ListV {
     } else {
       root = pushLeaf(this.root, shift, inTrie, leaf)
     }
-    return new ListV(inTrie + WIDTH, shift, root, [], 0)
+    const count = inTrie + WIDTH
+    return new ListV(count - this.start, shift, root, [], 0, count, this.start)
   }
 
-  get(i: number): Value {
-    const off = this.length - this.tailLen
+  /** Element `i` of the vector (0 ≤ i < count). */
+  private at(i: number): Value {
+    const off = this.count - this.tailLen
     if (i >= off) return this.tail[i - off]
     let node = this.root
     for (let level = this.shift; level > 0; level -= BITS) node = node[(i >>> level) & MASK] as Node
     return node[i & MASK] as Value
   }
 
+  /** The vector index of element `i` of the list. */
+  private index(i: number): number {
+    return this.rev ? this.start + this.length - 1 - i : this.start + i
+  }
+
+  get(i: number): Value {
+    return this.at(this.rev ? this.start + this.length - 1 - i : this.start + i)
+  }
+
   push(x: Value): ListV {
+    // a push appends to the vector: a window that does not end at the vector's end is rebuilt first
+    if (this.rev || this.start + this.length !== this.count) return ListV.from(this.toArray()).push(x)
     const t = this.tailLen
     if (t < WIDTH) {
       let tail = this.tail
       if (tail.length !== t) tail = tail.slice(0, t)
       tail.push(x)
-      return new ListV(this.length + 1, this.shift, this.root, tail, t + 1)
+      return new ListV(this.length + 1, this.shift, this.root, tail, t + 1, this.count + 1, this.start)
     }
     const l = this.withLeaf(this.tail)
-    return new ListV(l.length + 1, l.shift, l.root, [x], 1)
+    return new ListV(l.length + 1, l.shift, l.root, [x], 1, l.count + 1, l.start)
   }
 
   set(i: number, x: Value): ListV {
-    const off = this.length - this.tailLen
-    if (i >= off) {
+    const j = this.index(i)
+    const off = this.count - this.tailLen
+    if (j >= off) {
       const tail = this.tail.slice(0, this.tailLen)
-      tail[i - off] = x
-      return new ListV(this.length, this.shift, this.root, tail, this.tailLen)
+      tail[j - off] = x
+      return new ListV(this.length, this.shift, this.root, tail, this.tailLen, this.count, this.start, this.rev)
     }
-    return new ListV(this.length, this.shift, setIn(this.root, this.shift, i, x), this.tail, this.tailLen)
+    return new ListV(this.length, this.shift, setIn(this.root, this.shift, j, x), this.tail, this.tailLen, this.count, this.start, this.rev)
+  }
+
+  /** The list without its first element (the empty list stays empty): O(1) amortised, shares the vector. */
+  tail1(): ListV {
+    if (this.length === 0) return this
+    const length = this.length - 1
+    const start = this.rev ? this.start : this.start + 1
+    // more than half of the vector outside the window: rebuild, so a drained list frees its prefix
+    if (this.count - length > WIDTH && this.count - length > length) {
+      const out = new Array<Value>(length)
+      for (let i = 0; i < length; i++) out[i] = this.get(i + 1)
+      ListV.copied += length
+      return ListV.from(out)
+    }
+    return new ListV(length, this.shift, this.root, this.tail, this.tailLen, this.count, start, this.rev)
+  }
+
+  /** The list backwards: O(1), shares the vector. */
+  reverse(): ListV {
+    return new ListV(this.length, this.shift, this.root, this.tail, this.tailLen, this.count, this.start, !this.rev)
   }
 
   /** The elements as a fresh array. */
   toArray(): Array<Value> {
     const n = this.length
+    ListV.copied += n
     const out = new Array<Value>(n)
+    if (this.rev || this.start !== 0 || n !== this.count) {
+      for (let i = 0; i < n; i++) out[i] = this.get(i)
+      return out
+    }
     const off = n - this.tailLen
     let k = 0
     for (let i = 0; i < off; i += WIDTH) {
@@ -261,6 +315,14 @@ export const listAt = (l: ListValue, i: number): Value => (l instanceof ListV ? 
 
 /** `l` with `x` appended: O(log32 n), never a copy of `l`. */
 export const listPush = (l: ListValue, x: Value): ListV => (l instanceof ListV ? l : ListV.from(l as ReadonlyArray<Value>)).push(x)
+
+/** `l` without its first element (`[]` stays `[]`): O(1) amortised for a `ListV`, one copy to a `ListV` for an array. */
+export const listTail = (l: ListValue): ListValue =>
+  l.length === 0 ? l : (l instanceof ListV ? l : ListV.from(l as ReadonlyArray<Value>)).tail1()
+
+/** `l` backwards: O(1) for a `ListV`, one copy to a `ListV` for an array. */
+export const listReverse = (l: ListValue): ListValue =>
+  l.length <= 1 ? l : (l instanceof ListV ? l : ListV.from(l as ReadonlyArray<Value>)).reverse()
 
 /** `a` followed by `b`. */
 export const listConcat = (a: ListValue, b: ListValue): ListValue => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { BUILTIN_SIGNATURES } from "../src/BuiltinTypes.js"
 import { BUILTINS, callBuiltin, VmFault } from "../src/Builtins.js"
 import { compileSource } from "../src/Compiler.js"
-import { AxFloat, mkMap, show, type Value } from "../src/Value.js"
+import { AxFloat, ListV, mkMap, show, type Value } from "../src/Value.js"
 import { runPure } from "../src/Vm.js"
 
 const call = (name: string, ...args: Array<Value>): string => show(callBuiltin(name, args))
@@ -121,6 +121,22 @@ describe("__builtin_ lists and maps", () => {
     const xs = [1, 2, 3]
     expect(call("__builtin_list_reverse", xs)).toBe("[3, 2, 1]")
     expect(xs).toEqual([1, 2, 3])
+    expect(call("__builtin_list_reverse", [])).toBe("[]")
+    expect(call("__builtin_list_tail", callBuiltin("__builtin_list_reverse", [xs]))).toBe("[2, 1]")
+  })
+  it("list_tail and list_reverse in a loop do O(1) work per call, not a copy of the list", () => {
+    // `xs = list_tail(xs)` over 100,000 elements: a copy per call would move ~5·10⁹ elements
+    const n = 100_000
+    let xs: Value = Array.from({ length: n }, (_, i) => i)
+    const before = ListV.copied
+    let sum = 0
+    for (let k = 0; k < n; k++) {
+      sum += callBuiltin("list_get", [xs, 0]) as number
+      xs = callBuiltin("__builtin_list_tail", [callBuiltin("__builtin_list_reverse", [callBuiltin("__builtin_list_reverse", [xs])])])
+    }
+    expect(show(xs)).toBe("[]")
+    expect(sum).toBe((n * (n - 1)) / 2)
+    expect(ListV.copied - before).toBeLessThan(4 * n)
   })
   it("maps: get/set/remove/contains_key/len, keys sorted, values in key order, values immutable", () => {
     const m = mkMap([["b", 2], ["a", 1], ["é", 3], ["Z", 0]])

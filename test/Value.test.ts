@@ -8,6 +8,8 @@ import {
   isList,
   listConcat,
   listPush,
+  listReverse,
+  listTail,
   ListV,
   mkMap,
   None,
@@ -113,6 +115,80 @@ describe("persistent lists (ListV)", () => {
     expect(JSON.stringify(toJson(l))).toBe(JSON.stringify(toJson(arr)))
     expect(listConcat(l, arr).length).toBe(6)
     expect(show(listConcat(l, arr))).toBe("[1, \"two\", [3], 1, \"two\", [3]]")
+  })
+})
+
+describe("list windows: list_tail and list_reverse without copying", () => {
+  // a small deterministic PRNG (xorshift32), so a failure reproduces
+  const rng = (seed: number) => () => {
+    seed ^= seed << 13
+    seed ^= seed >>> 17
+    seed ^= seed << 5
+    return (seed >>> 0) / 2 ** 32
+  }
+
+  it("any mix of push, tail, reverse, set and concat agrees with a plain array, and never changes an earlier version", () => {
+    const next = rng(12345)
+    for (const n0 of [0, 1, 31, 32, 33, 100, 1057]) {
+      let l: ReturnType<typeof listTail> = Array.from({ length: n0 }, (_, i) => i)
+      let model: Array<Value> = Array.from({ length: n0 }, (_, i) => i)
+      const kept: Array<[ReturnType<typeof listTail>, Array<Value>]> = []
+      for (let step = 0; step < 400; step++) {
+        const r = next()
+        if (r < 0.35) {
+          l = listPush(l, `p${step}`)
+          model = [...model, `p${step}`]
+        } else if (r < 0.6) {
+          l = listTail(l)
+          model = model.slice(1)
+        } else if (r < 0.75) {
+          l = listReverse(l)
+          model = [...model].reverse()
+        } else if (r < 0.85 && model.length > 0) {
+          const i = Math.floor(next() * model.length)
+          l = (l instanceof ListV ? l : ListV.from(l)).set(i, `s${step}`)
+          model = model.map((x, j) => (j === i ? `s${step}` : x))
+        } else if (r < 0.9) {
+          l = listConcat(l, [1, 2])
+          model = [...model, 1, 2]
+        }
+        if (step % 7 === 0) kept.push([l, model])
+        expect(l.length).toBe(model.length)
+        if (step % 5 === 0) expect(show(l)).toBe(show(model))
+      }
+      for (const [v, m] of kept) {
+        expect(show(v)).toBe(show(m))
+        expect(equals(v, m)).toBe(true)
+        for (let i = 0; i < m.length; i++) expect(v instanceof ListV ? v.get(i) : v[i]).toEqual(m[i])
+      }
+    }
+  })
+
+  it("draining 100,000 elements with list_tail copies O(n) elements in all, not O(n²)", () => {
+    const n = 100_000
+    let l: ReturnType<typeof listTail> = ListV.from(Array.from({ length: n }, (_, i) => i))
+    const before = ListV.copied
+    let sum = 0
+    while (l.length > 0) {
+      sum += (l as ListV).get(0) as number
+      l = listTail(l)
+    }
+    expect(sum).toBe((n * (n - 1)) / 2)
+    // the rebuilds (each once more than half the vector is outside the window) copy < 2n in all
+    expect(ListV.copied - before).toBeLessThan(4 * n)
+  })
+
+  it("list_reverse is O(1): reversing a 100,000-element list 10,000 times copies nothing, and reverse twice is the list", () => {
+    const n = 100_000
+    const base = ListV.from(Array.from({ length: n }, (_, i) => i))
+    const before = ListV.copied
+    let l: ReturnType<typeof listReverse> = base
+    for (let k = 0; k < 10_000; k++) l = listReverse(l)
+    expect(ListV.copied - before).toBe(0)
+    expect(equals(l, base)).toBe(true)
+    const r = listReverse(base) as ListV
+    expect([r.get(0), r.get(n - 1), listTail(r).length, (listTail(r) as ListV).get(0)]).toEqual([n - 1, 0, n - 1, n - 2])
+    expect(ListV.copied - before).toBe(0)
   })
 })
 
