@@ -838,26 +838,66 @@ const retrying = (inner: ExporterTransport, random: () => number, onAttemptFaile
   shutdown: () => inner.shutdown()
 })
 
-/** Put `retrying` in place of the exporter's retrying transport (0.208: `_delegate._transport._transport`). */
-const installRetries = (exporter: object, random: () => number, onAttemptFailed: (e: string) => void): boolean => {
-  const delegate = (exporter as { _delegate?: { _transport?: { _transport?: ExporterTransport } } })._delegate
-  const http = delegate?._transport?._transport
-  if (delegate === undefined || http === undefined || typeof http.send !== "function") return false
-  delegate._transport = retrying(http, random, onAttemptFailed) as { _transport?: ExporterTransport }
+/**
+ * Put `retrying` in place of an export delegate's retrying transport (0.208:
+ * `_transport._transport`; no public way to hand the HTTP delegate a transport). Without that
+ * shape the exporter keeps its own retries, and the retry tests fail.
+ */
+const installRetries = (delegate: object, random: () => number, onAttemptFailed: (e: string) => void): boolean => {
+  const d = delegate as { _transport?: { _transport?: ExporterTransport } }
+  const http = d._transport?._transport
+  if (http === undefined || typeof http.send !== "function") return false
+  d._transport = retrying(http, random, onAttemptFailed) as { _transport?: ExporterTransport }
   return true
 }
 
 // -- loading -------------------------------------------------------------------------------------
 
+/** The OTLP/HTTP export delegate the exporters are made of (`@opentelemetry/otlp-exporter-base`). */
+interface ExportDelegate {
+  export(spans: Array<ReadableSpan>, done: (result: { readonly code: number; readonly error?: Error }) => void): void
+  forceFlush(): Promise<void>
+  shutdown(): Promise<void>
+}
+
+type ExporterOptions = ConstructorParameters<typeof import("@opentelemetry/exporter-trace-otlp-proto").OTLPTraceExporter>[0]
+
+/**
+ * The OTLP/HTTP delegate for `protocol`. `http/json`: the one inside
+ * `@opentelemetry/exporter-trace-otlp-http`'s exporter. `http/protobuf`: the same HTTP delegate of
+ * `@opentelemetry/otlp-exporter-base` (public `createOtlpHttpExportDelegate`, loaded from beside
+ * `@opentelemetry/exporter-trace-otlp-proto`, whose own dependency it is), with boruna's
+ * allocation-free encoder (`TelemetryProtobuf.ts`) as its serializer.
+ */
+const loadExporter = async (protocol: OtlpProtocol): Promise<(options: ExporterOptions) => ExportDelegate> => {
+  if (protocol === "http/json") {
+    const m = await import("@opentelemetry/exporter-trace-otlp-http")
+    return (options) => (new m.OTLPTraceExporter(options) as unknown as { readonly _delegate: ExportDelegate })._delegate
+  }
+  const [{ createRequire }, { encodeTraceRequest }] = await Promise.all([import("node:module"), import("./TelemetryProtobuf.js")])
+  const beside = createRequire(createRequire(import.meta.url).resolve("@opentelemetry/exporter-trace-otlp-proto"))
+  const nodeHttp = beside("@opentelemetry/otlp-exporter-base/node-http") as typeof import("@opentelemetry/otlp-exporter-base/node-http")
+  const serializer = {
+    serializeRequest: (spans: Array<ReadableSpan>) => encodeTraceRequest(spans),
+    // the response only ever carries a partial-success notice the exporter logs to its (silent) diag logger
+    deserializeResponse: () => ({})
+  }
+  return (options) =>
+    nodeHttp.createOtlpHttpExportDelegate(
+      nodeHttp.convertLegacyHttpOptions(options ?? {}, "TRACES", "v1/traces", { "Content-Type": "application/x-protobuf" }),
+      serializer
+    ) as unknown as ExportDelegate
+}
+
 const loadSdk = (protocol: OtlpProtocol) =>
   Effect.tryPromise({
     try: async () => {
-      const [exporter, sdk, resources] = await Promise.all([
-        protocol === "http/json" ? import("@opentelemetry/exporter-trace-otlp-http") : import("@opentelemetry/exporter-trace-otlp-proto"),
+      const [makeExporter, sdk, resources] = await Promise.all([
+        loadExporter(protocol),
         import("@opentelemetry/sdk-trace-base"),
         import("@opentelemetry/resources")
       ])
-      return { exporter, sdk, resources }
+      return { makeExporter, sdk, resources }
     },
     catch: (e) => new TelemetryConfigError({ variable: "OTEL_EXPORTER_OTLP_ENDPOINT", reason: `cannot load the OpenTelemetry SDK: ${describeError(e)}` })
   })
@@ -885,7 +925,7 @@ const exporting = (
   options: FromEnvOptions
 ): Layer.Layer<TelemetryEnabled | SpanRecorder, TelemetryConfigError> =>
   Layer.unwrapScoped(Effect.gen(function*() {
-    const { exporter: exporterModule, resources, sdk } = yield* loadSdk(config.protocol)
+    const { makeExporter, resources, sdk } = yield* loadSdk(config.protocol)
     const stderr = options.stderr ?? writeStderr
     const local = options.recordLocally === true ? makeRecorder() : undefined
 
@@ -902,7 +942,7 @@ const exporting = (
       waiters.clear()
     }
 
-    const otlp = new exporterModule.OTLPTraceExporter({
+    const otlp = makeExporter({
       url: config.tracesUrl,
       headers: { ...config.headers },
       compression: config.compression as CompressionAlgorithm,
