@@ -7,16 +7,20 @@
  * Two tables, each against its own baseline:
  *  - the command (`node bin/boruna run prog.ax --policy allow-all [--record run.json]`), wall
  *    time from spawn to exit: what a user waits for, and what the issue measured (15.9 s against
- *    0.32 s when every event was fsynced). Target ≤ 2×.
+ *    0.32 s when every event was fsynced). Target ≤ 1.6× (the issue's ≤ 2×, with margin).
  *  - in process (compile once, then `Vm.run` through the gateway with the in-memory log vs the
- *    file writer): the recorder's cost without start-up, an upper bound of the ratio.
+ *    file writer): the recorder's cost without start-up, an upper bound of the ratio. Target ≤ 2.5×.
+ *    Its floor is the one `write` per call that the SIGKILL guarantee needs (about 1.2 µs each on
+ *    ext4 on the 2-core CI machine, against about 1 µs per call for the whole in-memory run).
  * Ratios are medians of per-round ratios (each round runs both modes, alternating which goes first).
+ * The load average is printed beside the figures: on a shared machine they are only comparable at
+ * a similar load.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { availableParallelism, loadavg, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { programHash } from "../src/Bytecode.js"
@@ -30,7 +34,8 @@ import { Vm } from "../src/Vm.js"
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const BIN = join(ROOT, "bin", "boruna")
-const TARGET = 2
+const TARGET = 1.6
+const TARGET_IN_PROCESS = 2.5
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(name)
@@ -149,7 +154,7 @@ const main = async (): Promise<void> => {
   const { cli, inProcess } = await run(calls, runs)
   const row = (name: string, ms: number, ratio?: number) =>
     `  ${name.padEnd(52)} ${ms.toFixed(1).padStart(8)} ms${ratio === undefined ? "" : `  ${ratio.toFixed(2).padStart(5)}×`}`
-  console.log(`record: ${calls.toLocaleString("en-US")} time.now calls, median of ${runs} interleaved rounds`)
+  console.log(`record: ${calls.toLocaleString("en-US")} time.now calls, median of ${runs} interleaved rounds (load average ${loadavg()[0].toFixed(2)} at start)`)
   console.log("  the command, wall time (baseline: the same run without --record)")
   console.log(row("boruna run prog.ax --policy allow-all", cli.a))
   console.log(row("boruna run prog.ax --policy allow-all --record run.json", cli.b, cli.ratio))
@@ -157,6 +162,10 @@ const main = async (): Promise<void> => {
   console.log(row("in-memory log", inProcess.a))
   console.log(row("file writer (EventLogFile.openWriter, closed)", inProcess.b, inProcess.ratio))
   console.log(`  target: --record ≤ ${TARGET}× the same command → ${cli.ratio <= TARGET ? "met" : "MISSED"} (${cli.ratio.toFixed(2)}×)`)
+  console.log(
+    `  target: file writer ≤ ${TARGET_IN_PROCESS}× the in-memory log → ${inProcess.ratio <= TARGET_IN_PROCESS ? "met" : "MISSED"} (${inProcess.ratio.toFixed(2)}×)`
+  )
+  console.log(`  load average (1, 5, 15 min): ${loadavg().map((l) => l.toFixed(2)).join(", ")} on ${availableParallelism()} cores`)
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -255,6 +255,9 @@ interface CallText {
   readonly tail: string
   /** the whole line for no arguments */
   readonly empty: string
+  /** `tail` and `empty` with the newline: what the writer writes */
+  readonly tailNl: string
+  readonly emptyNl: string
 }
 const callTexts = new Map<number, CallText>()
 const noSite = new Map<string, CallText>()
@@ -263,7 +266,7 @@ const callText = (capability: string, site: CallSite | undefined): CallText => {
     let t = noSite.get(capability)
     if (t === undefined) {
       const head = `{"CapCall":{"capability":${quoted(capability)},"args":`
-      t = { capability, file: undefined, fn: undefined, line: 0, col: 0, head, tail: "}}", empty: `${head}[]}}` }
+      t = { capability, file: undefined, fn: undefined, line: 0, col: 0, head, tail: "}}", empty: `${head}[]}}`, tailNl: "}}\n", emptyNl: `${head}[]}}\n` }
       if (noSite.size < 4096) noSite.set(capability, t)
     }
     return t
@@ -275,7 +278,18 @@ const callText = (capability: string, site: CallSite | undefined): CallText => {
   }
   const head = `{"CapCall":{"capability":${quoted(capability)},"args":`
   const tail = `,"site":${siteText(site)}}}`
-  const made: CallText = { capability, file: site.file, fn: site.fn, line: site.line, col: site.col, head, tail, empty: `${head}[]${tail}` }
+  const made: CallText = {
+    capability,
+    file: site.file,
+    fn: site.fn,
+    line: site.line,
+    col: site.col,
+    head,
+    tail,
+    empty: `${head}[]${tail}`,
+    tailNl: `${tail}\n`,
+    emptyNl: `${head}[]${tail}\n`
+  }
   if (t !== undefined || callTexts.size < 4096) callTexts.set(key, made)
   return made
 }
@@ -868,13 +882,18 @@ export const openWriter = (
     guard("CapCall")
     if (heldCount > 0) commit(heldCount, "CapCall")
     const t = callText(capability, site)
-    if (args.length === 0) encode(t.empty + "\n")
-    else encode(t.head + argsText(args) + t.tail + "\n")
+    if (args.length === 0) encode(t.emptyNl)
+    else {
+      encode(t.head)
+      encode(argsText(args))
+      encode(t.tailNl)
+    }
     heldCount = 1
   }
   const appendResult = (capability: string, result: Value): void => {
     guard("CapResult")
-    encode(resultHead(capability) + valueText(result) + "}}\n")
+    encode(resultHead(capability))
+    encode(typeof result === "number" ? `{"Int":${result}}}}\n` : `${valueText(result)}}}\n`)
     commit(heldCount + 1, "CapResult")
   }
   const flush = (): void => {
