@@ -25,6 +25,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { createHash, type Hash } from "node:crypto"
 import * as Fs from "node:fs"
+import * as Path from "node:path"
 import { capabilitySetHash } from "./Capability.js"
 import type { CallSite, Event } from "./Event.js"
 import { EventLog, type EventLogService } from "./EventLog.js"
@@ -647,6 +648,31 @@ const describeIo = (e: unknown): string => {
   return String(e)
 }
 
+/** errors that mean "this directory cannot be fsynced here", not "the data may be lost" */
+const NO_DIRECTORY_SYNC: ReadonlySet<string> = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EACCES", "EPERM", "EISDIR"])
+
+/**
+ * fsync a directory: its entries (a file created or renamed in it) survive a power loss only then.
+ * A file system that cannot fsync a directory (EINVAL, ENOTSUP), or a directory the process may
+ * create files in but not open (EACCES, EPERM), is left as it is.
+ */
+export const syncDirectory = (dir: string): void => {
+  let fd: number
+  try {
+    fd = Fs.openSync(dir, "r")
+  } catch (e) {
+    if (NO_DIRECTORY_SYNC.has((e as NodeJS.ErrnoException).code ?? "")) return
+    throw e
+  }
+  try {
+    Fs.fsyncSync(fd)
+  } catch (e) {
+    if (!NO_DIRECTORY_SYNC.has((e as NodeJS.ErrnoException).code ?? "")) throw e
+  } finally {
+    Fs.closeSync(fd)
+  }
+}
+
 /** An open log file: `append` writes each event as it comes; `close` seals, fsyncs and closes. */
 export interface LogWriter extends EventLogService {
   readonly file: string
@@ -671,6 +697,8 @@ export interface WriterIo {
    */
   readonly fsyncAsync?: (fd: number, done: (err: Error | null) => void) => void
   readonly close: (fd: number) => void
+  /** optional: fsync the directory `dir` (after the file was created in it) */
+  readonly syncDir?: (dir: string) => void
   /** milliseconds, monotonic */
   readonly now: () => number
 }
@@ -682,6 +710,7 @@ export const nodeIo: WriterIo = {
   fsync: (fd) => Fs.fsyncSync(fd),
   fsyncAsync: (fd, done) => Fs.fsync(fd, done),
   close: (fd) => Fs.closeSync(fd),
+  syncDir: (dir) => syncDirectory(dir),
   now: () => performance.now()
 }
 
@@ -698,7 +727,8 @@ export interface WriterOptions {
 const BUFFER_BYTES = 256 * 1024
 
 /**
- * Open `file` for writing (truncating it), write the header and its seal, and fsync. Then:
+ * Open `file` for writing (truncating it), write the header and its seal, fsync it and its
+ * directory (so the file itself survives a power loss). Then:
  *
  * - Every event reaches the file (one `write`) before its result returns to the program: a
  *   `CapResult` / `CapError` / `CapRefused` is written before `append` returns, and so is any other
@@ -727,7 +757,7 @@ export const openWriter = (
   const io = options.io ?? nodeIo
   const windowMs = options.syncWindowMs ?? SYNC_WINDOW_MS
   const chain = new Chain()
-  let fd: number
+  let fd = -1
   try {
     fd = io.open(file)
     const head = encodeHeader(header) + "\n"
@@ -736,7 +766,16 @@ export const openWriter = (
     chain.add(seal)
     writeAll(io, fd, head + seal)
     io.fsync(fd)
+    // the file's name is an entry of its directory: on disk only once the directory is fsynced
+    io.syncDir?.(Path.dirname(file))
   } catch (e) {
+    if (fd >= 0) {
+      try {
+        io.close(fd)
+      } catch {
+        // the error that stopped the open is the one to report
+      }
+    }
     return Either.left(new EventLogFileError({ file, reason: `cannot write event log: ${describeIo(e)}` }))
   }
   let open = true

@@ -31,6 +31,7 @@ import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { syncDirectory } from "./EventLogFile.js"
 import { HandlerFailure } from "./Errors.js"
 import { type Handler, Handlers, type HandlersService, override } from "./Handlers.js"
 import { display, type Value } from "./Value.js"
@@ -171,26 +172,6 @@ export const save = (file: string, tape: Tape): Either.Either<void, NetTapeError
   }
 }
 
-/** errors that mean "this directory cannot be fsynced here", not "the data may be lost" */
-const NO_DIRECTORY_SYNC: ReadonlySet<string> = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EACCES", "EPERM", "EISDIR"])
-
-/** fsync a directory (its entries: a file created or renamed in it). */
-export const syncDirectory = (dir: string): void => {
-  let fd: number
-  try {
-    fd = Fs.openSync(dir, "r")
-  } catch (e) {
-    if (NO_DIRECTORY_SYNC.has((e as NodeJS.ErrnoException).code ?? "")) return
-    throw e
-  }
-  try {
-    Fs.fsyncSync(fd)
-  } catch (e) {
-    if (!NO_DIRECTORY_SYNC.has((e as NodeJS.ErrnoException).code ?? "")) throw e
-  } finally {
-    Fs.closeSync(fd)
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // recording

@@ -1,7 +1,8 @@
 /**
  * The durability contract, tested where it is made (docs/replay.md, "Durability"):
  *
- * - the event log: each event is written (one `write`) before its result returns to the program;
+ * - the event log: its directory is fsynced once the file is created (with the header in it);
+ *   each event is written (one `write`) before its result returns to the program;
  *   the file is fsynced at most `SYNC_WINDOW_MS` after an event was written, and at exit; a write
  *   error fails the run with one clear error line and loses no earlier event;
  * - the net tape: after every exchange the tape is written to a temporary file, fsynced, renamed,
@@ -254,6 +255,13 @@ describe("boruna run --record under strace", () => {
     const ops = r.calls.filter((c) => c.path === log).map((c) =>
       c.name === "write" ? `write ${/"\{\\"(\w+)\\"/.exec(c.text)?.[1] ?? "?"}` : c.name
     )
+    // the new file's directory is fsynced once, right after the header
+    const dirSyncs = r.calls.flatMap((c, i) => (c.name === "fsync" && c.path === dir ? [i] : []))
+    const headerSync = r.calls.findIndex((c) => c.name === "fsync" && c.path === log)
+    const firstCall = r.calls.findIndex((c) => c.name === "write" && c.path === log && c.text.includes("CapCall"))
+    expect(dirSyncs).toHaveLength(1)
+    expect(dirSyncs[0]).toBeGreaterThan(headerSync)
+    expect(dirSyncs[0]).toBeLessThan(firstCall)
     // each slow call's CapCall is written before its handler sleeps, and the window's timer fsyncs
     // it (after a seal) while the handler sleeps; each result is written before the next call
     expect(ops).toEqual([
