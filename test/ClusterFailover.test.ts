@@ -29,7 +29,7 @@ afterAll(() => {
   pg?.stop()
 })
 
-const LOCK_EXPIRY = 5
+const LOCK_EXPIRY = Pg.LOCK_EXPIRY
 const IDS = ["f1", "f2", "f3", "f4"]
 
 /** Poll every run until it is Complete; their results. */

@@ -52,7 +52,7 @@ const fakeModel = LoopbackServer.server((req, body, res) => {
 })
 
 const client = (url: string) =>
-  Runner.clientLayer(Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(5) }), Cluster.clientEnv(Runner.makeEnv())).pipe(
+  Runner.clientLayer(Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(Pg.LOCK_EXPIRY) }), Cluster.clientEnv(Runner.makeEnv())).pipe(
     Layer.provide(Telemetry.off),
     Layer.orDie
   )

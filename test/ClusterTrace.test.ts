@@ -46,7 +46,7 @@ describe("traces across runners", () => {
         Promise.all(["runner-a", "runner-b"].map((name) => Pg.startRunner({ url, policy: fixture.policyFile, env: otel(name) })))
       )
       yield* Effect.promise(() => Pg.settled(fixture.pg, url, runners.map((r) => r.address)))
-      const client = Runner.clientLayer(Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(5) }), Cluster.clientEnv(Runner.makeEnv())).pipe(
+      const client = Runner.clientLayer(Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(Pg.LOCK_EXPIRY) }), Cluster.clientEnv(Runner.makeEnv())).pipe(
         Layer.provide(Telemetry.off),
         Layer.orDie
       )

@@ -143,12 +143,23 @@ export interface RunnerProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
+/**
+ * The shard-lock expiry of the test runners (seconds; `BORUNA_CLUSTER_LOCK_EXPIRY`). cluster
+ * refreshes a runner's locks every expiry / 3 with that same interval as the refresh's timeout, and
+ * a refresh that times out makes the runner drop every shard and interrupt its entities (the calls
+ * in flight run again elsewhere). At 5 s (a 1.67 s timeout) a loaded machine (load ~8-15 on 2
+ * cores) was seen doing that to a runner that was merely slow; 8 s gives the refresh 2.67 s and
+ * still a takeover within ~10 s of a SIGKILL (the lock expires 5.3-8 s after it, then ~1-2 s of
+ * polling).
+ */
+export const LOCK_EXPIRY = 8
+
 export interface RunnerArgs {
   readonly url: string
   readonly capabilities?: ReadonlyArray<string>
   readonly group?: string
   readonly policy?: string
-  /** shard-lock expiry in seconds (BORUNA_CLUSTER_LOCK_EXPIRY), default 5 */
+  /** shard-lock expiry in seconds (BORUNA_CLUSTER_LOCK_EXPIRY), default `LOCK_EXPIRY` */
   readonly lockExpiry?: number
   readonly env?: Record<string, string>
 }
@@ -161,7 +172,7 @@ export const startRunner = async (a: RunnerArgs, timeoutMs = 30_000): Promise<Ru
   if (a.capabilities !== undefined) args.push("--capabilities", a.capabilities.join(","))
   if (a.group !== undefined) args.push("--group", a.group)
   if (a.policy !== undefined) args.push("--policy", a.policy)
-  const r = startCli(args, { BORUNA_CLUSTER_LOCK_EXPIRY: String(a.lockExpiry ?? 5), ...a.env })
+  const r = startCli(args, { BORUNA_CLUSTER_LOCK_EXPIRY: String(a.lockExpiry ?? LOCK_EXPIRY), ...a.env })
   track(r.child)
   const exited = r.done.then((x) => ({ code: x.code, signal: x.signal }))
   await new Promise<void>((resolve, reject) => {
@@ -183,7 +194,7 @@ export const startRunner = async (a: RunnerArgs, timeoutMs = 30_000): Promise<Ru
 }
 
 /** The in-process client (clientOnly) for `url`, scoped to the test. */
-export const client = (url: string, lockExpiry = 5): Layer.Layer<Cluster.ClusterServices, Cluster.ClusterError> =>
+export const client = (url: string, lockExpiry = LOCK_EXPIRY): Layer.Layer<Cluster.ClusterServices, Cluster.ClusterError> =>
   Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(lockExpiry) })
 
 /** Poll until `f` gives a value (not undefined), or fail after `timeoutMs`. */
