@@ -738,9 +738,10 @@ const BUFFER_BYTES = 256 * 1024
  *   with SIGKILL therefore loses no event: the kernel has every written byte.
  * - Group commit: the file is fsynced (after a `Seal` line covering everything before it) at most
  *   `SYNC_WINDOW_MS` after an event was written — by an unref'd timer, which fires during a long
- *   computation too (the VM gives the event loop a turn every `DEFAULT_TURN_MS`), or by the next
- *   append once the window has passed when nothing yields — and at `close` / process exit. A power
- *   loss or kernel crash can lose at most the events of the last window. docs/replay.md.
+ *   computation too (the VM gives the event loop a turn every `DEFAULT_TURN_MS`), or, when the
+ *   event loop has not turned since the window opened (a synchronous caller), by the first append
+ *   once the window has passed — and at `close` / process exit. A power loss or kernel crash can
+ *   lose at most the events of the last window. docs/replay.md.
  * - A write failure (disk full, …) throws an `EventLogFileError` from `append` and from every later
  *   one, after a last fsync of what was written: recording must not go on with events missing, and
  *   every event before the failed one stays in the file.
@@ -789,6 +790,14 @@ export const openWriter = (
   let heldCount = 0 // events in buf[written, end): 0 or 1 (the held CapCall)
   let failed: EventLogFileError | undefined
   let dirtySince = -1 // when the first event not yet fsynced was written; -1: none
+  // the event loop has had a turn since the window opened: it turns, so the window's timer will end
+  // the window, and appends need not read the clock (a clock read per event is measurable)
+  let turned = false
+  let probe: ReturnType<typeof setImmediate> | undefined
+  const onTurn = (): void => {
+    probe = undefined
+    turned = true
+  }
   let timer: ReturnType<typeof setTimeout> | undefined
 
   /** Room for `bytes` more at `end`: hash what is written, move what is not to the front, or grow. */
@@ -841,7 +850,11 @@ export const openWriter = (
       dirtySince = io.now()
       timer = setTimeout(onTimer, windowMs)
       timer.unref?.()
-    } else if (io.now() - dirtySince >= windowMs) {
+      turned = false
+      probe = setImmediate(onTurn)
+      probe.unref?.()
+    } else if (!turned && io.now() - dirtySince >= windowMs) {
+      // nothing has yielded since the window opened (a synchronous caller): its timer cannot fire
       sync()
     }
   }
@@ -861,6 +874,10 @@ export const openWriter = (
     if (timer !== undefined) {
       clearTimeout(timer)
       timer = undefined
+    }
+    if (probe !== undefined) {
+      clearImmediate(probe)
+      probe = undefined
     }
     if (!open || failed !== undefined) return
     try {
@@ -959,6 +976,7 @@ export const openWriter = (
     } finally {
       open = false
       if (timer !== undefined) clearTimeout(timer)
+      if (probe !== undefined) clearImmediate(probe)
       io.close(fd)
     }
   }

@@ -109,6 +109,28 @@ describe("event log writer: group commit", () => {
     w.close()
   })
 
+  it("once the event loop has turned in a window, appends leave ending it to its timer (no clock read per event)", async () => {
+    const file = join(tmp(), "run.json")
+    const t = instrumented()
+    const w = Either.getOrThrow(EventLogFile.openWriter(file, header, { io: t.io, syncWindowMs: 50 }))
+    t.ops.length = 0
+    w.append(call(1))
+    await new Promise((r) => setImmediate(r))
+    // on the writer's clock the window has passed, but its timer (real time) has not fired yet
+    t.advance(1000)
+    w.append(result(1))
+    expect(t.ops).toEqual(["write CapCall", "write CapResult"])
+    await new Promise((r) => setTimeout(r, 200))
+    expect(t.ops).toEqual(["write CapCall", "write CapResult", "write Seal", "fsync"])
+    // the next window: no turn yet, so the append past the window ends it at once
+    w.append(call(2))
+    t.advance(1000)
+    w.append(result(2))
+    expect(t.ops.slice(4)).toEqual(["write CapCall", "write CapResult", "write Seal", "fsync"])
+    w.close()
+    expect(Effect.runSync(EventLogFile.readLog(file)).events).toHaveLength(4)
+  })
+
   it.live("one event, then a second of pure computation: the window's timer fsyncs it ~100 ms later (the VM yields), not at exit", () =>
     Effect.gen(function*() {
       const file = join(tmp(), "run.json")
