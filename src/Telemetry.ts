@@ -37,6 +37,8 @@ import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import type * as Http from "node:http"
 import { randomBytes } from "node:crypto"
+import { readFileSync } from "node:fs"
+import { resolve as resolvePath } from "node:path"
 import { VERSION } from "./cli/version.js"
 import { ExportBackpressure, type ExportBackpressureService, isRecorded, markRecorded, summarizeFailure, TelemetryEnabled } from "./TelemetryFlag.js"
 
@@ -296,6 +298,11 @@ export interface ExportConfig {
   readonly bspExportTimeoutMillis: number
   /** bound on the final flush + shutdown (`BORUNA_TELEMETRY_FLUSH_TIMEOUT_MS`) */
   readonly flushTimeoutMillis: number
+  /**
+   * TLS for an https endpoint, the files' contents (`OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`,
+   * `…_CLIENT_CERTIFICATE`, `…_CLIENT_KEY`): trusted roots, and the client certificate and key
+   */
+  readonly tls: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer }
 }
 
 /** How one variable was resolved (what `boruna doctor` prints). */
@@ -484,6 +491,33 @@ export const resolveConfig = (env: Env, options: { readonly flushTimeoutMillis?:
   const bspExportTimeoutMillis = int("OTEL_BSP_EXPORT_TIMEOUT", DEFAULTS.bspExportTimeoutMillis, 1)
   const flushTimeoutMillis = options.flushTimeoutMillis ?? int("BORUNA_TELEMETRY_FLUSH_TIMEOUT_MS", DEFAULTS.flushTimeoutMillis, 1)
 
+  // TLS files (paths relative to the working directory); an unreadable one is ignored
+  const file = (specificName: string, generalName: string): Buffer | undefined => {
+    const f = pick(specificName, generalName)
+    if (f.raw === undefined) {
+      note(f.variable, undefined, "(unset)")
+      return undefined
+    }
+    try {
+      const content = readFileSync(resolvePath(f.raw))
+      note(f.variable, f.raw, f.raw)
+      return content
+    } catch (e) {
+      const code = typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string" ? (e as { code: string }).code : "unreadable"
+      note(f.variable, f.raw, "(unset)", `'${f.raw}' cannot be read (${code}); ignored`)
+      return undefined
+    }
+  }
+  const ca = file("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
+  let cert = file("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
+  let key = file("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY")
+  if ((cert === undefined) !== (key === undefined)) {
+    warnings.push(`boruna: telemetry: OTEL_EXPORTER_OTLP_CLIENT_${cert === undefined ? "KEY" : "CERTIFICATE"}: usable without a usable client ${cert === undefined ? "certificate" : "key"}; the client certificate is not used`)
+    cert = undefined
+    key = undefined
+  }
+  const tls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) }
+
   if (tracesUrl === undefined) return { config: undefined, settings, warnings }
   return {
     config: {
@@ -497,7 +531,8 @@ export const resolveConfig = (env: Env, options: { readonly flushTimeoutMillis?:
       maxExportBatchSize,
       scheduledDelayMillis,
       bspExportTimeoutMillis,
-      flushTimeoutMillis
+      flushTimeoutMillis,
+      tls
     },
     settings,
     warnings
@@ -951,9 +986,11 @@ const exporting = (
       // in flight) would fail the rest ("Concurrent export limit reached") and lose their spans
       concurrencyLimit: Math.ceil(config.maxQueueSize / config.maxExportBatchSize) + 2,
       // our own agent, so a flush that timed out can cut its sockets
+      // (and the TLS files of the environment for an https endpoint)
       httpAgentOptions: async (protocol) => {
-        const m = protocol === "http:" ? await import("node:http") : await import("node:https")
-        agent = new m.Agent({ keepAlive: true })
+        agent = protocol === "http:"
+          ? new (await import("node:http")).Agent({ keepAlive: true })
+          : new (await import("node:https")).Agent({ keepAlive: true, ...config.tls })
         return agent
       }
     })

@@ -3,11 +3,15 @@
  * span lost while the collector is healthy (backpressure instead of drop), the root span always
  * delivered, and the 1,000,000-call run.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Tracer from "effect/Tracer"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as v8 from "node:v8"
 import { runInNewContext } from "node:vm"
 import { VERSION } from "../src/cli/version.js"
@@ -147,6 +151,80 @@ describe("the exported span", () => {
       expect(rx.spans()).toEqual([])
       expect(stderr).toEqual([])
     }))
+})
+
+/** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+const makeCertificates = (): { readonly dir: string; readonly read: (name: string) => Buffer } => {
+  const dir = mkdtempSync(join(tmpdir(), "boruna-tls-"))
+  const ssl = (...args: Array<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+  ssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=boruna test CA")
+  writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n")
+  ssl("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+  ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+  ssl("req", ...ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=boruna client")
+  ssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.pem", "-days", "2")
+  return { dir, read: (name) => readFileSync(join(dir, name)) }
+}
+
+describe("TLS: OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY", () => {
+  const certs = makeCertificates()
+  afterAll(() => rmSync(certs.dir, { recursive: true, force: true }))
+  const path = (name: string) => join(certs.dir, name)
+  const server = { key: certs.read("server.key"), cert: certs.read("server.pem") }
+
+  it.scopedLive("an https endpoint signed by a private CA: delivered with the CA file, refused (and reported) without it", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped({ tls: server })
+      expect(rx.url).toMatch(/^https:/)
+      yield* Effect.provide(calls(2), stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_CERTIFICATE: path("ca.pem") }))
+      expect(rx.spans()).toHaveLength(3)
+
+      const stderr: Array<string> = []
+      yield* Effect.provide(calls(2), stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }, { stderr: (l) => stderr.push(l), flushTimeoutMillis: 3_000 }))
+      expect(rx.spans()).toHaveLength(3)
+      expect(stderr).toHaveLength(1)
+      expect(stderr[0]).toContain(`3 span(s) could not be delivered to ${rx.tracesUrl}`)
+    }))
+
+  it.scopedLive("mutual TLS: the _TRACES_ client certificate and key are presented; without them the collector refuses", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped({ tls: { ...server, ca: certs.read("ca.pem") } })
+      yield* Effect.provide(calls(1), stack({
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: path("ca.pem"),
+        OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE: path("client.pem"),
+        OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY: path("client.key")
+      }))
+      expect(rx.spans()).toHaveLength(2)
+
+      const stderr: Array<string> = []
+      yield* Effect.provide(calls(1), stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_CERTIFICATE: path("ca.pem") }, { stderr: (l) => stderr.push(l), flushTimeoutMillis: 3_000 }))
+      expect(rx.spans()).toHaveLength(2)
+      expect(stderr.some((l) => l.includes("2 span(s) could not be delivered"))).toBe(true)
+    }))
+
+  it("an unreadable file, or a client key without its certificate: one warning each, ignored, and doctor says how each resolved", () => {
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: "https://127.0.0.1:4318",
+      OTEL_EXPORTER_OTLP_CERTIFICATE: path("missing.pem"),
+      OTEL_EXPORTER_OTLP_CLIENT_KEY: path("client.key")
+    }
+    const r = Telemetry.resolveConfig(env)
+    expect(r.warnings).toEqual([
+      `boruna: telemetry: OTEL_EXPORTER_OTLP_CERTIFICATE: '${path("missing.pem")}' cannot be read (ENOENT); ignored`,
+      "boruna: telemetry: OTEL_EXPORTER_OTLP_CLIENT_KEY: usable without a usable client certificate; the client certificate is not used"
+    ])
+    expect(r.config?.tls).toEqual({})
+    expect(r.settings.filter((s) => /CERTIFICATE|CLIENT_KEY/.test(s.variable)).map((s) => [s.variable, s.used])).toEqual([
+      ["OTEL_EXPORTER_OTLP_CERTIFICATE", "(unset)"],
+      ["OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "(unset)"],
+      ["OTEL_EXPORTER_OTLP_CLIENT_KEY", path("client.key")]
+    ])
+    const ok = Telemetry.resolveConfig({ ...env, OTEL_EXPORTER_OTLP_CERTIFICATE: path("ca.pem"), OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: path("client.pem") })
+    expect(ok.warnings).toEqual([])
+    expect(ok.config?.tls).toEqual({ ca: certs.read("ca.pem"), cert: certs.read("client.pem"), key: certs.read("client.key") })
+  })
 })
 
 describe("retries", () => {

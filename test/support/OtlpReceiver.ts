@@ -25,6 +25,7 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as http from "node:http"
+import * as https from "node:https"
 import { createRequire } from "node:module"
 import type { AddressInfo } from "node:net"
 import { gunzipSync } from "node:zlib"
@@ -44,6 +45,11 @@ export interface OtlpReceiverOptions {
    * million spans); default true
    */
   readonly keep?: boolean
+  /**
+   * serve HTTPS with this key and certificate (PEM); with `ca`, also ask for a client certificate
+   * signed by it and refuse a connection without one (mutual TLS)
+   */
+  readonly tls?: { readonly key: Buffer; readonly cert: Buffer; readonly ca?: Buffer }
 }
 
 export interface ReceivedSpan {
@@ -239,7 +245,7 @@ export const startOtlpReceiver = (options: OtlpReceiverOptions = {}): Promise<Ot
   const requests: Array<ReceivedRequest> = []
   const waiters = new Set<() => void>()
 
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Array<Buffer> = []
     req.on("data", (c: Buffer) => chunks.push(c))
     req.on("end", () => {
@@ -289,13 +295,17 @@ export const startOtlpReceiver = (options: OtlpReceiverOptions = {}): Promise<Ot
       answer(200)
       for (const w of waiters) w()
     })
-  })
+  }
+  const tls = options.tls
+  const server = tls === undefined
+    ? http.createServer(handler)
+    : https.createServer(tls.ca === undefined ? { key: tls.key, cert: tls.cert } : { key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, handler)
 
   return new Promise((resolve, reject) => {
     server.once("error", reject)
     server.listen(0, "127.0.0.1", () => {
       const { port } = server.address() as AddressInfo
-      const url = `http://127.0.0.1:${port}`
+      const url = `${tls === undefined ? "http" : "https"}://127.0.0.1:${port}`
       resolve({
         url,
         tracesUrl: `${url}/v1/traces`,
