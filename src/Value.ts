@@ -12,12 +12,10 @@
  * - enums    → `EnumV` (type name, variant index and name, optional payload).
  * - `List`   → a frozen-by-convention JS array, or a `ListV` persistent vector (what `list_push`
  *              and list `++` build); both are Lists everywhere (`isList`, `listItems`).
- * - `Map`    → `MapV`, a persistent hash map (keys String or Int, iterated in sorted key order).
+ * - `Map`    → `MapV`, a persistent hash trie (keys String or Int, iterated in sorted key order).
  * - actors and function references → `ActorIdV`, `FnRefV`.
  * Values are immutable: every operation returns a new value.
  */
-
-import * as HashMap from "effect/HashMap"
 
 export class UnitV {
   readonly _tag = "Unit" as const
@@ -72,56 +70,255 @@ export class EnumV {
 
 export type MapKey = string | number | bigint
 
+// ---------------------------------------------------------------------------
+// the hash trie behind `MapV`
+
+/** bits per trie level, for the map's hash trie and the list's vector trie */
+const BITS = 5
+const WIDTH = 1 << BITS
+const MASK = WIDTH - 1
+
 /**
- * A `Map` value: a persistent hash array mapped trie (Effect's `HashMap`), so `map_set` and
- * `map_remove` cost O(log n) and share structure with the map they came from instead of copying
- * it. Iteration, printing and the JSON form use the canonical key order (`keys()`), computed once
- * per map value.
+ * A trie node. `BNode` (bitmap-indexed): bit `f` of `bitmap` is set when the 5-bit hash fragment
+ * `f` of this level is present, and `arr` holds one (key, value) pair per set bit in bit order — a
+ * key of `undefined` marks a sub-node in the value slot. `CNode` (collision): keys whose full
+ * 32-bit hashes are all `hash`, as (key, value) pairs. Nodes are never changed once built.
+ */
+class BNode {
+  constructor(
+    readonly bitmap: number,
+    readonly arr: Array<unknown>
+  ) {}
+}
+class CNode {
+  constructor(
+    readonly hash: number,
+    readonly arr: Array<unknown>
+  ) {}
+}
+type HNode = BNode | CNode
+const EMPTY_NODE: HNode = new BNode(0, [])
+interface Added {
+  v: boolean
+}
+
+const popcount = (x: number): number => {
+  x -= (x >>> 1) & 0x55555555
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333)
+  x = (x + (x >>> 4)) & 0x0f0f0f0f
+  return Math.imul(x, 0x01010101) >>> 24
+}
+
+/** MurmurHash3's 32-bit finaliser: every input bit reaches every output bit. */
+const fmix = (h: number): number => {
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  return h ^ (h >>> 16)
+}
+
+/** The 32-bit hash a `MapV` files key `k` under (exported for tests: they look for colliding keys). */
+export const hashKey = (k: MapKey): number => {
+  if (typeof k === "number") return fmix((k | 0) ^ Math.imul(Math.floor(k / 4294967296) | 0, 0x9e3779b1))
+  if (typeof k === "string") {
+    let h = 0x811c9dc5 // FNV-1a over the UTF-16 units
+    for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193)
+    return fmix(h ^ 0x5bd1e995) // distinct from the Int hashes' usual values (no semantic role)
+  }
+  return fmix(Number(BigInt.asIntN(32, k)) ^ Math.imul(Number(BigInt.asIntN(32, k >> 32n)), 0x9e3779b1))
+}
+
+const hGet = (node: HNode, h: number, k: MapKey): Value | undefined => {
+  for (let shift = 0; ; shift += BITS) {
+    if (node instanceof CNode) {
+      if (node.hash !== h) return undefined
+      const arr = node.arr
+      for (let i = 0; i < arr.length; i += 2) if (arr[i] === k) return arr[i + 1] as Value
+      return undefined
+    }
+    const bit = 1 << ((h >>> shift) & MASK)
+    const bitmap = node.bitmap
+    if ((bitmap & bit) === 0) return undefined
+    const i = 2 * popcount(bitmap & (bit - 1))
+    const key = node.arr[i]
+    if (key === undefined) node = node.arr[i + 1] as HNode
+    else return key === k ? (node.arr[i + 1] as Value) : undefined
+  }
+}
+
+/** A copy of `arr` with `x`, `y` inserted at `i`. */
+const insert2 = (arr: Array<unknown>, i: number, x: unknown, y: unknown): Array<unknown> => {
+  const n = arr.length
+  const out = new Array<unknown>(n + 2)
+  for (let j = 0; j < i; j++) out[j] = arr[j]
+  out[i] = x
+  out[i + 1] = y
+  for (let j = i; j < n; j++) out[j + 2] = arr[j]
+  return out
+}
+
+/** A copy of `arr` without the pair at `i`. */
+const remove2 = (arr: Array<unknown>, i: number): Array<unknown> => {
+  const n = arr.length
+  const out = new Array<unknown>(n - 2)
+  for (let j = 0; j < i; j++) out[j] = arr[j]
+  for (let j = i + 2; j < n; j++) out[j - 2] = arr[j]
+  return out
+}
+
+/** A copy of `arr` with slot `i` replaced. */
+const update1 = (arr: Array<unknown>, i: number, x: unknown): Array<unknown> => {
+  const out = arr.slice()
+  out[i] = x
+  return out
+}
+
+/** The node (at `shift`) holding two entries with different keys. */
+const pair = (shift: number, h1: number, k1: MapKey, v1: Value, h2: number, k2: MapKey, v2: Value): HNode => {
+  if (h1 === h2) return new CNode(h1, [k1, v1, k2, v2])
+  const f1 = (h1 >>> shift) & MASK
+  const f2 = (h2 >>> shift) & MASK
+  if (f1 === f2) return new BNode(1 << f1, [undefined, pair(shift + BITS, h1, k1, v1, h2, k2, v2)])
+  return f1 < f2 ? new BNode((1 << f1) | (1 << f2), [k1, v1, k2, v2]) : new BNode((1 << f1) | (1 << f2), [k2, v2, k1, v1])
+}
+
+const hSet = (node: HNode, shift: number, h: number, k: MapKey, v: Value, added: Added): HNode => {
+  if (node instanceof CNode) {
+    if (node.hash === h) {
+      const arr = node.arr
+      for (let i = 0; i < arr.length; i += 2) {
+        if (arr[i] === k) return arr[i + 1] === v ? node : new CNode(h, update1(arr, i + 1, v))
+      }
+      added.v = true
+      return new CNode(h, insert2(arr, arr.length, k, v))
+    }
+    // a different hash: a bitmap node at this level holding the collision node, then the new key
+    return hSet(new BNode(1 << ((node.hash >>> shift) & MASK), [undefined, node]), shift, h, k, v, added)
+  }
+  const bit = 1 << ((h >>> shift) & MASK)
+  const bitmap = node.bitmap
+  const arr = node.arr
+  const i = 2 * popcount(bitmap & (bit - 1))
+  if ((bitmap & bit) === 0) {
+    added.v = true
+    return new BNode(bitmap | bit, insert2(arr, i, k, v))
+  }
+  const key = arr[i]
+  if (key === undefined) {
+    const child = arr[i + 1] as HNode
+    const c = hSet(child, shift + BITS, h, k, v, added)
+    return c === child ? node : new BNode(bitmap, update1(arr, i + 1, c))
+  }
+  if (key === k) return arr[i + 1] === v ? node : new BNode(bitmap, update1(arr, i + 1, v))
+  added.v = true
+  const sub = pair(shift + BITS, hashKey(key as MapKey), key as MapKey, arr[i + 1] as Value, h, k, v)
+  const out = arr.slice()
+  out[i] = undefined
+  out[i + 1] = sub
+  return new BNode(bitmap, out)
+}
+
+/** `node` without `k`: the same node when `k` is absent, `undefined` when nothing is left. */
+const hRemove = (node: HNode, shift: number, h: number, k: MapKey): HNode | undefined => {
+  if (node instanceof CNode) {
+    if (node.hash !== h) return node
+    const arr = node.arr
+    for (let i = 0; i < arr.length; i += 2) {
+      if (arr[i] === k) return arr.length === 2 ? undefined : new CNode(h, remove2(arr, i))
+    }
+    return node
+  }
+  const bit = 1 << ((h >>> shift) & MASK)
+  const bitmap = node.bitmap
+  if ((bitmap & bit) === 0) return node
+  const arr = node.arr
+  const i = 2 * popcount(bitmap & (bit - 1))
+  const key = arr[i]
+  if (key === undefined) {
+    const child = arr[i + 1] as HNode
+    const c = hRemove(child, shift + BITS, h, k)
+    if (c === child) return node
+    if (c === undefined) return bitmap === bit ? undefined : new BNode(bitmap & ~bit, remove2(arr, i))
+    // a child left with one entry and no sub-node moves up into this node (keeps the trie shallow)
+    if (c instanceof BNode && c.arr.length === 2 && c.arr[0] !== undefined) {
+      const out = arr.slice()
+      out[i] = c.arr[0]
+      out[i + 1] = c.arr[1]
+      return new BNode(bitmap, out)
+    }
+    return new BNode(bitmap, update1(arr, i + 1, c))
+  }
+  if (key !== k) return node
+  return bitmap === bit ? undefined : new BNode(bitmap & ~bit, remove2(arr, i))
+}
+
+/**
+ * A `Map` value: a persistent hash array mapped trie (Bagwell's HAMT, the structure of Clojure's
+ * and Scala's hash maps, and of Effect's `HashMap`), specialised to the two key types `.ax` allows:
+ * keys are compared with `===` (Ints are canonical, so that is value equality for both `number`
+ * and `bigint`) and hashed by a 32-bit mix of the Int itself or of the String's UTF-16 units, with
+ * no `Equal`/`Hash` protocol dispatch, no `Option` per lookup and no closure per update. `set`
+ * and `remove` copy only the path to the key (O(log32 n) nodes) and share the rest with the map
+ * they came from. Iteration, printing and the JSON form use the canonical key order (`keys()`),
+ * computed once per map value.
  */
 export class MapV {
   readonly _tag = "Map" as const
   private sortedKeys: ReadonlyArray<MapKey> | undefined
-  constructor(readonly hm: HashMap.HashMap<MapKey, Value>) {}
+  private constructor(
+    private readonly root: HNode,
+    readonly size: number
+  ) {}
+  static readonly empty: MapV = new MapV(EMPTY_NODE, 0)
   /** A map of these pairs (a later pair wins over an earlier one with the same key). */
   static of(pairs: Iterable<readonly [MapKey, Value]>): MapV {
-    const m = HashMap.beginMutation(HashMap.empty<MapKey, Value>())
-    for (const [k, v] of pairs) HashMap.set(m, k, v)
-    return new MapV(HashMap.endMutation(m))
+    let m = MapV.empty
+    for (const [k, v] of pairs) m = m.set(k, v)
+    return m
   }
   /** Keys in the canonical order: Ints numerically, then Strings by UTF-8 byte order. */
   keys(): ReadonlyArray<MapKey> {
-    if (this.sortedKeys === undefined) this.sortedKeys = [...HashMap.keys(this.hm)].sort(compareKeys)
+    if (this.sortedKeys === undefined) {
+      const ks: Array<MapKey> = []
+      this.forEach((_, k) => ks.push(k))
+      this.sortedKeys = ks.sort(compareKeys)
+    }
     return this.sortedKeys
   }
-  get size(): number {
-    return HashMap.size(this.hm)
-  }
   get(k: MapKey): Value | undefined {
-    const o = HashMap.get(this.hm, k)
-    return o._tag === "Some" ? o.value : undefined
+    return hGet(this.root, hashKey(k), k)
   }
   has(k: MapKey): boolean {
-    return HashMap.has(this.hm, k)
+    return hGet(this.root, hashKey(k), k) !== undefined
   }
   set(k: MapKey, v: Value): MapV {
-    return new MapV(HashMap.set(this.hm, k, v))
+    const added: Added = { v: false }
+    const root = hSet(this.root, 0, hashKey(k), k, v, added)
+    return root === this.root ? this : new MapV(root, added.v ? this.size + 1 : this.size)
   }
   remove(k: MapKey): MapV {
-    if (!HashMap.has(this.hm, k)) return this
-    return new MapV(HashMap.remove(this.hm, k))
+    const root = hRemove(this.root, 0, hashKey(k), k)
+    if (root === this.root) return this
+    return new MapV(root ?? EMPTY_NODE, this.size - 1)
   }
   /** Every entry, in no particular order (use `keys()` for the canonical order). */
   forEach(f: (v: Value, k: MapKey) => void): void {
-    HashMap.forEach(this.hm, f)
+    const work: Array<HNode> = [this.root]
+    while (work.length > 0) {
+      const arr = work.pop()!.arr
+      for (let i = 0; i < arr.length; i += 2) {
+        const k = arr[i]
+        if (k === undefined) work.push(arr[i + 1] as HNode)
+        else f(arr[i + 1] as Value, k as MapKey)
+      }
+    }
   }
 }
 
 // ---------------------------------------------------------------------------
 // persistent lists
 
-const BITS = 5
-const WIDTH = 1 << BITS
-const MASK = WIDTH - 1
 type Node = Array<unknown>
 
 /**

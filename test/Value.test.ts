@@ -5,12 +5,15 @@ import {
   EnumV,
   equals,
   ErrV,
+  hashKey,
   isList,
   listConcat,
   listPush,
   listReverse,
   listTail,
   ListV,
+  type MapKey,
+  MapV,
   mkMap,
   None,
   OkV,
@@ -192,7 +195,7 @@ describe("list windows: list_tail and list_reverse without copying", () => {
   })
 })
 
-describe("persistent maps (MapV over HashMap)", () => {
+describe("persistent maps (MapV, a hash trie)", () => {
   it("set and remove leave the original map unchanged; keys print in canonical order", () => {
     const m0 = mkMap([["b", 1], ["a", 2]])
     const m1 = m0.set("c", 3)
@@ -203,6 +206,73 @@ describe("persistent maps (MapV over HashMap)", () => {
     expect(equals(m0, mkMap([["a", 2], ["b", 1]]))).toBe(true)
     expect(equals(m0, mkMap([["a", 2], ["b", 9]]))).toBe(false)
     expect(equals(m0, mkMap([["a", 2], ["c", 1]]))).toBe(false)
+  })
+
+  it("any mix of set and remove agrees with a JS Map, and every earlier version keeps its entries", () => {
+    let seed = 99
+    const next = () => {
+      seed ^= seed << 13
+      seed ^= seed >>> 17
+      seed ^= seed << 5
+      return (seed >>> 0) / 2 ** 32
+    }
+    const pool: Array<MapKey> = []
+    for (let i = 0; i < 300; i++) pool.push(i, -i - 1, i * 4294967296, `k${i}`, `é${i}`)
+    pool.push(2n ** 62n, -(2n ** 62n), 2n ** 62n + 1n, 9007199254740991, -9007199254740991, "", "\u{1F600}")
+    let m = MapV.empty
+    let model = new Map<MapKey, Value>()
+    const kept: Array<[MapV, Map<MapKey, Value>]> = []
+    for (let step = 0; step < 6000; step++) {
+      const k = pool[Math.floor(next() * pool.length)]
+      if (next() < 0.7) {
+        m = m.set(k, step)
+        model = new Map(model).set(k, step)
+      } else {
+        m = m.remove(k)
+        model = new Map(model)
+        model.delete(k)
+      }
+      if (step % 97 === 0) kept.push([m, model])
+    }
+    kept.push([m, model])
+    for (const [v, mm] of kept) {
+      expect(v.size).toBe(mm.size)
+      for (const k of pool) expect([k, v.get(k)]).toEqual([k, mm.get(k)])
+      expect(show(v)).toBe(show(mkMap(mm)))
+      let n = 0
+      v.forEach((x, k) => {
+        expect(mm.get(k)).toBe(x)
+        n++
+      })
+      expect(n).toBe(mm.size)
+    }
+  })
+
+  it("keys whose 32-bit hashes collide are kept apart, set over, removed, and mixed with other keys", () => {
+    // find String keys with equal hashes (birthday bound: a few hundred thousand candidates)
+    const seen = new Map<number, string>()
+    const colliding: Array<[string, string]> = []
+    for (let i = 0; colliding.length < 2; i++) {
+      const k = `c${i}`
+      const h = hashKey(k)
+      const other = seen.get(h)
+      if (other === undefined) seen.set(h, k)
+      else colliding.push([other, k])
+    }
+    const [[a, b], [c, d]] = colliding
+    expect(hashKey(a)).toBe(hashKey(b))
+    let m = mkMap([[a, 1], [b, 2], [c, 3]])
+    const m0 = m
+    m = m.set(d, 4).set(a, 10).set("other", 5)
+    expect([m.get(a), m.get(b), m.get(c), m.get(d), m.get("other"), m.size]).toEqual([10, 2, 3, 4, 5, 5])
+    expect([m0.get(a), m0.get(d), m0.size]).toEqual([1, undefined, 3])
+    const m1 = m.remove(b)
+    expect([m1.get(a), m1.get(b), m1.size, m.get(b)]).toEqual([10, undefined, 4, 2])
+    const empty = m1.remove(a).remove(c).remove(d).remove("other")
+    expect(empty.size).toBe(0)
+    expect(show(empty)).toBe("{}")
+    expect(equals(empty, mkMap([]))).toBe(true)
+    expect(equals(m1.set(b, 2).set(a, 1), m.set(a, 1))).toBe(true)
   })
 
   it("Int keys (safe and 64-bit) are distinct from String keys", () => {
