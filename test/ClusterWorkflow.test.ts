@@ -92,9 +92,10 @@ describe("the DAG runner on the cluster", () => {
       expect(victim, `owner of t1/b: '${victimAddress}'`).toBeDefined()
       const victimTags = TAGS.filter((t) => stepOwner(t) === victimAddress)
       // the calls journaled complete when the runner dies: each must have reached the origin once
-      const journaled = (status: string) =>
-        fixture.pg.psql(url, `SELECT run_id || '/' || step_id FROM boruna_wf_calls WHERE capability = 'net.fetch' AND status = '${status}'`).trim().split("\n").filter((l) => l !== "")
-      const completedAtKill = journaled("completed")
+      const completedAtKill = new Map(
+        fixture.pg.psql(url, `SELECT run_id || '/' || step_id, executions FROM boruna_wf_calls WHERE capability = 'net.fetch' AND status = 'completed'`)
+          .trim().split("\n").filter((l) => l !== "").map((l) => l.split("\t")).map(([k, n]) => [k, Number(n)] as const)
+      )
       victim.child.kill("SIGKILL")
       yield* Effect.promise(() => victim.exited)
       holding = false
@@ -104,7 +105,7 @@ describe("the DAG runner on the cluster", () => {
       expect(results.map((r) => r.status)).toEqual(["completed", "completed", "completed", "completed"])
       const count = (path: string) => origin.requests.filter((q) => q.url.split("?")[0] === path).length
       // every step a call completed before the kill (and no b or c call had)
-      expect(completedAtKill.sort()).toEqual(TAGS.map((t) => `${runOfTag.get(t)}/a`).sort())
+      expect([...completedAtKill.keys()].sort()).toEqual(TAGS.map((t) => `${runOfTag.get(t)}/a`).sort())
       for (const [i, tag] of TAGS.entries()) {
         const r = results[i]
         // the outputs of the single-machine run (origin URLs differ only in the port, which is not in the answer)
@@ -118,8 +119,8 @@ describe("the DAG runner on the cluster", () => {
           expect(count(`/${stepId}/${tag}`), `${tag}/${stepId}`).toBe(c.executions)
           expect(c.reexecuted, `${tag}/${stepId}`).toBe(c.executions > 1)
         }
-        // a completed call exactly once; the call in flight on the killed runner again
-        expect(fetches.get("a")?.executions, tag).toBe(1)
+        // a call completed before the kill never ran again; the call in flight on the killed runner did
+        expect(fetches.get("a")?.executions, tag).toBe(completedAtKill.get(`${r.runId}/a`))
         if (victimTags.includes(tag)) expect(fetches.get("b")?.reexecuted, `${tag}/b was in flight on the killed runner`).toBe(true)
         // step.input calls are journaled too; they never run twice (answered from the journal or deterministic)
         expect(view.calls.filter((c) => c.capability !== "net.fetch").every((c) => !c.reexecuted), tag).toBe(true)
@@ -128,6 +129,7 @@ describe("the DAG runner on the cluster", () => {
       // lock refresh timed out under load) re-runs its in-flight calls too; say so if it happens
       const others = (yield* Effect.forEach(results, (r) => Runner.runStatus(r.runId).pipe(Effect.provide(client))))
         .flatMap((v, i) => v.calls.filter((c) => c.capability === "net.fetch" && c.reexecuted && !(c.step_id === "b" && victimTags.includes(TAGS[i]))).map((c) => `${TAGS[i]}/${c.step_id}`))
+      // (with no such drop, every call but the killed runner's in-flight ones ran exactly once)
       const stderr = runners.map((x) => x.stderr()).join("\n")
       if (!stderr.includes("Shard lock storage is unhealthy")) expect(others, `reexecuted besides the killed runner's in-flight calls; runner stderr:\n${stderr}`).toEqual([])
       expect(victimTags.length).toBeGreaterThan(0)

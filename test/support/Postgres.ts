@@ -211,20 +211,43 @@ export const eventually = <A, E, R>(f: Effect.Effect<A | undefined, E, R>, timeo
 
 
 /**
- * Wait until the shard locks are settled between `addresses`: every shard of the `default` group
+ * Wait until the shard locks are settled between `addresses`: every shard of `group` (`default`)
  * locked, each runner holding some (a run submitted while shards move between runners is
  * interrupted and re-run by the new owner, which the exactly-once tests must not confuse with a
  * failover).
  */
-export const settled = async (pg: Postgres, url: string, addresses: ReadonlyArray<string>, timeoutMs = 30_000): Promise<void> => {
+export const settled = async (pg: Postgres, url: string, addresses: ReadonlyArray<string>, timeoutMs = 30_000, group = "default"): Promise<void> => {
   const t0 = Date.now()
   for (;;) {
-    const rows = pg.psql(url, `SELECT address, count(*) FROM cluster_locks WHERE shard_id LIKE 'default:%' GROUP BY address`).trim()
+    const rows = pg.psql(url, `SELECT address, count(*) FROM cluster_locks WHERE shard_id LIKE '${group}:%' GROUP BY address`).trim()
     const owners = new Map(rows === "" ? [] : rows.split("\n").map((l) => l.split("\t") as [string, string]))
     const total = [...owners.values()].reduce((a, n) => a + Number(n), 0)
     if (total === Cluster.SHARDS_PER_GROUP && addresses.every((a) => owners.has(a)) && owners.size === addresses.length) return
     if (Date.now() - t0 > timeoutMs) throw new Error(`shards not settled between ${addresses.join(", ")} within ${timeoutMs} ms: ${rows}`)
     await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+/**
+ * Wait until the owners of `group`'s shards have not changed for `quietMs` (after a runner joins,
+ * shards move over a few assignment rounds; a busy shard is released only after its entities
+ * stop, up to the entity termination timeout). Returns the final owners, by shard id.
+ */
+export const stableLocks = async (pg: Postgres, url: string, group: string, quietMs: number, timeoutMs = 60_000): Promise<Map<string, string>> => {
+  const t0 = Date.now()
+  const read = () => pg.psql(url, `SELECT shard_id, address FROM cluster_locks WHERE shard_id LIKE '${group}:%' ORDER BY shard_id`).trim()
+  let last = read()
+  let since = Date.now()
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250))
+    const now = read()
+    if (now !== last) {
+      last = now
+      since = Date.now()
+    } else if (Date.now() - since >= quietMs && now.split("\n").length === Cluster.SHARDS_PER_GROUP) {
+      return new Map(now.split("\n").map((l) => l.split("\t") as [string, string]))
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`shard locks of ${group} not stable for ${quietMs} ms within ${timeoutMs} ms: ${now}`)
   }
 }
 
