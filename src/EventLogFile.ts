@@ -359,16 +359,27 @@ const Members = {
   MessageReceive: Schema.Struct({ MessageReceive: Schema.Struct({ actor_id: Nat, payload: V }) }),
   SchedulerTick: Schema.Struct({ SchedulerTick: Schema.Struct({ round: Nat, active_actor: Nat }) })
 }
-const EventSchema = Schema.Union(...Object.values(Members))
-type EventJson = typeof EventSchema.Type
 type Tag = keyof typeof Members
+type EventJson = (typeof Members)[Tag]["Type"]
 
 const EVENT_TAGS = Object.keys(Members) as ReadonlyArray<Tag>
 const isTag = (k: string): k is Tag => (EVENT_TAGS as ReadonlyArray<string>).includes(k)
+/** A value made on first use: decoders are compiled when a log is first read, not when a run that only writes one starts. */
+const lazy = <A>(make: () => A): () => A => {
+  let a: A | undefined
+  return () => (a ??= make())
+}
+type Decoder = (u: unknown) => Either.Either<EventJson, ParseResult.ParseError>
 /** one decoder per event tag, so an error names the path inside that event, not a union miss */
-const decoders = Object.fromEntries(
-  EVENT_TAGS.map((t) => [t, Schema.decodeUnknownEither(Members[t] as Schema.Schema<EventJson, EventJson>, strict)])
-) as Record<Tag, (u: unknown) => Either.Either<EventJson, ParseResult.ParseError>>
+const decoders = new Map<Tag, Decoder>()
+const decoderOf = (t: Tag): Decoder => {
+  let d = decoders.get(t)
+  if (d === undefined) {
+    d = Schema.decodeUnknownEither(Members[t] as Schema.Schema<EventJson, EventJson>, strict)
+    decoders.set(t, d)
+  }
+  return d
+}
 
 const HeaderSchema = Schema.Struct({
   format: Schema.Literal(FORMAT),
@@ -381,7 +392,7 @@ const HeaderSchema = Schema.Struct({
   policy: Schema.Unknown
 })
 
-const decodeHeaderJson = Schema.decodeUnknownEither(HeaderSchema, strict)
+const decodeHeaderJson = lazy(() => Schema.decodeUnknownEither(HeaderSchema, strict))
 
 interface Issue {
   readonly path: string
@@ -452,7 +463,7 @@ const decodeEventValue = (j: unknown): Event => {
   if (keys.length !== 1) throw new LineError("$", `an event has exactly one key (one of ${EVENT_TAGS.join(", ")}), got ${keys.length}`)
   const tag = keys[0]
   if (!isTag(tag)) throw new LineError(jsonPath([tag]), `unknown event '${tag}' (known: ${EVENT_TAGS.join(", ")})`)
-  const r = decoders[tag](j)
+  const r = decoderOf(tag)(j)
   if (Either.isLeft(r)) {
     const i = firstIssue(r.left)
     throw new LineError(i.path, i.reason)
@@ -486,7 +497,7 @@ const decodeHeaderValue = (j: unknown): LogHeader => {
   if (!VERSIONS.includes(j.version as number)) {
     throw new LineError("$.version", `unsupported event log version ${JSON.stringify(j.version) ?? "(missing)"}: this build reads versions ${VERSIONS.join(" and ")}`)
   }
-  const r = decodeHeaderJson(j)
+  const r = decodeHeaderJson()(j)
   if (Either.isLeft(r)) {
     const i = firstIssue(r.left)
     throw new LineError(i.path, i.reason)
@@ -505,7 +516,7 @@ const decodeHeaderValue = (j: unknown): LogHeader => {
 const SealSchema = Schema.Struct({
   Seal: Schema.Struct({ events: Nat, digest: Schema.String, final: Schema.optional(Schema.Literal(true)) })
 })
-const decodeSeal = Schema.decodeUnknownEither(SealSchema, strict)
+const decodeSeal = lazy(() => Schema.decodeUnknownEither(SealSchema, strict))
 
 /**
  * Decode the text of a log file. A last line without its newline is torn (the writer always ends
@@ -558,7 +569,7 @@ export const parseLog = (
       if (l.trim() === "") throw new LineError("$", "empty line (every line after the header is one event)")
       if (closed) throw new LineError("$", "a line after the final seal: something was appended to the closed log", true)
       if (chained && l.startsWith(`{"Seal":`)) {
-        const r = decodeSeal(parseJsonLine(l))
+        const r = decodeSeal()(parseJsonLine(l))
         if (Either.isLeft(r)) {
           const i = firstIssue(r.left)
           throw new LineError(i.path, i.reason)
