@@ -40,6 +40,7 @@ import { randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { resolve as resolvePath } from "node:path"
 import { VERSION } from "./cli/version.js"
+import type { ExporterTransport } from "./TelemetryHttp.js"
 import { ExportBackpressure, type ExportBackpressureService, isRecorded, markRecorded, summarizeFailure, TelemetryEnabled } from "./TelemetryFlag.js"
 
 export { TelemetryEnabled }
@@ -817,17 +818,6 @@ const describeError = (e: unknown): string => {
 
 // -- retries -------------------------------------------------------------------------------------
 
-/** What an OTLP exporter transport answers (`@opentelemetry/otlp-exporter-base`'s ExportResponse). */
-interface ExportResponse {
-  readonly status: "success" | "failure" | "retryable"
-  readonly error?: Error
-  readonly retryInMillis?: number
-}
-interface ExporterTransport {
-  send(data: Uint8Array, timeoutMillis: number): Promise<ExportResponse>
-  shutdown(): void
-}
-
 const CONNECTION_FAILURES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ECONNABORTED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"])
 
 /** A refused, reset or unanswered connection: worth retrying (the collector may be starting). */
@@ -873,19 +863,6 @@ const retrying = (inner: ExporterTransport, random: () => number, onAttemptFaile
   shutdown: () => inner.shutdown()
 })
 
-/**
- * Put `retrying` in place of an export delegate's retrying transport (0.208:
- * `_transport._transport`; no public way to hand the HTTP delegate a transport). Without that
- * shape the exporter keeps its own retries, and the retry tests fail.
- */
-const installRetries = (delegate: object, random: () => number, onAttemptFailed: (e: string) => void): boolean => {
-  const d = delegate as { _transport?: { _transport?: ExporterTransport } }
-  const http = d._transport?._transport
-  if (http === undefined || typeof http.send !== "function") return false
-  d._transport = retrying(http, random, onAttemptFailed) as { _transport?: ExporterTransport }
-  return true
-}
-
 // -- loading -------------------------------------------------------------------------------------
 
 /** The OTLP/HTTP export delegate the exporters are made of (`@opentelemetry/otlp-exporter-base`). */
@@ -895,33 +872,42 @@ interface ExportDelegate {
   shutdown(): Promise<void>
 }
 
-type ExporterOptions = ConstructorParameters<typeof import("@opentelemetry/exporter-trace-otlp-proto").OTLPTraceExporter>[0]
+type ExporterOptions = NonNullable<ConstructorParameters<typeof import("@opentelemetry/exporter-trace-otlp-proto").OTLPTraceExporter>[0]>
 
 /**
- * The OTLP/HTTP delegate for `protocol`. `http/json`: the one inside
- * `@opentelemetry/exporter-trace-otlp-http`'s exporter. `http/protobuf`: the same HTTP delegate of
- * `@opentelemetry/otlp-exporter-base` (public `createOtlpHttpExportDelegate`, loaded from beside
- * `@opentelemetry/exporter-trace-otlp-proto`, whose own dependency it is), with boruna's
- * allocation-free encoder (`TelemetryProtobuf.ts`) as its serializer.
+ * The OTLP/HTTP export delegate for `protocol`, from the public pieces of
+ * `@opentelemetry/otlp-exporter-base` (the exporters' own dependency, loaded from beside
+ * `@opentelemetry/exporter-trace-otlp-proto` / `-otlp-http` so that it is their copy):
+ * `convertLegacyHttpOptions` (the exporters' configuration merge: options, environment, defaults)
+ * and `createOtlpNetworkExportDelegate` (batching promises, timeout, response handling) over
+ * `httpTransport` (TelemetryHttp.ts) wrapped by `wrap` (boruna's retries). The serializer is
+ * boruna's allocation-free encoder for `http/protobuf` (TelemetryProtobuf.ts) and the package's
+ * `JsonTraceSerializer` for `http/json`.
  */
-const loadExporter = async (protocol: OtlpProtocol): Promise<(options: ExporterOptions) => ExportDelegate> => {
-  if (protocol === "http/json") {
-    const m = await import("@opentelemetry/exporter-trace-otlp-http")
-    return (options) => (new m.OTLPTraceExporter(options) as unknown as { readonly _delegate: ExportDelegate })._delegate
-  }
-  const [{ createRequire }, { encodeTraceRequest }] = await Promise.all([import("node:module"), import("./TelemetryProtobuf.js")])
-  const beside = createRequire(createRequire(import.meta.url).resolve("@opentelemetry/exporter-trace-otlp-proto"))
+const loadExporter = async (protocol: OtlpProtocol) => {
+  const json = protocol === "http/json"
+  const [{ createRequire }, { encodeTraceRequest }, { httpTransport }] = await Promise.all([
+    import("node:module"),
+    import("./TelemetryProtobuf.js"),
+    import("./TelemetryHttp.js")
+  ])
+  const beside = createRequire(createRequire(import.meta.url).resolve(json ? "@opentelemetry/exporter-trace-otlp-http" : "@opentelemetry/exporter-trace-otlp-proto"))
+  const base = beside("@opentelemetry/otlp-exporter-base") as typeof import("@opentelemetry/otlp-exporter-base")
   const nodeHttp = beside("@opentelemetry/otlp-exporter-base/node-http") as typeof import("@opentelemetry/otlp-exporter-base/node-http")
-  const serializer = {
-    serializeRequest: (spans: Array<ReadableSpan>) => encodeTraceRequest(spans),
-    // the response only ever carries a partial-success notice the exporter logs to its (silent) diag logger
-    deserializeResponse: () => ({})
+  type Serializer = Parameters<typeof base.createOtlpNetworkExportDelegate<Array<ReadableSpan>, unknown>>[1]
+  const serializer: Serializer = json
+    ? (beside("@opentelemetry/otlp-transformer") as { readonly JsonTraceSerializer: Serializer }).JsonTraceSerializer
+    : {
+      serializeRequest: (spans) => encodeTraceRequest(spans),
+      // the response only ever carries a partial-success notice the delegate logs to its (silent) diag logger
+      deserializeResponse: () => ({})
+    }
+  const userAgent = `boruna/${VERSION} (OTel-OTLP-Exporter-JavaScript)`
+  return (options: ExporterOptions, wrap: (t: ExporterTransport) => ExporterTransport): ExportDelegate => {
+    const merged = nodeHttp.convertLegacyHttpOptions(options, "TRACES", "v1/traces", { "Content-Type": json ? "application/json" : "application/x-protobuf" })
+    const transport = wrap(httpTransport({ ...merged, compression: merged.compression === "gzip" ? "gzip" : "none" }, userAgent))
+    return base.createOtlpNetworkExportDelegate(merged, serializer, transport as Parameters<typeof base.createOtlpNetworkExportDelegate>[2]) as unknown as ExportDelegate
   }
-  return (options) =>
-    nodeHttp.createOtlpHttpExportDelegate(
-      nodeHttp.convertLegacyHttpOptions(options ?? {}, "TRACES", "v1/traces", { "Content-Type": "application/x-protobuf" }),
-      serializer
-    ) as unknown as ExportDelegate
 }
 
 const loadSdk = (protocol: OtlpProtocol) =>
@@ -993,10 +979,9 @@ const exporting = (
           : new (await import("node:https")).Agent({ keepAlive: true, ...config.tls })
         return agent
       }
-    })
-    installRetries(otlp, options.random ?? Math.random, (e) => {
+    }, (http) => retrying(http, options.random ?? Math.random, (e) => {
       lastError = e
-    })
+    }))
     const counting: SpanExporter = {
       export: (spans, done) => {
         handed += spans.length

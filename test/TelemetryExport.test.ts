@@ -20,6 +20,7 @@ import * as Gateway from "../src/Gateway.js"
 import * as Handlers from "../src/Handlers.js"
 import { allowAll } from "../src/Policy.js"
 import * as Telemetry from "../src/Telemetry.js"
+import * as TelemetryHttp from "../src/TelemetryHttp.js"
 import * as OtlpReceiver from "./support/OtlpReceiver.js"
 
 type Env = Record<string, string>
@@ -228,6 +229,31 @@ describe("TLS: OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _CLIENT_CERTIFICATE, _CL
 })
 
 describe("retries", () => {
+  it("Retry-After: seconds or an HTTP date (a past date is now); anything else is no hint", () => {
+    const now = Date.parse("2026-12-01T20:00:00Z")
+    expect(TelemetryHttp.parseRetryAfter("3", now)).toBe(3_000)
+    expect(TelemetryHttp.parseRetryAfter(" 0 ", now)).toBe(0)
+    expect(TelemetryHttp.parseRetryAfter("Tue, 01 Dec 2026 20:00:02 GMT", now)).toBe(2_000)
+    expect(TelemetryHttp.parseRetryAfter("Tue, 01 Dec 2026 19:00:00 GMT", now)).toBe(0)
+    for (const bad of [undefined, "", "soon", "-1", "1.5"]) expect(TelemetryHttp.parseRetryAfter(bad, now)).toBeUndefined()
+  })
+
+  it.scopedLive("the transport: a POST to the traces path with the configured headers, a User-Agent, and 429 with an HTTP-date Retry-After honoured", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped({ mode: "answer-429-then-200", retryAfter: new Date(Date.now() + 1_000).toUTCString() })
+      const t0 = Date.now()
+      yield* Effect.provide(calls(1), stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_HEADERS: "x-tenant=acme" }))
+      expect(rx.requests().map((r) => r.status)).toEqual([429, 200])
+      // an HTTP date has a resolution of one second: the retry came after the date, give or take it
+      expect(rx.requests()[1].at - t0).toBeGreaterThanOrEqual(0)
+      expect(rx.requests()[1].at - rx.requests()[0].at).toBeLessThan(2_500)
+      const [, ok] = rx.requests()
+      expect(ok.path).toBe("/v1/traces")
+      expect(ok.headers["x-tenant"]).toBe("acme")
+      expect(ok.headers["user-agent"]).toBe(`boruna/${VERSION} (OTel-OTLP-Exporter-JavaScript)`)
+      expect(rx.spans()).toHaveLength(2)
+    }))
+
   it("the back-off: exponential steps of 1 s, 2 s, 4 s, capped at 5 s, each jittered over its upper half", () => {
     expect([0, 1, 2, 3, 4].map((n) => Telemetry.backoffMillis(n, () => 0))).toEqual([500, 1000, 2000, 2500, 2500])
     expect([0, 1, 2, 3, 4].map((n) => Telemetry.backoffMillis(n, () => 1))).toEqual([1000, 2000, 4000, 5000, 5000])
