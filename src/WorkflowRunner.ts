@@ -22,7 +22,7 @@ import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as Activity from "@effect/workflow/Activity"
 import * as DurableDeferred from "@effect/workflow/DurableDeferred"
 import * as Workflow from "@effect/workflow/Workflow"
-import type * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
+import * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -210,6 +210,8 @@ export const stepWorkflowFor = (group: string): StepWorkflowAny => {
 // ---------------------------------------------------------------------------------------------
 // helpers
 
+const EngineTag = WorkflowEngine.WorkflowEngine
+
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex")
 const nowIso = (): string => new Date().toISOString()
 const decodeWorkflowJson = Schema.decodeUnknownSync(Schema.parseJson(WorkflowSchema))
@@ -374,37 +376,116 @@ const pause = (
     return d
   })
 
-const capActivity = (
-  c: StepCtx,
-  o: {
-    readonly seq: number
-    readonly cap: CapabilityName
-    readonly args: ReadonlyArray<Value>
-    readonly site: CallSite | undefined
-    readonly argsHash: string
-    readonly policy: Policy
-    readonly live: boolean
-    readonly priorTakes: number
-    readonly inputs: ReadonlyMap<string, Value>
-  }
-) =>
-  Activity.make({
-    name: `cap/${c.stepId}/${c.attempt}/${o.seq}/${o.cap}`,
-    success: CallJournal,
-    execute: Effect.gen(function*() {
-      yield* c.store.startCall({ run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: o.seq, capability: o.cap, args_digest: o.argsHash })
-      const base = yield* c.env.handlers(o.policy, o.live)
-      const handlers = Handlers.override(base, {
-        "step.input": (args) => {
-          const name = typeof args[0] === "string" ? args[0] : ""
-          const v = o.inputs.get(name)
-          return v === undefined
-            ? Effect.fail(new HandlerFailure({ message: `no input named '${name}' (inputs: ${[...o.inputs.keys()].join(", ") || "none"})` }))
-            : Effect.succeed(inputText(v))
-        }
+/** One call record of the attempt's journal, as `WorkflowStore.getJournal` reads it. */
+type JournalRow = import("./WorkflowStore.js").CallRecord & { readonly journal: string | null }
+
+const decodeJournal = Schema.decodeUnknownSync(Schema.parseJson(CallJournal))
+
+/**
+ * The capability Activities boruna journals itself (in `boruna_wf_calls`, through the store's
+ * `SqlClient`) rather than through the engine. `withLocalActivities` executes these in the
+ * workflow's own fiber; every other Activity (and every other engine operation) stays the engine's.
+ */
+const locallyJournaled = new WeakSet<Activity.Any>()
+/** The engines `withLocalActivities` made. */
+const localEngines = new WeakSet<WorkflowEngine.WorkflowEngine["Type"]>()
+
+/**
+ * boruna's engine layer: the `WorkflowEngine` in context, except that the capability Activities of
+ * a step (`locallyJournaled`) run in the workflow's own fiber, no engine message or reply per call.
+ * Their durability is the step's journal (docs/workflows.md, "The engine layer"): read once when the
+ * attempt's execution starts, one intent write before a handler that does not answer at once, one
+ * result write before the result returns to the program (a call answered at once, as demo and
+ * replay handlers answer, is written with its intent, at the next durability point). Workflows,
+ * child workflows, DurableDeferreds, the durable clock, resume and interrupt stay the wrapped
+ * engine's (`sqliteEngine`, `memoryEngine`, `clusterEngine`).
+ */
+export const withLocalActivities = <E, R>(
+  engine: Layer.Layer<WorkflowEngine.WorkflowEngine | import("@effect/sql/SqlClient").SqlClient, E, R>
+): Layer.Layer<WorkflowEngine.WorkflowEngine | import("@effect/sql/SqlClient").SqlClient, E, R> =>
+  Layer.effect(
+    EngineTag,
+    Effect.map(EngineTag, (inner) => {
+      const self: WorkflowEngine.WorkflowEngine["Type"] = {
+        ...inner,
+        // a workflow body sees this engine, whichever context the wrapped engine runs it in
+        register: (workflow, execute) => inner.register(workflow, (payload, executionId) => Effect.provideService(execute(payload, executionId), EngineTag, self)),
+        activityExecute: (activity, attempt) =>
+          locallyJournaled.has(activity)
+            ? Effect.map(Effect.exit(activity.execute), (exit) => new Workflow.Complete({ exit })) as ReturnType<typeof inner.activityExecute>
+            : inner.activityExecute(activity, attempt)
+      }
+      localEngines.add(self)
+      return self
+    })
+  ).pipe(Layer.provideMerge(engine))
+
+/** A capability call of a step: what it needs, and the per-attempt handlers (built once, on first use). */
+interface CapCall {
+  readonly seq: number
+  readonly cap: CapabilityName
+  readonly args: ReadonlyArray<Value>
+  readonly site: CallSite | undefined
+  readonly argsHash: string
+  readonly policy: Policy
+  readonly priorTakes: number
+  /** what the journal has for this call (read at the attempt's start) */
+  readonly prev: JournalRow | undefined
+  readonly handlers: Effect.Effect<Handlers.HandlersService>
+  /** set when the call ran in this execution: the events the gateway logged (no decode needed) */
+  readonly ran: { current: ReadonlyArray<Event> | undefined }
+  /** the attempt's calls answered at once and not yet written (written at the next durability point) */
+  readonly pending: Array<import("./WorkflowStore.js").JournaledCall>
+}
+
+/**
+ * The capability Activities share one template: `Activity.make` builds a new Schema class for each
+ * Activity's exit (measured: 50–140 µs per call, most of a journaled call's CPU), while every
+ * capability Activity has the same schemas. A call's Activity is the template with its own name
+ * and execute; `yield*` of it (commit) goes through `Activity.make`'s execute as usual.
+ */
+const capTemplate = Activity.make({ name: "cap", success: CallJournal, execute: Effect.die("cap template") })
+const encodeCallJournal = Schema.encode(CallJournal)
+
+const makeCapActivity = (name: string, execute: Effect.Effect<CallJournal>): Activity.Activity<typeof CallJournal, typeof Schema.Never> => {
+  const full = (): Activity.Activity<typeof CallJournal, typeof Schema.Never> => Activity.make({ name, success: CallJournal, execute })
+  return {
+    ...capTemplate,
+    name,
+    execute,
+    executeEncoded: Effect.flatMap(execute, (j) => Effect.orDie(encodeCallJournal(j))),
+    commit: full
+  } as Activity.Activity<typeof CallJournal, typeof Schema.Never>
+}
+
+const capActivity = (c: StepCtx, o: CapCall) => {
+  const activity = makeCapActivity(
+    `cap/${c.stepId}/${c.attempt}/${o.seq}/${o.cap}`,
+    Effect.gen(function*() {
+      // completed earlier: the journaled result, nothing runs and nothing is written
+      if (o.prev?.status === "completed" && o.prev.journal !== null) return decodeJournal(o.prev.journal)
+      const key = { run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: o.seq, capability: o.cap, args_digest: o.argsHash }
+      // the intent write, on record before any effect of a handler that does not answer at once can
+      // happen; a handler that answers at once (demo handlers) is journaled with its result, one write
+      let intended = false
+      const intent = Effect.suspend(() => {
+        intended = true
+        // the calls held back so far go with it, in one transaction
+        return Effect.orDie(c.store.intendCall(key, o.pending.splice(0)))
       })
+      const base = yield* o.handlers
+      const handlers: Handlers.HandlersService = {
+        get: (cap) => {
+          const h = base.get(cap)
+          return h === undefined ? h : (args, ctx) => {
+            const run = h(args, ctx)
+            return Exit.isExit(run) && Exit.isSuccess(run) ? run : Effect.zipRight(intent, run)
+          }
+        }
+      }
       const traced = yield* TelemetryEnabled
-      const callLog = EventLog.makeMemory()
+      const logged: Array<Event> = []
+      const callLog: EventLog.EventLogService = { append: (e) => void logged.push(e), events: () => logged }
       const gw = Gateway.make({ policy: o.policy, handlers, log: callLog, traced, approvalsGranted: true })
       // calls of this capability earlier in the step count against its budget
       const counter = gw.budget.counter(o.cap)
@@ -418,21 +499,40 @@ const capActivity = (
         const e = exit.cause._tag === "Fail" ? exit.cause.error : new RuntimeError({ capability: o.cap, reason: "interrupted" })
         j = { argsHash: o.argsHash, decision: e.kind === "denied" && !isAllowed(o.policy, o.cap) ? "denied" : e.kind === "budget_exceeded" ? "budget_exceeded" : "allowed", ok: false, ...journalError(e), events }
       }
-      yield* c.store.completeCall({ run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: o.seq, decision: j.decision, result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage])) })
+      // the result write, before the result returns to the program
+      const result = { decision: j.decision, result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage])), journal: JSON.stringify(j) }
+      if (intended) yield* c.store.completeCall({ ...key, ...result })
+      // answered at once (a demo or replay handler, or a refusal): no effect can have happened since
+      // the call was made, so the record waits for the next durability point (an intent write, a
+      // pause, the end of the attempt); a crash before it re-runs the call, with the same answer
+      else o.pending.push({ ...key, ...result, at: nowIso() })
+      o.ran.current = logged
       return j
     }).pipe(Effect.orDie)
-  })
+  )
+  // a call completed before the journal moved to the store (journaled by the engine): the engine answers it
+  if (!(o.prev?.status === "completed" && o.prev.journal === null)) locallyJournaled.add(activity)
+  return activity
+}
 
 class Abort extends Data.TaggedError("Abort")<{ readonly kind: string; readonly message: string }> {}
 
 /** The gateway a step's VM (or TypeScript body) calls: approvals, journaled Activities, the event log. */
 const journalingGateway = (
   c: StepCtx,
-  o: { readonly policy: Policy; readonly live: boolean; readonly log: EventLog.EventLogService; readonly inputs: ReadonlyMap<string, Value>; readonly abort: { current: Abort | undefined } },
+  o: {
+    readonly policy: Policy
+    readonly journal: ReadonlyMap<number, JournalRow>
+    readonly handlers: Effect.Effect<Handlers.HandlersService>
+    readonly pending: Array<import("./WorkflowStore.js").JournaledCall>
+    readonly log: EventLog.EventLogService
+    readonly abort: { current: Abort | undefined }
+  },
   runtime: import("effect/Runtime").Runtime<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance | Scope.Scope>
 ): Gateway.GatewayService => {
   let seq = 0
   const takes = new Map<string, number>()
+  const engine = Context.get(runtime.context, EngineTag)
   return {
     call: (cap, args, site) =>
       Effect.gen(function*() {
@@ -442,36 +542,53 @@ const journalingGateway = (
           o.abort.current = new Abort({ kind, message })
           return Effect.fail(new RuntimeError({ capability: cap, reason: message }))
         }
-        const prev = yield* Effect.orDie(c.store.getCall({ run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n }))
+        const prev = o.journal.get(n)
         if (prev !== undefined && (prev.capability !== cap || prev.args_digest !== argsHash)) {
           return yield* fail("replay_diverged", `replay diverged at call ${n} of step '${c.stepId}' (attempt ${c.attempt}): the journal has ${prev.capability} with args ${prev.args_digest.slice(0, 12)}…, the step now calls ${cap} with args ${argsHash.slice(0, 12)}…`)
         }
         const allowed = isAllowed(o.policy, cap)
         if (allowed && needsApproval(o.policy, cap, args)) {
           const digest = callDigest({ runId: c.runId, stepId: c.stepId, attempt: c.attempt, seq: n, capability: cap, args })
-          const d = yield* Effect.orDie(pause(c, { id: `call:${digest}`, kind: "call", seq: n, capability: cap, args_rendered: renderCall(cap, args), digest, required_role: null }, "awaiting_approval"))
+          // a durability point: the calls held back are written before the step waits
+          yield* Effect.orDie(c.store.recordCalls(o.pending.splice(0)))
+          const d = yield* Effect.orDie(pause(c, { id: `call:${digest}`, kind: "call", seq: n, capability: cap, args_rendered: renderCall(cap, args), digest, required_role: null }, "awaiting_approval")).pipe(Effect.provide(runtime))
           if (d.decision !== "approved") {
             return yield* fail("approval_rejected", `call ${n} of step '${c.stepId}' (${cap}) was rejected by ${d.approver}${d.reason ? `: ${d.reason}` : ""}`)
           }
         }
         const prior = takes.get(cap) ?? 0
         if (allowed) takes.set(cap, prior + 1)
-        const j = yield* capActivity(c, { seq: n, cap, args, site, argsHash, policy: o.policy, live: o.live, priorTakes: prior, inputs: o.inputs })
+        const ran: { current: ReadonlyArray<Event> | undefined } = { current: undefined }
+        const activity = capActivity(c, { seq: n, cap, args, site, argsHash, policy: o.policy, priorTakes: prior, prev, handlers: o.handlers, ran, pending: o.pending })
+        // what `yield* activity` does, without the engine's own Activity span: the call's
+        // boruna.cap span is a child of its boruna.step. boruna's engine layer runs it here, in this
+        // fiber (nothing to provide); another engine gets the workflow's context
+        const r = localEngines.has(engine) && locallyJournaled.has(activity)
+          ? yield* engine.activityExecute(activity, 1) as Effect.Effect<Workflow.Result<CallJournal, never>>
+          : yield* Workflow.wrapActivityResult(engine.activityExecute(activity, 1), (x) => x._tag === "Suspended").pipe(Effect.provide(runtime))
+        if (r._tag === "Suspended") return yield* Workflow.suspend(Context.get(runtime.context, WorkflowEngine.WorkflowInstance))
+        const j = yield* r.exit
+        if (!locallyJournaled.has(activity)) {
+          // a call the engine journaled before the journal moved to the store: make sure the record says completed
+          yield* Effect.orDie(c.store.ensureCall({
+            run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash, decision: j.decision,
+            result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage]))
+          }))
+        }
         if (j.argsHash !== argsHash) {
           return yield* fail("replay_diverged", `replay diverged at call ${n} of step '${c.stepId}': journaled args ${j.argsHash.slice(0, 12)}…, now ${argsHash.slice(0, 12)}…`)
         }
-        yield* Effect.orDie(c.store.ensureCall({
-          run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash, decision: j.decision,
-          result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage]))
-        }))
-        // the event log, exactly as the gateway wrote it when the call ran
-        for (const line of j.events) {
-          const ev = decodeEvent(line)
-          if (Either.isRight(ev)) o.log.append(ev.right)
+        // the event log, exactly as the gateway wrote it when the call ran (here, or before a crash or a pause)
+        if (ran.current !== undefined) for (const ev of ran.current) o.log.append(ev)
+        else {
+          for (const line of j.events) {
+            const ev = decodeEvent(line)
+            if (Either.isRight(ev)) o.log.append(ev.right)
+          }
         }
         if (j.ok) return fromJson(j.result)
         return yield* Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))
-      }).pipe(Effect.provide(runtime))
+      })
   }
 }
 
@@ -533,7 +650,21 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
     const log = EventLog.makeMemory()
     const abort: { current: Abort | undefined } = { current: undefined }
     const runtime = yield* Effect.runtime<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance | Scope.Scope>()
-    const gateway = journalingGateway(c, { policy, live: run.live, log, inputs, abort }, runtime)
+    // the attempt's journal, read once: every call of this execution is answered from it or appended to it
+    const journal = new Map((yield* Effect.orDie(store.getJournal(runId, stepId, attempt))).map((r) => [r.seq, r] as const))
+    // the step's handlers, built once per execution on the first call that runs (the workflow's scope)
+    const handlers = yield* Effect.cached(Effect.map(env.handlers(policy, run.live), (base) =>
+      Handlers.override(base, {
+        "step.input": (args) => {
+          const name = typeof args[0] === "string" ? args[0] : ""
+          const v = inputs.get(name)
+          return v === undefined
+            ? Effect.fail(new HandlerFailure({ message: `no input named '${name}' (inputs: ${[...inputs.keys()].join(", ") || "none"})` }))
+            : Effect.succeed(inputText(v))
+        }
+      })).pipe(Effect.provide(runtime)))
+    const pending: Array<import("./WorkflowStore.js").JournaledCall> = []
+    const gateway = journalingGateway(c, { policy, journal, handlers, pending, log, abort }, runtime)
     const tsBody = env.tsSteps.get(`${workflow.name}/${stepId}`)
     let work: Effect.Effect<Value, { readonly kind: string; readonly message: string }, Gateway.Gateway | EventLog.EventLog>
     if (tsBody !== undefined) {
@@ -569,6 +700,8 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
       Effect.provideService(Gateway.Gateway, gateway),
       Effect.provideService(EventLog.EventLog, log)
     ))
+    // the end of the attempt is a durability point: the calls held back are written before its outcome
+    yield* Effect.orDie(store.recordCalls(pending.splice(0)))
     const eventLog = log.events().map((e: Event) => encodeEvent(e) + "\n").join("")
     if (Either.isLeft(result)) {
       const e = abort.current ?? result.left
@@ -771,7 +904,9 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
   Effect.gen(function*() {
     const store = yield* WorkflowStore
     const execId = yield* runExecutionId(runId)
-    const pollMs = options.pollMs ?? 25
+    // poll soon, then less often (a short run is seen at once, a long one costs ≤ 40 polls/s)
+    let pollMs = options.pollMs ?? 1
+    const maxPollMs = Math.max(options.pollMs ?? 25, pollMs)
     let suspendedSince: number | undefined
     for (;;) {
       const r = yield* RunWorkflow.poll(execId)
@@ -793,6 +928,7 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
         suspendedSince = undefined
       }
       yield* Effect.sleep(pollMs)
+      pollMs = Math.min(maxPollMs, pollMs * 2)
     }
   })
 
@@ -1098,7 +1234,8 @@ export const layer = <E>(
   Effect.promise(() => import("./WorkflowStore.js")).pipe(
     Effect.map((S) => workflowsLayer.pipe(Layer.provideMerge(Layer.mergeAll(S.layer, Layer.succeed(RunnerEnv, env))))),
     Layer.unwrapEffect,
-    Layer.provideMerge(engine)
+    // boruna's engine layer: capability Activities journaled in the store, the rest the engine's
+    Layer.provideMerge(withLocalActivities(engine))
   )
 
 /**

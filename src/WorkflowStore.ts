@@ -176,6 +176,16 @@ export interface RunView {
   readonly sources: ReadonlyArray<SourceRecord>
 }
 
+/** A completed call as the runner journals it: its record and what it journaled (JSON). */
+export interface JournaledCall extends CallKey {
+  readonly capability: string
+  readonly args_digest: string
+  readonly decision: CallDecision
+  readonly result_digest: string
+  readonly journal: string
+  readonly at: string
+}
+
 export interface CallKey {
   readonly run_id: string
   readonly step_id: string
@@ -197,7 +207,27 @@ export interface WorkflowStoreService {
   readonly getCall: (k: CallKey) => Effect.Effect<CallRecord | undefined, StoreError>
   /** record a call as started; if a started (never completed) record exists, mark it reexecuted */
   readonly startCall: (c: CallKey & { readonly capability: string; readonly args_digest: string }) => Effect.Effect<CallRecord, StoreError>
-  readonly completeCall: (c: CallKey & { readonly decision: CallDecision; readonly result_digest: string }) => Effect.Effect<void, StoreError>
+  readonly completeCall: (c: CallKey & { readonly decision: CallDecision; readonly result_digest: string; readonly journal?: string | undefined }) => Effect.Effect<void, StoreError>
+  /**
+   * The journal of one step attempt, read once when the attempt's execution starts: its call
+   * records with what each completed call journaled (`journal`, JSON; null for a call in flight, or
+   * one journaled by the engine before the journal moved here).
+   */
+  readonly getJournal: (runId: string, stepId: string, attempt: number) => Effect.Effect<ReadonlyArray<CallRecord & { readonly journal: string | null }>, StoreError>
+  /**
+   * The intent write before a call's handler runs, one statement: a new record (`started`), or,
+   * when the journal already has this call started and never completed (it was in flight when the
+   * process died), one more execution, marked `reexecuted`.
+   */
+  readonly intendCall: (c: CallKey & { readonly capability: string; readonly args_digest: string }, pending?: ReadonlyArray<JournaledCall>) => Effect.Effect<void, StoreError>
+  /**
+   * Calls whose handler answered at once (or that the policy refused before any handler ran),
+   * each with its intent and its result in one row, written together (one commit): the runner
+   * holds them until the next durability point, as the event-log file holds a `CapCall` back to
+   * write it with its outcome. A record left `started` by a crash counts one more execution,
+   * `reexecuted`. `intendCall(c, pending)` writes them in the same transaction as its intent.
+   */
+  readonly recordCalls: (rows: ReadonlyArray<JournaledCall>) => Effect.Effect<void, StoreError>
   /** a journaled call answered without running: make sure the record says completed */
   readonly ensureCall: (c: CallKey & { readonly capability: string; readonly args_digest: string; readonly decision: CallDecision; readonly result_digest: string }) => Effect.Effect<void, StoreError>
   readonly getCalls: (runId: string) => Effect.Effect<ReadonlyArray<CallRecord>, StoreError>
@@ -240,7 +270,7 @@ const DDL: ReadonlyArray<string> = [
   `CREATE TABLE IF NOT EXISTS boruna_wf_calls (
     run_id TEXT NOT NULL, step_id TEXT NOT NULL, attempt BIGINT NOT NULL, seq BIGINT NOT NULL, capability TEXT NOT NULL,
     args_digest TEXT NOT NULL, decision TEXT, result_digest TEXT, status TEXT NOT NULL, reexecuted BIGINT NOT NULL,
-    executions BIGINT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, PRIMARY KEY (run_id, step_id, attempt, seq))`,
+    executions BIGINT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, journal TEXT, PRIMARY KEY (run_id, step_id, attempt, seq))`,
   `CREATE TABLE IF NOT EXISTS boruna_wf_approvals (
     run_id TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, step_id TEXT NOT NULL, attempt BIGINT NOT NULL,
     seq BIGINT, capability TEXT, args_rendered TEXT, digest TEXT NOT NULL, required_role TEXT, token_hash TEXT NOT NULL,
@@ -369,6 +399,12 @@ const toSource = (r: Row): SourceRecord => ({
 
 const now = (): string => new Date().toISOString()
 
+const chunks = <A>(xs: ReadonlyArray<A>, n: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n))
+  return out
+}
+
 /** The store over the `SqlClient` in context; creates its tables on first use. */
 export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -376,6 +412,8 @@ export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.Sql
     Effect.mapError(e, (err) => new StoreError({ message: `workflow store: ${what}: ${err.message}` }))
   const wrap = (what: string) => (e: Effect.Effect<ReadonlyArray<Row>, SqlError>): Effect.Effect<void, StoreError> => Effect.asVoid(rows(what, e))
   for (const ddl of DDL) yield* wrap("create tables")(sql.unsafe(ddl))
+  // a store created before calls carried their journal: add the column (fails harmlessly when present)
+  yield* Effect.ignore(sql.unsafe("ALTER TABLE boruna_wf_calls ADD COLUMN journal TEXT"))
 
   const getRun: WorkflowStoreService["getRun"] = (runId) =>
     Effect.map(rows("read run", sql`SELECT * FROM boruna_wf_runs WHERE run_id = ${runId}`), (rs) => (rs[0] ? toRun(rs[0]) : undefined))
@@ -399,6 +437,16 @@ export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.Sql
 
   const getSources: WorkflowStoreService["getSources"] = (runId) =>
     Effect.map(rows("read sources", sql`SELECT * FROM boruna_wf_sources WHERE run_id = ${runId} ORDER BY step_id`), (rs) => rs.map(toSource))
+
+  const recordCalls: WorkflowStoreService["recordCalls"] = (all) =>
+    Effect.forEach(chunks(all, 500), (rs) =>
+      wrap("journal calls")(sql`INSERT INTO boruna_wf_calls ${sql.insert(rs.map((c) => ({
+        run_id: c.run_id, step_id: c.step_id, attempt: c.attempt, seq: c.seq, capability: c.capability, args_digest: c.args_digest,
+        decision: c.decision, result_digest: c.result_digest, status: "completed", reexecuted: 0, executions: 1, started_at: c.at, ended_at: c.at,
+        journal: c.journal
+      })))} ON CONFLICT (run_id, step_id, attempt, seq) DO UPDATE SET status = 'completed', decision = excluded.decision,
+        result_digest = excluded.result_digest, journal = excluded.journal, ended_at = excluded.ended_at,
+        executions = boruna_wf_calls.executions + 1, reexecuted = 1`), { discard: true })
 
   const service: WorkflowStoreService = {
     createRun: (r) =>
@@ -441,9 +489,24 @@ export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.Sql
           reexecuted = 1`)
         return (yield* getCall(c))!
       }),
+    getJournal: (runId, stepId, attempt) =>
+      Effect.map(
+        rows("read journal", sql`SELECT * FROM boruna_wf_calls WHERE run_id = ${runId} AND step_id = ${stepId} AND attempt = ${attempt} ORDER BY seq`),
+        (rs) => rs.map((r) => ({ ...toCall(r), journal: strOrNull(r.journal) }))
+      ),
+    intendCall: (c, pending = []) => {
+      const intent = wrap("start call")(sql`INSERT INTO boruna_wf_calls ${sql.insert({
+        run_id: c.run_id, step_id: c.step_id, attempt: c.attempt, seq: c.seq, capability: c.capability, args_digest: c.args_digest,
+        decision: null, result_digest: null, status: "started", reexecuted: 0, executions: 1, started_at: now(), ended_at: null, journal: null
+      })} ON CONFLICT (run_id, step_id, attempt, seq) DO UPDATE SET executions = boruna_wf_calls.executions + 1, reexecuted = 1`)
+      return pending.length === 0
+        ? intent
+        : Effect.mapError(sql.withTransaction(Effect.zipRight(recordCalls(pending), intent)), (e) => e._tag === "StoreError" ? e : new StoreError({ message: `workflow store: start call: ${e.message}` }))
+    },
+    recordCalls,
     completeCall: (c) =>
       wrap("complete call")(sql`UPDATE boruna_wf_calls SET status = 'completed', decision = ${c.decision}, result_digest = ${c.result_digest},
-        ended_at = ${now()} WHERE run_id = ${c.run_id} AND step_id = ${c.step_id} AND attempt = ${c.attempt} AND seq = ${c.seq}`),
+        journal = ${c.journal ?? null}, ended_at = ${now()} WHERE run_id = ${c.run_id} AND step_id = ${c.step_id} AND attempt = ${c.attempt} AND seq = ${c.seq}`),
     ensureCall: (c) =>
       wrap("journal call")(sql`INSERT INTO boruna_wf_calls ${sql.insert({
         run_id: c.run_id, step_id: c.step_id, attempt: c.attempt, seq: c.seq, capability: c.capability, args_digest: c.args_digest,
