@@ -352,7 +352,13 @@ Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     log.append({ type: "CapCall", capability: "random", args: [] })
     log.append({ type: "CapResult", capability: "random", result: i })
   }
-  log.append({ type: "CapCall", capability: "random", args: [] })
+  // the gateway's path: a call and its result in one write, then a slow call's CapCall on flush
+  for (let i = 5; i < 8; i++) {
+    log.appendCall("random", [i], { file: "x.ax", line: 2, col: 3, fn: "main" })
+    log.appendResult("random", i)
+  }
+  log.appendCall("random", [], undefined)
+  log.flush()
   process.kill(process.pid, "SIGKILL")
 })))
 `
@@ -364,8 +370,13 @@ Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     )
     expect(code).toBe("SIGKILL")
     const log = Effect.runSync(EventLogFile.readLog(file))
-    expect(log.events).toHaveLength(11)
+    expect(log.events).toHaveLength(17)
     expect(log.events[9]).toEqual({ type: "CapResult", capability: "random", result: 4 })
+    expect(log.events.slice(14)).toEqual([
+      { type: "CapCall", capability: "random", args: [7], site: { file: "x.ax", line: 2, col: 3, fn: "main" } },
+      { type: "CapResult", capability: "random", result: 7 },
+      { type: "CapCall", capability: "random", args: [] }
+    ])
     expect(log.header.policy).toEqual(allowAll)
   })
 
