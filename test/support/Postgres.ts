@@ -11,14 +11,14 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
-import { type ChildProcess, execFileSync, spawnSync } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cluster from "../../src/Cluster.js"
 import { afterAll, beforeAll } from "@effect/vitest"
-import { ensureBuilt, start as startCli } from "./BuiltCli.js"
+import { BIN, type CliResult, cleanEnv, ensureBuilt, start as startCli } from "./BuiltCli.js"
 
 const CANDIDATE_BIN_DIRS = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"]
 
@@ -162,6 +162,23 @@ export interface RunnerArgs {
   /** shard-lock expiry in seconds (BORUNA_CLUSTER_LOCK_EXPIRY), default `LOCK_EXPIRY` */
   readonly lockExpiry?: number
   readonly env?: Record<string, string>
+  /** the runner's working directory (default: the repository) */
+  readonly cwd?: string
+}
+
+/** `boruna args…` as a child process in `cwd` (BuiltCli's `start`, another directory). */
+const startIn = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string>): ReturnType<typeof startCli> => {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] })
+  let stderr = ""
+  let stdout = ""
+  child.stdout!.on("data", (d: Buffer) => void (stdout += d.toString()))
+  child.stderr!.on("data", (d: Buffer) => void (stderr += d.toString()))
+  const t0 = Date.now()
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on("error", reject)
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 }))
+  })
+  return { child, stderrSoFar: () => stderr, done }
 }
 
 /** Start `boruna runner` and wait for its `runner ready:` line (fails with its stderr otherwise). */
@@ -172,7 +189,8 @@ export const startRunner = async (a: RunnerArgs, timeoutMs = 30_000): Promise<Ru
   if (a.capabilities !== undefined) args.push("--capabilities", a.capabilities.join(","))
   if (a.group !== undefined) args.push("--group", a.group)
   if (a.policy !== undefined) args.push("--policy", a.policy)
-  const r = startCli(args, { BORUNA_CLUSTER_LOCK_EXPIRY: String(a.lockExpiry ?? LOCK_EXPIRY), ...a.env })
+  const env = { BORUNA_CLUSTER_LOCK_EXPIRY: String(a.lockExpiry ?? LOCK_EXPIRY), ...a.env }
+  const r = a.cwd === undefined ? startCli(args, env) : startIn(a.cwd, args, env)
   track(r.child)
   const exited = r.done.then((x) => ({ code: x.code, signal: x.signal }))
   await new Promise<void>((resolve, reject) => {
