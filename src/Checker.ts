@@ -41,7 +41,8 @@ interface CheckState {
 /** thrown (and caught by `sliced`) when the check reaches `DEEP_SLICE` levels above its slice base */
 class CheckDeep {
   readonly _tag = "CheckDeep"
-  constructor(readonly e: Expr, readonly state: CheckState) {}
+  /** `block`: stopped at a statement block (`inferBlock`), else at an expression (`infer`) */
+  constructor(readonly e: Expr, readonly block: boolean, readonly state: CheckState) {}
 }
 
 interface FnInfo {
@@ -105,6 +106,7 @@ class Checker {
   private sliceBase = 0
   /** deep expressions checked on their own: their type and the state after them (see DEEP_SLICE) */
   private memo: Map<Expr, { readonly type: Type; readonly state: CheckState }> | undefined
+  private memoBlocks: Map<Block, { readonly type: Type; readonly state: CheckState }> | undefined
   /** bindings declared in the current function (parameters included), against MAX_LOCALS */
   private bindings = 0
 
@@ -238,7 +240,8 @@ class Checker {
       }
       case "Fn": {
         if (te.args.length === 0) return this.error(te.pos, "type_error", "a function type is written `Fn(A, B) -> R`")
-        const all = te.args.map((a) => this.resolveTypeExpr(a))
+        const all: Type[] = []
+        for (const a of te.args) all.push(this.resolveTypeExpr(a))
         return tFn(all.slice(0, -1), all[all.length - 1])
       }
     }
@@ -331,6 +334,7 @@ class Checker {
       }
     } finally {
       this.memo = undefined
+      this.memoBlocks = undefined
       this.sliceBase = 0
     }
   }
@@ -338,14 +342,21 @@ class Checker {
   /** check the expression `first` stopped at (and any deeper one it stops at), keeping the results */
   private checkDeep(first: CheckDeep): void {
     const memo = this.memo ??= new Map()
+    const memoBlocks = this.memoBlocks ??= new Map()
     const pending = [first]
     while (pending.length > 0) {
       const d = pending[pending.length - 1]
       this.restore(d.state)
       this.sliceBase = d.state.depth
       try {
-        const type = this.infer(d.e)
-        memo.set(d.e, { type, state: this.snapshot() })
+        if (d.block) {
+          const b = d.e as Block
+          const type = this.inferBlock(b)
+          memoBlocks.set(b, { type, state: this.snapshot() })
+        } else {
+          const type = this.infer(d.e)
+          memo.set(d.e, { type, state: this.snapshot() })
+        }
         pending.pop()
       } catch (e) {
         if (!(e instanceof CheckDeep)) throw e
@@ -415,6 +426,15 @@ class Checker {
   // blocks and statements
 
   private inferBlock(b: Block): Type {
+    if (this.memoBlocks !== undefined) {
+      const kept = this.memoBlocks.get(b)
+      if (kept !== undefined) {
+        this.restore(kept.state)
+        return kept.type
+      }
+    }
+    if (this.depth - this.sliceBase >= DEEP_SLICE) throw new CheckDeep(b, true, this.snapshot())
+    this.depth++
     this.scopes.push(new Map())
     let t: Type = tUnit
     const n = b.stmts.length
@@ -424,6 +444,7 @@ class Checker {
       if (i === n - 1) t = st
     }
     this.scopes.pop()
+    this.depth--
     return this.set(b, t)
   }
 
@@ -500,7 +521,7 @@ class Checker {
         return kept.type
       }
     }
-    if (this.depth - this.sliceBase >= DEEP_SLICE) throw new CheckDeep(e, this.snapshot())
+    if (this.depth - this.sliceBase >= DEEP_SLICE) throw new CheckDeep(e, false, this.snapshot())
     this.depth++
     const t = this.inferInner(e)
     this.depth--
@@ -1019,11 +1040,19 @@ class Checker {
     return result ?? this.subst.fresh()
   }
 
-  private checkPattern(p: Pattern, t: Type): void {
-    const lit = (pt: Type, what: string) => {
+  /** `p` against a value of type `t`, then its payload pattern against the payload's type, in a loop */
+  private checkPattern(p0: Pattern, t0: Type): void {
+    let next: { readonly p: Pattern; readonly t: Type } | undefined = { p: p0, t: t0 }
+    while (next !== undefined) next = this.checkPattern1(next.p, next.t)
+  }
+
+  /** the test of `p` itself; returns the payload pattern still to check, with its type */
+  private checkPattern1(p: Pattern, t: Type): { readonly p: Pattern; readonly t: Type } | undefined {
+    const lit = (pt: Type, what: string): undefined => {
       if (!this.subst.unify(t, pt)) {
         this.error(p.pos, "type_error", `${what} pattern cannot match a value of type ${this.subst.show(t)}`)
       }
+      return undefined
     }
     switch (p.kind) {
       case "PWild":
@@ -1042,14 +1071,14 @@ class Checker {
       case "PSome": {
         const a = this.subst.fresh()
         if (!this.subst.unify(t, tOption(a))) return lit(tOption(a), "a `Some(…)`")
-        return this.checkPattern(p.inner, a)
+        return { p: p.inner, t: a }
       }
       case "POk":
       case "PErr": {
         const a = this.subst.fresh()
         const b = this.subst.fresh()
         if (!this.subst.unify(t, tResult(a, b))) return lit(tResult(a, b), p.kind === "POk" ? "an `Ok(…)`" : "an `Err(…)`")
-        return this.checkPattern(p.inner, p.kind === "POk" ? a : b)
+        return { p: p.inner, t: p.kind === "POk" ? a : b }
       }
       case "PVariant": {
         let enumName = p.enumName
@@ -1096,8 +1125,7 @@ class Checker {
           if (p.inner !== undefined) this.error(p.inner.pos, "type_error", `variant \`${p.name}\` carries no value`)
           return
         }
-        if (p.inner !== undefined) this.checkPattern(p.inner, payload)
-        return
+        return p.inner === undefined ? undefined : { p: p.inner, t: payload }
       }
     }
   }

@@ -203,15 +203,53 @@ const compileChecked = (file: string, source: string): CompileSourceResult => {
 const LIST_LEN = builtinId("list_len")!
 const LIST_GET = builtinId("list_get")!
 
+/**
+ * The compiler recurses at most this many expression levels on the JS stack. A deeper expression
+ * is compiled on its own first, from a shallow stack, in the state the compiler had on reaching it
+ * (kept when the deep point was reached); the state after it (code, positions, slots, constants) is
+ * kept, and the function is compiled again from its start, picking that state up when it reaches
+ * the expression. Code generation is deterministic, so the second pass reaches it in the same state.
+ */
+const DEEP_SLICE = 100
+
+/** everything compiling a function changes, as of one point in it */
+interface EmitState {
+  readonly code: ReadonlyArray<number>
+  readonly positions: ReadonlyArray<number>
+  readonly lastLine: number
+  readonly lastCol: number
+  readonly scopes: ReadonlyArray<ReadonlyMap<string, number>>
+  readonly nextSlot: number
+  readonly resultSlot: number
+  readonly constants: ReadonlyArray<Value>
+  readonly constIndex: ReadonlyMap<string, number>
+  readonly depth: number
+}
+
+/**
+ * Thrown (and caught by `sliced`) when compiling reaches `DEEP_SLICE` levels above its slice base,
+ * at an expression (`block` undefined) or at a statement block (`block`: its `want`).
+ */
+class EmitDeep {
+  readonly _tag = "EmitDeep"
+  constructor(readonly e: Expr, readonly block: boolean | undefined, readonly state: EmitState) {}
+}
+
 class FnCompiler {
-  private readonly code: Array<number> = []
-  private readonly positions: Array<number> = []
+  private code: Array<number> = []
+  private positions: Array<number> = []
   private lastLine = -1
   private lastCol = -1
   private scopes: Array<Map<string, number>>
   private readonly paramScope: Map<string, number>
   private nextSlot: number
   private resultSlot = -1
+  private depth = 0
+  /** the depth the current slice started at (0 outside a sliced compile) */
+  private sliceBase = 0
+  /** deep expressions and blocks compiled on their own: the state after them (see DEEP_SLICE) */
+  private memo: Map<Expr, EmitState> | undefined
+  private memoBlocks: Map<Block, EmitState> | undefined
 
   constructor(
     private readonly info: ProgramInfo,
@@ -224,12 +262,14 @@ class FnCompiler {
 
   compile(): FunctionDef {
     const d = this.decl
-    d.requires.forEach((r, i) => {
-      this.expr(r)
-      this.emit(r.pos, Op.ASSERT, this.constant(this.contractMessage("requires", r, i, d.requires.length)))
+    this.sliced(() => {
+      d.requires.forEach((r, i) => {
+        this.expr(r)
+        this.emit(r.pos, Op.ASSERT, this.constant(this.contractMessage("requires", r, i, d.requires.length)))
+      })
+      this.block(d.body, true)
+      this.ret(d.body.pos)
     })
-    this.block(d.body, true)
-    this.ret(d.body.pos)
     if (this.nextSlot > MAX_LOCALS) {
       throw new CompileError(d.pos, `\`${d.name}\` needs ${this.nextSlot} local slots (parameters, bindings and match temporaries); a function may have at most ${MAX_LOCALS}`, true)
     }
@@ -243,6 +283,86 @@ class FnCompiler {
       code: this.code,
       positions: this.positions
     }
+  }
+
+  // -- deeply nested bodies: slices of DEEP_SLICE levels (see DEEP_SLICE) ----
+
+  private snapshot(): EmitState {
+    return {
+      code: [...this.code],
+      positions: [...this.positions],
+      lastLine: this.lastLine,
+      lastCol: this.lastCol,
+      scopes: this.scopes.map((m) => new Map(m)),
+      nextSlot: this.nextSlot,
+      resultSlot: this.resultSlot,
+      constants: [...this.info.constants],
+      constIndex: new Map(this.info.constIndex),
+      depth: this.depth
+    }
+  }
+
+  private restore(s: EmitState): void {
+    this.code = [...s.code]
+    this.positions = [...s.positions]
+    this.lastLine = s.lastLine
+    this.lastCol = s.lastCol
+    this.scopes = s.scopes.map((m) => new Map(m))
+    this.nextSlot = s.nextSlot
+    this.resultSlot = s.resultSlot
+    const { constants, constIndex } = this.info
+    constants.length = 0
+    for (const c of s.constants) constants.push(c)
+    constIndex.clear()
+    for (const [k, v] of s.constIndex) constIndex.set(k, v)
+    this.depth = s.depth
+  }
+
+  /** run `root` (one function's code), compiling every expression deeper than DEEP_SLICE levels on its own first */
+  private sliced(root: () => void): void {
+    const start = this.snapshot()
+    try {
+      for (;;) {
+        try {
+          return root()
+        } catch (e) {
+          if (!(e instanceof EmitDeep)) throw e
+          this.emitDeep(e)
+          this.restore(start)
+        }
+      }
+    } finally {
+      this.memo = undefined
+      this.memoBlocks = undefined
+      this.sliceBase = 0
+    }
+  }
+
+  /** compile the expression `first` stopped at (and any deeper one it stops at), keeping the states after them */
+  private emitDeep(first: EmitDeep): void {
+    const memo = this.memo ??= new Map()
+    const memoBlocks = this.memoBlocks ??= new Map()
+    const pending = [first]
+    while (pending.length > 0) {
+      const d = pending[pending.length - 1]
+      this.restore(d.state)
+      this.sliceBase = d.state.depth
+      try {
+        if (d.block === undefined) {
+          this.expr(d.e)
+          memo.set(d.e, this.snapshot())
+        } else {
+          const b = d.e as Block
+          this.block(b, d.block)
+          memoBlocks.set(b, this.snapshot())
+        }
+        pending.pop()
+      } catch (e) {
+        if (!(e instanceof EmitDeep)) throw e
+        pending.push(e)
+      }
+    }
+    this.sliceBase = 0
   }
 
   // -- emission --------------------------------------------------------------
@@ -311,18 +431,26 @@ class FnCompiler {
   // -- statements ------------------------------------------------------------
 
   private block(b: Block, want: boolean): void {
+    if (this.memoBlocks !== undefined) {
+      const kept = this.memoBlocks.get(b)
+      if (kept !== undefined) return this.restore(kept)
+    }
+    if (this.depth - this.sliceBase >= DEEP_SLICE) throw new EmitDeep(b, want, this.snapshot())
+    this.depth++
     this.scopes.push(new Map())
     const n = b.stmts.length
-    b.stmts.forEach((s, i) => {
+    for (let i = 0; i < n; i++) {
+      const s = b.stmts[i]
       if (s.kind === "ExprStmt") {
         this.expr(s.expr)
         if (!(want && i === n - 1)) this.emit(s.pos, Op.POP)
       } else {
         this.stmt(s)
       }
-    })
+    }
     if (want && (n === 0 || b.stmts[n - 1].kind !== "ExprStmt")) this.emit(b.pos, Op.CONST, this.constant(Unit))
     this.scopes.pop()
+    this.depth--
   }
 
   private stmt(s: Stmt): void {
@@ -452,6 +580,17 @@ class FnCompiler {
   // -- expressions -----------------------------------------------------------
 
   private expr(e: Expr): void {
+    if (this.memo !== undefined) {
+      const kept = this.memo.get(e)
+      if (kept !== undefined) return this.restore(kept)
+    }
+    if (this.depth - this.sliceBase >= DEEP_SLICE) throw new EmitDeep(e, undefined, this.snapshot())
+    this.depth++
+    this.expr1(e)
+    this.depth--
+  }
+
+  private expr1(e: Expr): void {
     switch (e.kind) {
       case "Block":
         return this.block(e, true)
@@ -723,8 +862,29 @@ class FnCompiler {
     this.patchAll(ends)
   }
 
-  /** Test the value in `slot` against `p`, binding its names; jumps recorded in `fails` when it does not match. */
-  private pattern(p: Pattern, slot: number, fails: Array<number>): void {
+  /**
+   * Test the value in `slot` against `p`, binding its names; jumps recorded in `fails` when it does
+   * not match. A nested pattern unwraps one payload per level, in a loop.
+   */
+  private pattern(p0: Pattern, slot0: number, fails: Array<number>): void {
+    let p = p0
+    let slot = slot0
+    for (;;) {
+      const inner = this.pattern1(p, slot, fails)
+      if (inner === undefined || inner.kind === "PWild") return
+      this.emit(inner.pos, Op.UNWRAP, slot)
+      if (inner.kind === "PBind") {
+        this.emit(inner.pos, Op.STORE, this.declare(inner.name))
+        return
+      }
+      slot = this.temp()
+      this.emit(inner.pos, Op.STORE, slot)
+      p = inner
+    }
+  }
+
+  /** the test of `p` itself; returns the payload pattern still to match, if any */
+  private pattern1(p: Pattern, slot: number, fails: Array<number>): Pattern | undefined {
     switch (p.kind) {
       case "PWild":
         return
@@ -745,7 +905,7 @@ class FnCompiler {
       case "PErr": {
         const tag = p.kind === "PSome" ? Tag.Some : p.kind === "POk" ? Tag.Ok : Tag.Err
         fails.push(this.emitJump(p.pos, Op.JNTAG, slot, tag))
-        return this.inner(p.inner, slot, fails)
+        return p.inner
       }
       case "PVariant": {
         const enumName = p.enum ?? p.enumName
@@ -753,23 +913,9 @@ class FnCompiler {
         const idx = p.index ?? en?.variants.findIndex((v) => v.name === p.name)
         if (idx === undefined || idx < 0) throw new CompileError(p.pos, `unresolved variant pattern \`${p.name}\``)
         fails.push(this.emitJump(p.pos, Op.JNTAG, slot, Tag.Variant + idx))
-        if (p.inner !== undefined) this.inner(p.inner, slot, fails)
-        return
+        return p.inner
       }
     }
-  }
-
-  /** Match the payload of the value in `slot` against `p`. */
-  private inner(p: Pattern, slot: number, fails: Array<number>): void {
-    if (p.kind === "PWild") return
-    this.emit(p.pos, Op.UNWRAP, slot)
-    if (p.kind === "PBind") {
-      this.emit(p.pos, Op.STORE, this.declare(p.name))
-      return
-    }
-    const t = this.temp()
-    this.emit(p.pos, Op.STORE, t)
-    this.pattern(p, t, fails)
   }
 }
 
