@@ -131,7 +131,9 @@ export const checkUrl = (url: string): string | undefined => {
  * Shard-lock timing. Production keeps cluster's defaults (a runner's shards are taken over about
  * `shardLockExpiration` + `refreshAssignmentsInterval` after it stops refreshing its locks, ~40 s);
  * `fastFailover(s)` shrinks everything to a lock expiry of `s` seconds so a test can watch a
- * takeover within ~10 s. docs/cluster.md explains the trade-off.
+ * takeover within ~10 s. cluster times each lock refresh out after `s / 3` and then drops every
+ * shard of the runner (its in-flight calls run again elsewhere), so `s / 3` must stay above what
+ * the database takes to answer under load: the tests use 8 (docs/cluster.md explains the trade-off).
  */
 export const fastFailover = (lockExpirySeconds: number): Partial<ShardingConfig.ShardingConfig["Type"]> => ({
   shardLockExpiration: Duration.seconds(lockExpirySeconds),
@@ -531,13 +533,17 @@ const runIdOf = (payload: string | null): string | undefined => {
  * The scan reads the engine's `cluster_messages`/`cluster_replies` (the `run` request of each
  * execution and its last reply); the candidates are then checked through the engine (`poll`).
  */
-export const resumeSuspended: Effect.Effect<ReadonlyArray<SuspendedExecution>, never, WorkflowEngine.WorkflowEngine | SqlClient.SqlClient> = Effect.gen(
+export const resumeSuspended = (
+  /** only the executions on shards this runner (`HOST:PORT`) holds: each runner reconciles its own */
+  owner?: string
+): Effect.Effect<ReadonlyArray<SuspendedExecution>, never, WorkflowEngine.WorkflowEngine | SqlClient.SqlClient> => Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
     const Runner = yield* Effect.promise(() => import("./WorkflowRunner.js"))
+    const mine = owner === undefined ? sql.literal("") : sql`AND m.shard_id IN (SELECT shard_id FROM cluster_locks WHERE address = ${owner})`
     const rows = yield* sql<{ entity_type: string; entity_id: string; payload: string | null }>`
       SELECT m.entity_type, m.entity_id, m.payload FROM cluster_messages m JOIN cluster_replies r ON r.id = m.last_reply_id
-      WHERE m.tag = 'run' AND m.entity_type LIKE 'Workflow/boruna/%' AND r.payload LIKE '%"Suspended"%' AND r.payload LIKE '%"cause"%'`
+      WHERE m.tag = 'run' AND m.entity_type LIKE 'Workflow/boruna/%' AND r.payload LIKE '%"Suspended"%' AND r.payload LIKE '%"cause"%' ${mine}`
     const candidates = rows.map((r) => ({ name: r.entity_type.slice("Workflow/".length), executionId: r.entity_id, runId: runIdOf(r.payload) }))
       // steps before runs: a step that completes wakes its run
       .sort((a, b) => Number(!a.name.startsWith("boruna/step")) - Number(!b.name.startsWith("boruna/step")))
@@ -556,8 +562,8 @@ export const resumeSuspended: Effect.Effect<ReadonlyArray<SuspendedExecution>, n
 ).pipe(Effect.catchAllCause((c) => Effect.as(Effect.logWarning("reconciler: suspended executions", c), [])))
 
 /** `resumeSuspended`, recording each resume in the run's history (when boruna's store has the run). */
-const resumeSuspendedRecorded = Effect.gen(function*() {
-  const resumed = yield* resumeSuspended
+const resumeSuspendedRecorded = (owner: string) => Effect.gen(function*() {
+  const resumed = yield* resumeSuspended(owner)
   if (resumed.length === 0) return resumed
   const { WorkflowStore } = yield* Effect.promise(() => import("./WorkflowStore.js"))
   const store = yield* WorkflowStore
@@ -694,7 +700,7 @@ export const serve = (o: ServeOptions): Effect.Effect<never, ClusterError> =>
       sqlRef.current = Context.get(ctx, SqlClient.SqlClient)
       // the reconciler, every `reconcileEvery`: resume the runs and steps an engine defect suspended
       // (SuspendOnFailure; #7464), then the runs whose answers are recorded but whose wake was lost (#6318)
-      yield* resumeSuspendedRecorded.pipe(
+      yield* resumeSuspendedRecorded(address).pipe(
         Effect.zipRight(Runner.reconcileAll),
         Effect.catchAllCause((c) => Effect.logWarning("reconciler", c)),
         Effect.delay(o.reconcileEvery ?? Duration.seconds(30)),
