@@ -38,6 +38,7 @@ import * as Tracer from "effect/Tracer"
 import type * as Http from "node:http"
 import { randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
 import { resolve as resolvePath } from "node:path"
 import { VERSION } from "./cli/version.js"
 import type { ExporterTransport } from "./TelemetryHttp.js"
@@ -172,74 +173,63 @@ export class RunParent extends Context.Reference<RunParent>()("boruna/RunParent"
   defaultValue: (): Tracer.ExternalSpan | undefined => undefined
 }) {}
 
-/**
- * A W3C `tracestate` list. Implements OpenTelemetry's `TraceState` interface so the OTel exporter
- * propagates it, without importing OpenTelemetry.
- */
-export class W3CTraceState implements OtelApi.TraceState {
-  constructor(readonly entries: ReadonlyArray<readonly [string, string]>) {}
-  get(key: string): string | undefined {
-    return this.entries.find(([k]) => k === key)?.[1]
-  }
-  set(key: string, value: string): W3CTraceState {
-    return new W3CTraceState([[key, value], ...this.entries.filter(([k]) => k !== key)])
-  }
-  unset(key: string): W3CTraceState {
-    return new W3CTraceState(this.entries.filter(([k]) => k !== key))
-  }
-  serialize(): string {
-    return this.entries.map(([k, v]) => `${k}=${v}`).join(",")
-  }
-}
-
-const TRACESTATE_KEY = /^(?:[a-z0-9][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})$/
-const TRACESTATE_VALUE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/
-
-/** Parse a `tracestate` header; undefined when absent, empty or invalid (the whole value is then ignored). */
-export const parseTracestate = (raw: string | undefined): W3CTraceState | undefined => {
-  if (raw === undefined || raw.trim() === "") return undefined
-  const entries: Array<readonly [string, string]> = []
-  for (const member of raw.split(",")) {
-    const m = member.trim()
-    if (m === "") continue
-    const eq = m.indexOf("=")
-    if (eq <= 0) return undefined
-    const key = m.slice(0, eq)
-    const value = m.slice(eq + 1)
-    if (!TRACESTATE_KEY.test(key) || !TRACESTATE_VALUE.test(value)) return undefined
-    if (entries.some(([k]) => k === key)) return undefined
-    entries.push([key, value])
-  }
-  if (entries.length === 0 || entries.length > 32) return undefined
-  return new W3CTraceState(entries)
-}
-
 /** Context keys @effect/opentelemetry reads trace flags and trace state from (see its Tracer.ts). */
 const OtelTraceFlagsKey = Context.GenericTag<"OtelTraceFlags", number>("@effect/opentelemetry/Tracer/OtelTraceFlags")
 const OtelTraceStateKey = Context.GenericTag<"OtelTraceState", OtelApi.TraceState>("@effect/opentelemetry/Tracer/OtelTraceState")
 
 /**
- * Parse a W3C `traceparent` (and optional `tracestate`) into the external span a run joins.
- * Undefined when absent or invalid: a malformed header is ignored (the run starts its own trace).
+ * `@opentelemetry/core`'s W3C trace-context propagator, loaded (synchronously, once) the first time
+ * a trace context is actually there to read: a run or an MCP call without one loads nothing.
  */
-export const parseTraceparent = (traceparent: string | undefined, tracestate?: string): Tracer.ExternalSpan | undefined => {
-  if (traceparent === undefined) return undefined
-  const m = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/.exec(traceparent.trim())
-  if (m === null) return undefined
-  const [, version, traceId, spanId, flagsHex, rest] = m
-  if (version === "ff") return undefined
-  if (version === "00" && rest !== undefined) return undefined
-  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined
-  const flags = parseInt(flagsHex, 16)
-  const state = parseTracestate(tracestate)
-  let context = Context.make(OtelTraceFlagsKey, flags & 0xff)
-  if (state !== undefined) context = Context.add(context, OtelTraceStateKey, state)
-  return Tracer.externalSpan({ traceId, spanId, sampled: (flags & 1) === 1, context })
+let w3c: { readonly propagator: OtelApi.TextMapPropagator; readonly api: typeof OtelApi } | undefined
+const loadW3C = () => {
+  if (w3c === undefined) {
+    const require = createRequire(import.meta.url)
+    const core = require("@opentelemetry/core") as typeof import("@opentelemetry/core")
+    w3c = { propagator: new core.W3CTraceContextPropagator(), api: require("@opentelemetry/api") as typeof OtelApi }
+  }
+  return w3c
 }
+
+/** The carrier's own keys, or the environment's upper-case ones (`TRACEPARENT`, `TRACESTATE`). */
+const headerGetter: OtelApi.TextMapGetter<Readonly<Record<string, string | undefined>>> = {
+  get: (carrier, key) => carrier[key],
+  keys: (carrier) => Object.keys(carrier)
+}
+const envGetter: OtelApi.TextMapGetter<Readonly<Record<string, string | undefined>>> = {
+  get: (carrier, key) => carrier[key.toUpperCase()],
+  keys: (carrier) => Object.keys(carrier)
+}
+
+const extract = (
+  carrier: Readonly<Record<string, string | undefined>>,
+  getter: OtelApi.TextMapGetter<Readonly<Record<string, string | undefined>>>
+): Tracer.ExternalSpan | undefined => {
+  const raw = getter.get(carrier, "traceparent")
+  if (raw === undefined || raw === "" || Array.isArray(raw)) return undefined
+  const { api, propagator } = loadW3C()
+  const sc = api.trace.getSpanContext(propagator.extract(api.ROOT_CONTEXT, carrier, getter))
+  if (sc === undefined || !api.trace.isSpanContextValid(sc)) return undefined
+  let context = Context.make(OtelTraceFlagsKey, sc.traceFlags & 0xff)
+  if (sc.traceState !== undefined && sc.traceState.serialize() !== "") context = Context.add(context, OtelTraceStateKey, sc.traceState)
+  return Tracer.externalSpan({ traceId: sc.traceId, spanId: sc.spanId, sampled: (sc.traceFlags & 1) === 1, context })
+}
+
+/**
+ * Parse a W3C `traceparent` (and optional `tracestate`) into the external span a run joins, with
+ * `@opentelemetry/core`'s `W3CTraceContextPropagator`. Undefined when absent or invalid (the run
+ * starts its own trace); an invalid `tracestate` member is dropped, the rest kept (as the
+ * propagator does).
+ */
+export const parseTraceparent = (traceparent: string | undefined, tracestate?: string): Tracer.ExternalSpan | undefined =>
+  extract(tracestate === undefined ? { traceparent } : { traceparent, tracestate }, headerGetter)
+
+/** The remote parent named by `TRACEPARENT` / `TRACESTATE` in an environment. */
+const parentFromEnv = (env: Readonly<Record<string, string | undefined>>): Tracer.ExternalSpan | undefined => extract(env, envGetter)
 
 /** Set `RunParent` from `TRACEPARENT` / `TRACESTATE` in `env` (for use with `memory`; `fromEnv` does it itself). */
 export const remoteParent = (env: Record<string, string | undefined> = process.env): Layer.Layer<RunParent> =>
-  Layer.succeed(RunParent, parseTraceparent(env.TRACEPARENT, env.TRACESTATE))
+  Layer.sync(RunParent, () => parentFromEnv(env))
 
 /**
  * Run `self` inside the run's root span `boruna.run` (cap spans become its children: one run, one
@@ -1109,9 +1099,9 @@ export const fromEnv = (
     const { config, warnings } = resolveConfig(env, options.flushTimeoutMillis === undefined ? {} : { flushTimeoutMillis: options.flushTimeoutMillis })
     const stderr = options.stderr ?? writeStderr
     for (const w of warnings) stderr(w)
-    const parent = parseTraceparent(env.TRACEPARENT, env.TRACESTATE)
-    if (config !== undefined) return exporting(config, parent, options)
-    if (options.recordLocally === true) return Layer.mergeAll(memory, Layer.succeed(RunParent, parent))
+    // read only when telemetry is on: with it off, a TRACEPARENT in the environment loads nothing
+    if (config !== undefined) return exporting(config, parentFromEnv(env), options)
+    if (options.recordLocally === true) return Layer.mergeAll(memory, Layer.succeed(RunParent, parentFromEnv(env)))
     return Layer.mergeAll(off, Layer.succeed(SpanRecorder, emptyRecorder))
   }))
 

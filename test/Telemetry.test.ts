@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
@@ -16,6 +18,9 @@ import * as Handlers from "../src/Handlers.js"
 import { allowAll, type Policy } from "../src/Policy.js"
 import * as Telemetry from "../src/Telemetry.js"
 import * as OtlpReceiver from "./support/OtlpReceiver.js"
+
+/** where @effect/opentelemetry (and boruna) keep a remote parent's tracestate */
+const OtelTraceState = Context.GenericTag<"OtelTraceState", { readonly serialize: () => string }>("@effect/opentelemetry/Tracer/OtelTraceState")
 
 type Env = Record<string, string>
 
@@ -479,11 +484,29 @@ describe("Telemetry: TRACEPARENT joins a remote trace", () => {
     }
     // a later version may carry more fields
     expect(Telemetry.parseTraceparent(`01-${traceId}-${parentId}-01-future`)?.traceId).toBe(traceId)
-    expect(Telemetry.parseTracestate("a=1,b=2")?.serialize()).toBe("a=1,b=2")
-    expect(Telemetry.parseTracestate("a=1,B=2")).toBeUndefined() // keys are lower-case
-    expect(Telemetry.parseTracestate("a=1,a=2")).toBeUndefined() // duplicate key
-    expect(Telemetry.parseTracestate("nokey")).toBeUndefined()
+    // tracestate: @opentelemetry/core's TraceState — an invalid member is dropped, the rest kept
+    const state = (raw: string) => {
+      const p = Telemetry.parseTraceparent(`00-${traceId}-${parentId}-01`, raw)
+      return p === undefined ? "no parent" : Option.getOrUndefined(Context.getOption(p.context, OtelTraceState))?.serialize()
+    }
+    expect(state("a=1,b=2")).toBe("a=1,b=2")
+    expect(state("a=1,B=2")).toBe("a=1") // keys are lower-case
+    expect(state("nokey")).toBeUndefined()
+    expect(state("")).toBeUndefined()
   })
+
+  it.live("the environment carrier: an invalid TRACESTATE member is dropped, the others reach the collector", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped()
+      yield* Effect.provide(threeCalls, stack({
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        TRACEPARENT: ` 00-${traceId}-${parentId}-01`,
+        TRACESTATE: "vendor=abc,BAD KEY=1,other=x:y"
+      }))
+      const { run } = expectOneTrace(rx.spans(), 3)
+      expect(run.parentSpanId).toBe(parentId)
+      expect(run.traceState).toBe("vendor=abc,other=x:y")
+    })))
 
   it.effect("an invalid TRACEPARENT is ignored: the run starts its own trace", () =>
     Effect.gen(function*() {
