@@ -1,7 +1,7 @@
 /**
  * The `.ax` VM against plain TypeScript, same process, same algorithm:
  *
- *   npm run build && node dist/bench/vm.js [--runs 5]
+ *   npm run build && node --expose-gc dist/bench/vm.js [--runs 5] [--fresh]
  *
  * - `fib(30)`: call-heavy recursion (the issue's headline ratio; target ≤ 30×);
  * - `loop`: a 3,000,000-iteration `while` loop of Int arithmetic;
@@ -10,7 +10,11 @@
  * - `list_push 1M`: a 1,000,000-element list built with `list_push` in a loop, against a plain
  *   array's `push` (target ≤ 20×);
  * - `map_set 100k`: a 100,000-key map built with `map_set` in a loop, against a plain `Map`'s `set`
- *   (target ≤ 20×).
+ *   (target ≤ 20×);
+ * - `map_get 1M`: 1,000,000 `map_get` lookups in a 1,000-key map, against a plain `Map`'s `get`;
+ * - `list_tail 100k`: a 100,000-element list drained with `xs = list_tail(xs)` (reading the head
+ *   each time), against an index moving along a plain array (linear; a copying tail would make it
+ *   quadratic: ~5·10⁹ element copies).
  * Each program is compiled once; two warm-up runs, then the median of `--runs` runs of each side.
  * The VM runs with `maxSteps` raised (the default 10,000,000 would stop fib(30)).
  *
@@ -26,7 +30,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { pathToFileURL } from "node:url"
+import { spawnSync } from "node:child_process"
+import * as os from "node:os"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import type { BytecodeProgram } from "../src/Bytecode.js"
 import { compileSource } from "../src/Compiler.js"
 import * as EventLog from "../src/EventLog.js"
@@ -152,14 +158,90 @@ const mapSetTs = (): number => {
   return m.size
 }
 
+const MAP_GET = `fn main() -> Int {
+  let mut m: Map<Int, Int> = {}
+  let mut i = 0
+  while i < 1000 {
+    m = __builtin_map_set(m, i, i * 3)
+    i = i + 1
+  }
+  let mut total = 0
+  let mut j = 0
+  while j < 1000000 {
+    total = total + match __builtin_map_get(m, j % 1000) { Some(v) => v, None => 0 }
+    j = j + 1
+  }
+  total
+}
+`
+const mapGetTs = (): number => {
+  const m = new Map<number, number>()
+  let i = 0
+  while (i < 1000) {
+    m.set(i, i * 3)
+    i = i + 1
+  }
+  let total = 0
+  let j = 0
+  while (j < 1000000) {
+    const v = m.get(j % 1000)
+    total = total + (v === undefined ? 0 : v)
+    j = j + 1
+  }
+  return total
+}
+
+const LIST_TAIL = `fn main() -> Int {
+  let mut xs: List<Int> = []
+  let mut i = 0
+  while i < 100000 {
+    xs = list_push(xs, i)
+    i = i + 1
+  }
+  let mut total = 0
+  while list_len(xs) > 0 {
+    total = total + list_get(xs, 0)
+    xs = __builtin_list_tail(xs)
+  }
+  total
+}
+`
+const listTailTs = (): number => {
+  const xs: Array<number> = []
+  let i = 0
+  while (i < 100000) {
+    xs.push(i)
+    i = i + 1
+  }
+  let total = 0
+  let start = 0
+  while (xs.length - start > 0) {
+    total = total + xs[start]
+    start = start + 1
+  }
+  return total
+}
+
+/** Machines kept alive between rounds (see `runTurns`). */
+const kept: Array<Machine> = []
+
 /** The same program through `Vm.run` (the Effect driver, with its event-loop turns every `DEFAULT_TURN_MS`). */
-const runDriver = async (p: BytecodeProgram, yieldMs?: number): Promise<{ value: string; ms: number }> => {
+const runDriver = async (p: BytecodeProgram, yieldMs?: number): Promise<{ value: string; ms: number; cpuMs: number }> => {
   const services = Gateway.layer(denyAll).pipe(
     Layer.provideMerge(Layer.mergeAll(Layer.succeed(Handlers.Handlers, Handlers.demoService), Layer.succeed(EventLog.EventLog, EventLog.makeMemory())))
   )
+  const keep = (m: Machine): void => {
+    kept.push(m)
+    if (kept.length > 2) kept.shift()
+  }
+  const c0 = process.cpuUsage()
   const t0 = now()
-  const v = await Effect.runPromise(Effect.provide(Vm.run(p, yieldMs === undefined ? { maxSteps: 1e12 } : { maxSteps: 1e12, yieldMs }), services))
-  return { value: show(v), ms: now() - t0 }
+  const v = await Effect.runPromise(
+    Effect.provide(Vm.run(p, yieldMs === undefined ? { maxSteps: 1e12, onMachine: keep } : { maxSteps: 1e12, yieldMs, onMachine: keep }), services)
+  )
+  const ms = now() - t0
+  const c = process.cpuUsage(c0)
+  return { value: show(v), ms, cpuMs: (c.user + c.system) / 1000 }
 }
 
 const CASES: ReadonlyArray<Case> = [
@@ -167,7 +249,9 @@ const CASES: ReadonlyArray<Case> = [
   { name: "loop 3M", source: LOOP, ts: loopTs },
   { name: "strings 100k", source: STRINGS, ts: stringsTs },
   { name: "list_push 1M", source: LIST_PUSH, ts: listPushTs },
-  { name: "map_set 100k", source: MAP_SET, ts: mapSetTs }
+  { name: "map_set 100k", source: MAP_SET, ts: mapSetTs },
+  { name: "map_get 1M", source: MAP_GET, ts: mapGetTs },
+  { name: "list_tail 100k", source: LIST_TAIL, ts: listTailTs }
 ]
 
 const compile = (name: string, source: string): BytecodeProgram => {
@@ -218,25 +302,70 @@ export const run = (options: { readonly runs?: number } = {}): ReadonlyArray<Row
 
 /**
  * The cost of the driver's event-loop turns: `loop 3M` through `Vm.run` with its default turns
- * against `Vm.run` with `yieldMs: Infinity` (never a turn), interleaved, median of `runs`
- * (target: within 5 %).
+ * against `Vm.run` with `yieldMs: Infinity` (never a turn), in ABBA order (so neither side always
+ * runs first after a GC), median of `runs` each, as wall-clock and as CPU time (target: within 5 %).
+ *
+ * The last machines stay referenced across rounds: once every machine of a round is garbage, the
+ * forced GC between rounds frees the hidden classes of `Machine` and `Actor`, which clears the
+ * type feedback of the dispatch loop, and every round re-measures V8's warm-up (a few compiles of
+ * `exec`, tens of ms on a loaded 2-core machine) instead of the turns. That warm-up is a one-time
+ * cost per process, not per turn: in a fresh process it is there with or without turns (the turn
+ * exits add a compile or two of it; `--fresh` measures that separately, one process per run).
+ * CPU time is the steadier figure on a shared machine: waiting for a core is not a cost of turns.
  */
-export const runTurns = async (options: { readonly runs?: number } = {}): Promise<{ machineMs: number; driverMs: number; ratio: number }> => {
-  const runs = Math.max(options.runs ?? 5, 7)
+export const runTurns = async (
+  options: { readonly runs?: number } = {}
+): Promise<{ machineMs: number; driverMs: number; ratio: number; machineCpuMs: number; driverCpuMs: number; cpuRatio: number }> => {
+  const runs = Math.max(options.runs ?? 5, 9)
   const p = compile("loop 3M", LOOP)
-  await runDriver(p, Infinity)
-  await runDriver(p)
+  for (let w = 0; w < 3; w++) {
+    await runDriver(p, Infinity)
+    await runDriver(p)
+  }
   const bare: Array<number> = []
   const driven: Array<number> = []
+  const bareCpu: Array<number> = []
+  const drivenCpu: Array<number> = []
+  const one = async (turns: boolean): Promise<void> => {
+    gc()
+    const r = await runDriver(p, turns ? undefined : Infinity)
+    ;(turns ? driven : bare).push(r.ms)
+    ;(turns ? drivenCpu : bareCpu).push(r.cpuMs)
+  }
   for (let i = 0; i < runs; i++) {
-    gc()
-    bare.push((await runDriver(p, Infinity)).ms)
-    gc()
-    driven.push((await runDriver(p)).ms)
+    const turnsFirst = i % 2 === 1
+    await one(turnsFirst)
+    await one(!turnsFirst)
   }
   const machineMs = median(bare)
   const driverMs = median(driven)
-  return { machineMs, driverMs, ratio: driverMs / machineMs }
+  const machineCpuMs = median(bareCpu)
+  const driverCpuMs = median(drivenCpu)
+  return { machineMs, driverMs, ratio: driverMs / machineMs, machineCpuMs, driverCpuMs, cpuRatio: driverCpuMs / machineCpuMs }
+}
+
+/**
+ * `--fresh`: the same comparison with one new process per run (alternating), so every run includes
+ * V8's warm-up, as `boruna run` does: the median of `runs` CPU times each.
+ */
+export const runTurnsFresh = (options: { readonly runs?: number } = {}): { machineCpuMs: number; driverCpuMs: number; cpuRatio: number } => {
+  const runs = Math.max(options.runs ?? 5, 9)
+  const one = (turns: boolean): number => {
+    const r = spawnSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), "--one", turns ? "turns" : "none"], { encoding: "utf8" })
+    const ms = Number(r.stdout.trim())
+    if (r.status !== 0 || !Number.isFinite(ms)) throw new Error(`--one failed: ${r.stderr}`)
+    return ms
+  }
+  const bare: Array<number> = []
+  const driven: Array<number> = []
+  for (let i = 0; i < runs; i++) {
+    const turnsFirst = i % 2 === 1
+    ;(turnsFirst ? driven : bare).push(one(turnsFirst))
+    ;(turnsFirst ? bare : driven).push(one(!turnsFirst))
+  }
+  const machineCpuMs = median(bare)
+  const driverCpuMs = median(driven)
+  return { machineCpuMs, driverCpuMs, cpuRatio: driverCpuMs / machineCpuMs }
 }
 
 export const print = (rows: ReadonlyArray<Row>): void => {
@@ -256,14 +385,31 @@ export const print = (rows: ReadonlyArray<Row>): void => {
   }
 }
 
+const pct = (ratio: number): string => `${ratio >= 1 ? "+" : ""}${((ratio - 1) * 100).toFixed(1)} %`
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const i = process.argv.indexOf("--runs")
-  const runs = i < 0 ? undefined : Number(process.argv[i + 1])
-  print(run({ runs }))
-  void runTurns({ runs }).then((t) =>
-    console.log(
-      `loop 3M via Vm.run, a turn every ${DEFAULT_TURN_MS} ms: ${t.driverMs.toFixed(1)} ms vs no turns ${t.machineMs.toFixed(1)} ms: ` +
-        `${((t.ratio - 1) * 100).toFixed(1)} % (target ≤ 5 %)`
-    )
-  )
+  const one = process.argv.indexOf("--one")
+  if (one >= 0) {
+    // a child of `--fresh`: one cold run, its CPU milliseconds on stdout
+    void runDriver(compile("loop 3M", LOOP), process.argv[one + 1] === "turns" ? undefined : Infinity).then((r) => console.log(r.cpuMs.toFixed(2)))
+  } else {
+    const i = process.argv.indexOf("--runs")
+    const runs = i < 0 ? undefined : Number(process.argv[i + 1])
+    console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`)
+    print(run({ runs }))
+    void runTurns({ runs }).then((t) => {
+      console.log(
+        `loop 3M via Vm.run, a turn every ${DEFAULT_TURN_MS} ms vs no turns (warm, ABBA, medians): ` +
+          `CPU ${t.driverCpuMs.toFixed(1)} vs ${t.machineCpuMs.toFixed(1)} ms: ${pct(t.cpuRatio)}, ` +
+          `wall ${t.driverMs.toFixed(1)} vs ${t.machineMs.toFixed(1)} ms: ${pct(t.ratio)} (target ≤ 5 %)`
+      )
+      if (process.argv.includes("--fresh")) {
+        const f = runTurnsFresh({ runs })
+        console.log(
+          `the same, one fresh process per run (JIT warm-up included): CPU ${f.driverCpuMs.toFixed(1)} vs ${f.machineCpuMs.toFixed(1)} ms: ${pct(f.cpuRatio)}`
+        )
+      }
+      console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`)
+    })
+  }
 }

@@ -83,12 +83,12 @@ export const DEFAULT_MAX_DEPTH = 10_000
 /** steps an actor runs before the scheduler moves to the next one (only once an actor was spawned) */
 export const SLICE = 1000
 /**
- * Default for `RunOptions.yieldMs`, chosen by measurement (a 3,000,000-iteration loop through
- * `Vm.run`, interleaved medians against `yieldMs: Infinity`, on a 2-core machine under a load
- * average of ~10): 10 ms cost between 0 and +17 % across runs, 25 ms up to +10 %, 50 ms stayed
- * within the noise. SIGINT → exit 130 of `boruna run` on a pure loop took 26–137 ms at 50 ms and
- * 11 ms at 10 ms. 25 ms keeps the handler within ~25 ms of a signal (target: exit within 100 ms)
- * at a cost within the noise of that machine; bench/vm.ts prints the current figure.
+ * Default for `RunOptions.yieldMs`. SIGINT → exit 130 of `boruna run` on a pure loop took 26–137 ms
+ * at 50 ms and 11 ms at 10 ms; at 25 ms, 28–82 ms under a load average of 12 on 2 cores (target:
+ * within 100 ms). A turn itself (a `setImmediate` and a fiber resume) costs microseconds: what
+ * once made turns cost ~10 % of a 3,000,000-iteration loop was V8 re-optimising the dispatch loop
+ * after its first exits (see `R_CLOCK`). bench/vm.ts prints the current figure, warm and with one
+ * fresh process per run.
  */
 export const DEFAULT_TURN_MS = 25
 /** steps between clock reads (wall-clock limit, event-loop turns): ~20–50 µs of pure code */
@@ -274,7 +274,16 @@ const R_DONE = 0
 const R_CAP = 1
 const R_BLOCKED = 2
 const R_SLICE = 3
-const R_YIELD = 4
+/**
+ * A clock check is due (every `WALL_EVERY` steps, with a wall-clock limit or turns): `resume` reads
+ * the clock, then yields for a turn or re-enters the loop at once. Leaving the loop for every check,
+ * not only for a turn, keeps its exit and its entry as hot as the loop itself: V8 sees `exec` called
+ * thousands of times with full type feedback before it optimises it. With an exit only per turn
+ * (every 25 ms) V8 optimised the first, still-looping call without feedback for the entry and the
+ * exit, the first turns then deoptimised that code, and the loop ran unoptimised for another
+ * compile or two: most of the measured cost of turns, ~10 % of a 3,000,000-iteration loop.
+ */
+const R_CLOCK = 4
 
 class Actor {
   stack: Array<Value>
@@ -434,9 +443,14 @@ export class Machine {
       const a = this.current
       const r = this.exec(a)
       if (r === R_CAP) return { _tag: "Cap", request: this.pending! }
-      if (r === R_YIELD) {
+      if (r === R_CLOCK) {
         this.keepSlice = true
-        return YIELD
+        const now = performance.now()
+        if (this.maxWallMs !== undefined && now - this.started > this.maxWallMs) {
+          throw this.errorAt(a, a.pc, "timeout", `wall-clock limit exceeded: ${this.maxWallMs} ms`)
+        }
+        if (now >= this.turnAt) return YIELD
+        continue
       }
       if (r === R_DONE) a.state = FINISHED
       else if (r === R_BLOCKED) a.state = BLOCKED
@@ -539,17 +553,11 @@ export class Machine {
             return R_SLICE
           }
           if (steps > this.nextWall) {
+            // the clock is read in `resume`, outside this loop (see `R_CLOCK`)
             this.nextWall = steps + WALL_EVERY
-            const now = performance.now()
-            if (this.maxWallMs !== undefined && now - this.started > this.maxWallMs) {
-              pc++
-              throw new VmFault("timeout", `wall-clock limit exceeded: ${this.maxWallMs} ms`)
-            }
-            if (now >= this.turnAt) {
-              steps--
-              this.save(a, stack, sp, bp, pc, fn, depth, steps)
-              return R_YIELD
-            }
+            steps--
+            this.save(a, stack, sp, bp, pc, fn, depth, steps)
+            return R_CLOCK
           }
           limit = this.limit()
         }
