@@ -20,7 +20,12 @@ export const Retry = Schema.Struct({
   max_attempts: Schema.optionalWith(PositiveInt, { default: () => 1 }),
   on_transient: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** error kinds that are retried (empty: `on_transient` retries `runtime_error` and `wall_time_exceeded`) */
-  retry_on: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+  retry_on: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /**
+   * the first back-off before a retry, doubling with each attempt (default 50 ms, at most 2 s;
+   * given, at most 16 × it). Absent, it is not part of the workflow's hash.
+   */
+  backoff_ms: Schema.optional(PositiveInt)
 })
 export type Retry = typeof Retry.Type
 

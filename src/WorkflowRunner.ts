@@ -20,11 +20,13 @@
  */
 import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as Activity from "@effect/workflow/Activity"
+import * as DurableClock from "@effect/workflow/DurableClock"
 import * as DurableDeferred from "@effect/workflow/DurableDeferred"
 import * as Workflow from "@effect/workflow/Workflow"
 import * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -734,6 +736,12 @@ export const retryable = (retry: WorkflowDef["steps"][string]["retry"], kind: st
   return retry.on_transient && (kind === "runtime_error" || kind === "wall_time_exceeded")
 }
 
+/** The wait before attempt `attempt + 1`: `backoff_ms` (default 50) doubled per attempt, capped. */
+export const backoff = (retry: WorkflowDef["steps"][string]["retry"], attempt: number): number => {
+  const base = retry.backoff_ms ?? 50
+  return Math.min(base * 2 ** (attempt - 1), retry.backoff_ms === undefined ? 2000 : base * 16)
+}
+
 const runBody = (payload: { readonly runId: string }) =>
   Effect.gen(function*() {
     const store = yield* WorkflowStore
@@ -779,7 +787,9 @@ const runBody = (payload: { readonly runId: string }) =>
           }
           if (attempt < max && retryable(step.retry, o.errorKind)) {
             yield* setStatus(id, "running", { attempts: attempt, error: o.error, error_kind: o.errorKind })
-            yield* Effect.sleep(Math.min(50 * 2 ** (attempt - 1), 2000))
+            // a durable sleep: a crash during the back-off resumes with the remaining wait
+            // (the engine's clock, not an in-memory timer, however short the wait)
+            yield* DurableClock.sleep({ name: `backoff/${id}/${attempt}`, duration: Duration.millis(backoff(step.retry, attempt)), inMemoryThreshold: Duration.zero })
             continue
           }
           status.set(id, "failed")

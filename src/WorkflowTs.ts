@@ -53,7 +53,7 @@ interface Common {
   readonly depends_on?: ReadonlyArray<string>
   readonly capabilities?: ReadonlyArray<string>
   readonly timeout_ms?: number
-  readonly retry?: { readonly max_attempts?: number; readonly retry_on?: ReadonlyArray<string> }
+  readonly retry?: { readonly max_attempts?: number; readonly retry_on?: ReadonlyArray<string>; readonly backoff_ms?: number }
   readonly budget?: { readonly max_calls?: number; readonly max_tokens?: number }
   readonly description?: string
 }
@@ -141,7 +141,7 @@ export const make = (o: { readonly name: string; readonly version: string; reado
         inputs: refs,
         depends_on: [...new Set([...(s.depends_on ?? []), ...upstream])],
         timeout_ms: s.timeout_ms ?? null,
-        retry: { max_attempts: s.retry?.max_attempts ?? 1, retry_on: s.retry?.retry_on ?? [] },
+        retry: { max_attempts: s.retry?.max_attempts ?? 1, retry_on: s.retry?.retry_on ?? [], ...(s.retry?.backoff_ms === undefined ? {} : { backoff_ms: s.retry.backoff_ms }) },
         budget: { max_calls: s.budget?.max_calls ?? null, max_tokens: s.budget?.max_tokens ?? null }
       }
       if (s._kind === "ts") {

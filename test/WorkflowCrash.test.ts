@@ -162,3 +162,46 @@ describe("kill -9 at seeded points", () => {
       expect(new Set(ours.map((s) => s.traceId))).toEqual(new Set([got.run.trace_id]))
     }), 170_000)
 })
+
+describe("kill -9 during a retry back-off", () => {
+  it.scopedLive("the resumed run waits only what remained of the back-off (the engine's durable clock), not a new one", () =>
+    Effect.gen(function*() {
+      // the first request outlives the step's timeout (attempt 1: wall_time_exceeded), later ones answer at once
+      const arrivals: Array<number> = []
+      const origin = yield* server((_req, _body, res) => {
+        arrivals.push(Date.now())
+        if (arrivals.length === 1) setTimeout(() => res.end("late"), 3000)
+        else res.end("ok")
+      })
+      const wf = {
+        schema_version: 1, name: "backoff", version: "1",
+        steps: { f: { kind: "source", source: "f.ax", timeout_ms: 300, retry: { max_attempts: 2, retry_on: ["wall_time_exceeded"], backoff_ms: 4000 } } },
+        edges: []
+      }
+      const dir = wfDir(wf, { "f.ax": `fn main() -> String !{net.fetch} { net.fetch("${origin.origin}/f") }\n` })
+      const policy = join(dir, "policy.json")
+      writeFileSync(policy, JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } }))
+      const env = { BORUNA_DATA_DIR: mkdtempSync(join(tmpdir(), "boruna-backoff-")) }
+      const p = start(["workflow", "run", dir, "--policy", policy, "--live"], env)
+      // killed 1.5 s into the 4 s back-off (attempt 1 fails 300 ms after its request)
+      let exited: { code: number | null; stderr: string } | undefined
+      void p.done.then((r) => (exited = r))
+      for (let i = 0; arrivals.length === 0 && exited === undefined && i < 600; i++) yield* Effect.sleep(50)
+      expect(arrivals, exited?.stderr).toHaveLength(1)
+      const failedAt = arrivals[0] + 300
+      yield* Effect.sleep(Math.max(0, failedAt + 1500 - Date.now()))
+      p.child.kill("SIGKILL")
+      const killed = yield* Effect.promise(() => p.done)
+      expect(killed.signal, `${killed.code} ${killed.stdout} ${killed.stderr}`).toBe("SIGKILL")
+      expect(arrivals).toHaveLength(1)
+      const runId = /^run (\S+)/.exec(killed.stdout)![1]
+      const resumedAt = Date.now()
+      const r = yield* Effect.promise(() => boruna(["workflow", "resume", runId], env))
+      expect(r.code, r.stderr).toBe(0)
+      expect(arrivals).toHaveLength(2)
+      // the whole back-off was kept (4 s after the failure) ...
+      expect(arrivals[1] - failedAt).toBeGreaterThanOrEqual(3900)
+      // ... and after the resume only what remained of it (a new back-off would be 4 s and more)
+      expect(arrivals[1] - resumedAt).toBeLessThan(3800)
+    }), 60_000)
+})

@@ -112,6 +112,14 @@ describe("replay", () => {
     }), 60_000)
 })
 
+describe("retry back-off", () => {
+  it("the back-off doubles per attempt: 50 ms up to 2 s by default, backoff_ms up to 16 times it", () => {
+    const r = (backoff_ms?: number) => ({ max_attempts: 9, on_transient: false, retry_on: [], ...(backoff_ms === undefined ? {} : { backoff_ms }) })
+    expect([1, 2, 3, 6, 7].map((a) => Runner.backoff(r(), a))).toEqual([50, 100, 200, 1600, 2000])
+    expect([1, 2, 5, 6].map((a) => Runner.backoff(r(1000), a))).toEqual([1000, 2000, 16000, 16000])
+  })
+})
+
 describe("step sources are stored with the run", () => {
   const GATED_POST = {
     schema_version: 1, name: "gated-src", version: "1",
