@@ -11,11 +11,8 @@
  *
  * The data dir is `--data-dir`, `$BORUNA_DATA_DIR`, or `./.boruna/data` (`dataDirOf`).
  */
-import * as ClusterWorkflowEngine from "@effect/cluster/ClusterWorkflowEngine"
-import * as SingleRunner from "@effect/cluster/SingleRunner"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
+import type * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
 import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -69,22 +66,34 @@ export const singleRunnerConfig = {
 /** The durable single-machine engine on `<dataDir>/engine.db`. */
 export const sqliteEngine = (dataDir: string): Layer.Layer<EngineServices, EngineError> => {
   mkdirSync(dataDir, { recursive: true })
-  // WAL with synchronous=NORMAL: a commit survives the process being killed (what the crash test
-  // does); only an OS crash or power loss can lose the last transactions (docs/workflows.md)
-  const sql = Layer.tap(SqliteClient.layer({ filename: join(dataDir, "engine.db") }), (ctx) =>
-    Effect.ignore(Context.get(ctx, SqliteClient.SqliteClient).unsafe("PRAGMA synchronous = NORMAL")))
-  return ClusterWorkflowEngine.layer.pipe(
-    Layer.provideMerge(SingleRunner.layer({ runnerStorage: "sql", shardingConfig: singleRunnerConfig })),
-    Layer.provideMerge(sql),
-    Layer.mapError((e) => new EngineError(`cannot open the workflow engine in ${dataDir}: ${String(e)}`))
-  )
+  // the engine's packages load when the layer is built, not with this module (`import "boruna"`)
+  return Layer.unwrapEffect(Effect.map(
+    Effect.promise(() =>
+      Promise.all([import("@effect/cluster/ClusterWorkflowEngine"), import("@effect/cluster/SingleRunner"), import("@effect/sql-sqlite-node/SqliteClient")])
+    ),
+    ([ClusterWorkflowEngine, SingleRunner, SqliteClient]) => {
+      // WAL with synchronous=NORMAL: a commit survives the process being killed (what the crash test
+      // does); only an OS crash or power loss can lose the last transactions (docs/workflows.md)
+      const sql = Layer.tap(SqliteClient.layer({ filename: join(dataDir, "engine.db") }), (ctx) =>
+        Effect.ignore(Context.get(ctx, SqliteClient.SqliteClient).unsafe("PRAGMA synchronous = NORMAL")))
+      return ClusterWorkflowEngine.layer.pipe(
+        Layer.provideMerge(SingleRunner.layer({ runnerStorage: "sql", shardingConfig: singleRunnerConfig })),
+        Layer.provideMerge(sql),
+        Layer.mapError((e) => new EngineError(`cannot open the workflow engine in ${dataDir}: ${String(e)}`))
+      )
+    }
+  ))
 }
 
 /** In memory: `WorkflowEngine.layerMemory` and an in-memory SQLite database for the store. */
-export const memoryEngine: Layer.Layer<EngineServices, EngineError> = Layer.merge(
-  WorkflowEngine.layerMemory,
-  Layer.mapError(SqliteClient.layer({ filename: ":memory:" }), (e) => new EngineError(String(e)))
-)
+export const memoryEngine: Layer.Layer<EngineServices, EngineError> = Layer.unwrapEffect(Effect.map(
+  Effect.promise(() => Promise.all([import("@effect/workflow/WorkflowEngine"), import("@effect/sql-sqlite-node/SqliteClient")])),
+  ([WorkflowEngine, SqliteClient]) =>
+    Layer.merge(
+      WorkflowEngine.layerMemory,
+      Layer.mapError(SqliteClient.layer({ filename: ":memory:" }), (e) => new EngineError(String(e)))
+    )
+))
 
 // ---------------------------------------------------------------------------------------------
 // one process per data dir

@@ -1,10 +1,12 @@
-import { describe, expect, it } from "@effect/vitest"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 import { digest, runAndApprove } from "../examples/workflow-ts.js"
 import { Net } from "../src/Capabilities.js"
 import { allowAll } from "../src/PolicyCore.js"
@@ -12,6 +14,7 @@ import * as Telemetry from "../src/Telemetry.js"
 import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
 import * as WorkflowTs from "../src/WorkflowTs.js"
+import { ensureBuilt, importLogger, ROOT } from "./support/BuiltCli.js"
 
 describe("TypeScript workflows", () => {
   it.scopedLive("the example: TypeScript and .ax steps mixed, a gate and a per-call approval, on the durable engine", () =>
@@ -49,4 +52,24 @@ describe("TypeScript workflows", () => {
       // fetch declared only llm.call: net.fetch is denied by the narrowed step policy
       expect(byId.fetch).toMatchObject({ status: "failed", error_kind: "denied" })
     }).pipe(Effect.provide(Runner.layer(memoryEngine).pipe(Layer.provide(Telemetry.off), Layer.orDie))))
+})
+
+describe("the library entry", () => {
+  beforeAll(() => ensureBuilt(), 180_000)
+
+  it("exports the workflow modules; importing it loads no engine package (they load when an engine layer is built)", async () => {
+    const B = await import("../src/index.js")
+    expect(typeof B.WorkflowTs.make).toBe("function")
+    expect(typeof B.WorkflowRunner.startRun).toBe("function")
+    expect(typeof B.WorkflowRunner.withLocalActivities).toBe("function")
+    expect(typeof B.WorkflowEngine.sqliteEngine).toBe("function")
+    expect(typeof B.WorkflowStore.readRun).toBe("function")
+    expect(typeof B.Approval.callDigest).toBe("function")
+    const log = join(tmpdir(), `boruna-index-imports-${process.pid}.log`)
+    writeFileSync(log, "")
+    const needles = ["/@effect/cluster/dist/esm/SingleRunner", "/@effect/cluster/dist/esm/ClusterWorkflowEngine", "/@effect/sql-sqlite-node/", "/better-sqlite3/"]
+    const r = spawnSync(process.execPath, [...importLogger(log, needles), "--input-type=module", "-e", `const B = await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "src", "index.js")).href)}); if (typeof B.WorkflowTs.make !== "function") process.exit(2)`], { encoding: "utf8" })
+    expect(r.status, r.stderr).toBe(0)
+    expect(readFileSync(log, "utf8")).toBe("")
+  }, 60_000)
 })
