@@ -567,7 +567,9 @@ interface ExportTarget {
 
 /**
  * A finished span as the SDK's batch processor and the OTLP serialisers read it (`ReadableSpan`):
- * one plain object, made when the span ends.
+ * one plain object, made when the span ends. Its times are kept as the clock's nanoseconds
+ * (`startNanos`, `endNanos`: what the protobuf encoder writes); the `HrTime` forms are made only
+ * when read (the JSON serializer, the local recorder).
  */
 class FinishedSpan implements ReadableSpan {
   readonly ended = true
@@ -578,9 +580,8 @@ class FinishedSpan implements ReadableSpan {
     readonly name: string,
     readonly kind: OtelApi.SpanKind,
     readonly parentSpanContext: OtelApi.SpanContext | undefined,
-    readonly startTime: OtelApi.HrTime,
-    readonly endTime: OtelApi.HrTime,
-    readonly duration: OtelApi.HrTime,
+    readonly startNanos: bigint,
+    readonly endNanos: bigint,
     readonly status: OtelApi.SpanStatus,
     readonly attributes: OtelApi.Attributes,
     readonly links: Array<OtelApi.Link>,
@@ -591,6 +592,15 @@ class FinishedSpan implements ReadableSpan {
   ) {}
   spanContext(): OtelApi.SpanContext {
     return this.context
+  }
+  get startTime(): OtelApi.HrTime {
+    return hrTime(this.startNanos)
+  }
+  get endTime(): OtelApi.HrTime {
+    return hrTime(this.endNanos)
+  }
+  get duration(): OtelApi.HrTime {
+    return hrTime(this.endNanos > this.startNanos ? this.endNanos - this.startNanos : 0n)
   }
 }
 
@@ -707,9 +717,8 @@ class ExportSpan implements Tracer.Span {
         this.name,
         KIND[this.kind],
         this.parentContext,
-        hrTime(startTime),
-        hrTime(endTime),
-        hrTime(endTime > startTime ? endTime - startTime : 0n),
+        startTime,
+        endTime,
         status,
         this.attrs,
         links.length === 0

@@ -66,6 +66,11 @@ class Writer {
     this.buf.writeUInt32LE(v >>> 0, this.pos)
     this.pos += 4
   }
+  fixed64(v: bigint): void {
+    this.ensure(8)
+    this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.pos)
+    this.pos += 8
+  }
   /** an HrTime ([seconds, nanoseconds]) as fixed64 nanoseconds, in exact double arithmetic (no BigInt) */
   time(t: HrTime): void {
     const sec = Math.trunc(t[0])
@@ -101,9 +106,12 @@ class Writer {
     const len = this.pos - start
     const need = len < 0x80 ? 1 : len < 0x4000 ? 2 : len < 0x200000 ? 3 : len < 0x10000000 ? 4 : 5
     if (need !== reserve) {
-      this.ensure(need - reserve)
-      this.buf.copyWithin(start - reserve + need, start, this.pos)
-      this.pos += need - reserve
+      const delta = need - reserve
+      this.ensure(delta)
+      this.buf.copyWithin(start + delta, start, this.pos)
+      this.pos += delta
+      // cached ids inside the moved content moved with it
+      for (let i = 0; i < 2; i++) if (this.lastAt[i] >= start) this.lastAt[i] += delta
     }
     let at = start - reserve
     let v = len
@@ -138,15 +146,31 @@ class Writer {
     this.ensure(len)
     this.pos += this.buf.write(s, this.pos, "utf8")
   }
+  /**
+   * Per slot (0: a span's trace id, 1: its parent's span id), the last id written and where its
+   * bytes are: the spans of a batch share their trace id and mostly their parent.
+   */
+  private readonly lastHex = ["", ""]
+  private readonly lastAt = [0, 0]
   /** a lower-case hex id as bytes */
-  hexBytes(tag: number, hex: string): void {
+  hexBytes(tag: number, hex: string, slot?: 0 | 1): void {
     const n = hex.length >>> 1
     this.varint(tag)
     this.varint(n)
     this.ensure(n)
     const buf = this.buf
     let pos = this.pos
-    for (let i = 0; i < n; i++) buf[pos++] = (HEX[hex.charCodeAt(2 * i)] << 4) | HEX[hex.charCodeAt(2 * i + 1)]
+    if (slot !== undefined && hex === this.lastHex[slot]) {
+      const at = this.lastAt[slot]
+      buf.copyWithin(pos, at, at + n)
+      pos += n
+    } else {
+      if (slot !== undefined) {
+        this.lastHex[slot] = hex
+        this.lastAt[slot] = pos
+      }
+      for (let i = 0; i < n; i++) buf[pos++] = (HEX[hex.charCodeAt(2 * i)] << 4) | HEX[hex.charCodeAt(2 * i + 1)]
+    }
     this.pos = pos
   }
   bytes(tag: number, b: Uint8Array): void {
@@ -227,19 +251,22 @@ const flagsOf = (traceFlags: number, isRemote: boolean | undefined): number => (
 const span = (w: Writer, s: ReadableSpan): void => {
   const start = w.open(18, 2)
   const ctx: SpanContext = s.spanContext()
-  w.hexBytes(10, ctx.traceId)
+  w.hexBytes(10, ctx.traceId, 0)
   w.hexBytes(18, ctx.spanId)
   const state = ctx.traceState?.serialize()
   if (state !== undefined && state !== "") w.string(26, state)
   const parent = s.parentSpanContext
-  if (parent !== undefined && parent.spanId !== "") w.hexBytes(34, parent.spanId)
+  if (parent !== undefined && parent.spanId !== "") w.hexBytes(34, parent.spanId, 1)
   w.string(42, s.name)
   w.byte(48)
   w.varint(s.kind + 1)
+  const nanos = s as ReadableSpan & { readonly startNanos?: bigint; readonly endNanos?: bigint }
   w.byte(57)
-  w.time(s.startTime)
+  if (nanos.startNanos !== undefined) w.fixed64(nanos.startNanos)
+  else w.time(s.startTime)
   w.byte(65)
-  w.time(s.endTime)
+  if (nanos.endNanos !== undefined) w.fixed64(nanos.endNanos)
+  else w.time(s.endTime)
   attributes(w, 74, s.attributes)
   if (s.droppedAttributesCount > 0) {
     w.byte(80)

@@ -137,6 +137,10 @@ describe("TelemetryProtobuf.encodeTraceRequest decodes as the package's serializ
     }).resourceSpans[0].scopeSpans[0].spans
     expect(s.startTimeUnixNano).toBe("1764600000123456789")
     expect(s.endTimeUnixNano).toBe("4294967295999999999")
+    // a span that carries its times as nanoseconds (boruna's FinishedSpan) encodes the same
+    const hr = span({ start: [1764600000, 123456789], end: [1764600001, 5] })
+    const withNanos = { ...hr, spanContext: hr.spanContext, startNanos: 1764600000123456789n, endNanos: 1764600001000000005n, startTime: [0, 0] as HrTime, endTime: [0, 0] as HrTime }
+    expect(decode(encodeTraceRequest([withNanos]))).toEqual(decode(encodeTraceRequest([hr])))
   })
 
   it("spans of two resources and two scopes are grouped as the package groups them", () =>
