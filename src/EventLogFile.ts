@@ -738,6 +738,16 @@ export interface WriterOptions {
 const BUFFER_BYTES = 256 * 1024
 
 /**
+ * `buf.write(text, offset)` as UTF-8: Buffer's own native `utf8Write` where the runtime has it
+ * (Node does), without `Buffer.prototype.write`'s argument parsing, which cost as much as the
+ * encoding itself in the writer's profile (three calls per capability call).
+ */
+const nativeUtf8Write = (Buffer.prototype as Partial<{ utf8Write: (this: Buffer, text: string, offset: number) => number }>).utf8Write
+const utf8Write: (buf: Buffer, text: string, offset: number) => number = nativeUtf8Write === undefined
+  ? (buf, text, offset) => buf.write(text, offset, "utf8")
+  : (buf, text, offset) => nativeUtf8Write.call(buf, text, offset)
+
+/**
  * Open `file` for writing (truncating it), write the header and its seal, fsync it and its
  * directory (so the file itself survives a power loss). Then:
  *
@@ -830,7 +840,7 @@ export const openWriter = (
   const encode = (text: string): void => {
     // a UTF-16 code unit is at most 3 bytes of UTF-8; a long text is measured instead
     room(text.length <= 16384 ? text.length * 3 : Buffer.byteLength(text, "utf8"))
-    end += buf.write(text, end)
+    end += utf8Write(buf, text, end)
   }
 
   const fail = (err: unknown, what: string): never => {
