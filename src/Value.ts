@@ -98,9 +98,8 @@ class CNode {
 }
 type HNode = BNode | CNode
 const EMPTY_NODE: HNode = new BNode(0, [])
-interface Added {
-  v: boolean
-}
+/** whether the last `hSet` added a key (a module-level flag: no result object per update) */
+let added = false
 
 const popcount = (x: number): number => {
   x -= (x >>> 1) & 0x55555555
@@ -118,13 +117,21 @@ const fmix = (h: number): number => {
   return h ^ (h >>> 16)
 }
 
-/** The 32-bit hash a `MapV` files key `k` under (exported for tests: they look for colliding keys). */
-export const hashKey = (k: MapKey): number => {
-  if (typeof k === "number") return fmix((k | 0) ^ Math.imul(Math.floor(k / 4294967296) | 0, 0x9e3779b1))
+/**
+ * The 32-bit hash a `MapV` files key `k` under (exported for tests: they look for colliding keys).
+ * An Int in ±2³¹ is its own hash (so a run of consecutive keys fills whole trie nodes, and a lookup
+ * costs no arithmetic); a larger one folds its high 32 bits in. A String's is FNV-1a over its UTF-16
+ * units with MurmurHash3's finaliser. Hashes only place keys in the trie: equality is `===`.
+ */
+export const hashKey = (k: MapKey): number => (typeof k === "number" ? ((k | 0) === k ? k : bigIntHash(k)) : otherHash(k))
+
+const bigIntHash = (k: number): number => (k | 0) ^ Math.imul(Math.floor(k / 4294967296) | 0, 0x9e3779b1)
+
+const otherHash = (k: string | bigint): number => {
   if (typeof k === "string") {
-    let h = 0x811c9dc5 // FNV-1a over the UTF-16 units
+    let h = 0x811c9dc5
     for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193)
-    return fmix(h ^ 0x5bd1e995) // distinct from the Int hashes' usual values (no semantic role)
+    return fmix(h)
   }
   return fmix(Number(BigInt.asIntN(32, k)) ^ Math.imul(Number(BigInt.asIntN(32, k >> 32n)), 0x9e3779b1))
 }
@@ -183,35 +190,35 @@ const pair = (shift: number, h1: number, k1: MapKey, v1: Value, h2: number, k2: 
   return f1 < f2 ? new BNode((1 << f1) | (1 << f2), [k1, v1, k2, v2]) : new BNode((1 << f1) | (1 << f2), [k2, v2, k1, v1])
 }
 
-const hSet = (node: HNode, shift: number, h: number, k: MapKey, v: Value, added: Added): HNode => {
+const hSet = (node: HNode, shift: number, h: number, k: MapKey, v: Value): HNode => {
   if (node instanceof CNode) {
     if (node.hash === h) {
       const arr = node.arr
       for (let i = 0; i < arr.length; i += 2) {
         if (arr[i] === k) return arr[i + 1] === v ? node : new CNode(h, update1(arr, i + 1, v))
       }
-      added.v = true
+      added = true
       return new CNode(h, insert2(arr, arr.length, k, v))
     }
     // a different hash: a bitmap node at this level holding the collision node, then the new key
-    return hSet(new BNode(1 << ((node.hash >>> shift) & MASK), [undefined, node]), shift, h, k, v, added)
+    return hSet(new BNode(1 << ((node.hash >>> shift) & MASK), [undefined, node]), shift, h, k, v)
   }
   const bit = 1 << ((h >>> shift) & MASK)
   const bitmap = node.bitmap
   const arr = node.arr
   const i = 2 * popcount(bitmap & (bit - 1))
   if ((bitmap & bit) === 0) {
-    added.v = true
+    added = true
     return new BNode(bitmap | bit, insert2(arr, i, k, v))
   }
   const key = arr[i]
   if (key === undefined) {
     const child = arr[i + 1] as HNode
-    const c = hSet(child, shift + BITS, h, k, v, added)
+    const c = hSet(child, shift + BITS, h, k, v)
     return c === child ? node : new BNode(bitmap, update1(arr, i + 1, c))
   }
   if (key === k) return arr[i + 1] === v ? node : new BNode(bitmap, update1(arr, i + 1, v))
-  added.v = true
+  added = true
   const sub = pair(shift + BITS, hashKey(key as MapKey), key as MapKey, arr[i + 1] as Value, h, k, v)
   const out = arr.slice()
   out[i] = undefined
@@ -293,9 +300,9 @@ export class MapV {
     return hGet(this.root, hashKey(k), k) !== undefined
   }
   set(k: MapKey, v: Value): MapV {
-    const added: Added = { v: false }
-    const root = hSet(this.root, 0, hashKey(k), k, v, added)
-    return root === this.root ? this : new MapV(root, added.v ? this.size + 1 : this.size)
+    added = false
+    const root = hSet(this.root, 0, hashKey(k), k, v)
+    return root === this.root ? this : new MapV(root, added ? this.size + 1 : this.size)
   }
   remove(k: MapKey): MapV {
     const root = hRemove(this.root, 0, hashKey(k), k)
