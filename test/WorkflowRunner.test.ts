@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { createHash } from "node:crypto"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -88,6 +89,40 @@ describe("the runner on the SQLite engine", () => {
       const store = yield* WorkflowStore
       expect((yield* store.getRun(r.runId))?.status).toBe("completed")
     }).pipe(Effect.provide(Runner.layer(sqliteEngine(mkdtempSync(join(tmpdir(), "boruna-data-")))).pipe(Layer.provide(Telemetry.off), Layer.orDie))), 30_000)
+
+  it.scopedLive("boruna's engine layer: a step's calls are journaled in the store, not sent to the engine (its messages do not grow with the calls); live calls are written before they return", () => {
+    const prog = (n: number) => `fn go(n: Int, acc: Int) -> Int !{time.now} { if n == 0 { acc } else { go(n - 1, acc + time.now() - time.now() + 1) } }\nfn main() -> Int !{time.now} { go(${n}, 0) }\n`
+    // a handler that does not answer at once (as live handlers do): when it runs, its call is on record as started
+    const sqlRef: { current: SqlClient.SqlClient | undefined } = { current: undefined }
+    const started: Array<number> = []
+    const slowNow: Handlers.Handler = () =>
+      Effect.flatMap(Effect.orDie(sqlRef.current!<{ n: number }>`SELECT COUNT(*) AS n FROM boruna_wf_calls WHERE status = 'started'`), (r) =>
+        Effect.sync(() => {
+          started.push(Number(r[0].n))
+          return 1_700_000_000
+        }))
+    return Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      sqlRef.current = sql
+      const store = yield* WorkflowStore
+      const messages = () => Effect.map(sql<{ n: number }>`SELECT COUNT(*) AS n FROM cluster_messages`, (r) => Number(r[0].n))
+      const before = yield* messages()
+      const one = yield* Runner.startRun({ path: wfDir({ ...THREE, name: "one", steps: { s: { kind: "source", source: "s.ax" } } }, { "s.ax": prog(1) }), policy: allowAll })
+      const afterOne = yield* messages()
+      const many = yield* Runner.startRun({ path: wfDir({ ...THREE, name: "many", steps: { s: { kind: "source", source: "s.ax" } } }, { "s.ax": prog(200) }), policy: allowAll })
+      const afterMany = yield* messages()
+      expect([one.status, many.status]).toEqual(["completed", "completed"])
+      expect(afterMany - afterOne).toBe(afterOne - before)
+      const calls = (yield* store.getCalls(many.runId)).filter((c) => c.step_id === "s")
+      expect(calls).toHaveLength(400)
+      expect(calls.every((c) => c.status === "completed" && c.executions === 1 && !c.reexecuted)).toBe(true)
+      // each call was on record (started: its own row, the only one) before its handler ran
+      expect(started).toHaveLength(402)
+      expect(started.every((n) => n === 1)).toBe(true)
+    }).pipe(Effect.provide(Runner.layer(sqliteEngine(mkdtempSync(join(tmpdir(), "boruna-data-"))), Runner.makeEnv({
+      handlers: () => Effect.succeed(Handlers.override(Handlers.demoService, { "time.now": slowNow }))
+    })).pipe(Layer.provide(Telemetry.off), Layer.orDie)))
+  }, 60_000)
 })
 
 describe("retries, timeouts, concurrency, cancel", () => {
