@@ -696,7 +696,9 @@ export const serve = (o: ServeOptions): Effect.Effect<never, ClusterError> =>
       const wrapped = wrap === undefined
         ? registered
         : registered.pipe(Layer.provide(Layer.effect(WorkflowEngine.WorkflowEngine, Effect.map(WorkflowEngine.WorkflowEngine, (e) => wrapBodies(e, wrap)))))
-      const ctx = yield* Layer.build(wrapped.pipe(Layer.provideMerge(clusterEngine(engineOptions))))
+      // boruna's engine layer: a step's capability calls journaled in boruna's store, in the step's
+      // own fiber (WorkflowRunner.withLocalActivities); everything else the cluster engine's
+      const ctx = yield* Layer.build(wrapped.pipe(Layer.provideMerge(Runner.withLocalActivities(clusterEngine(engineOptions)))))
       sqlRef.current = Context.get(ctx, SqlClient.SqlClient)
       // the reconciler, every `reconcileEvery`: resume the runs and steps an engine defect suspended
       // (SuspendOnFailure; #7464), then the runs whose answers are recorded but whose wake was lost (#6318)
