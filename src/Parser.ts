@@ -27,7 +27,7 @@ import { KEYWORDS, lex, type Token } from "./Lexer.js"
  * operators, `if` conditions, `match`, patterns and types each count one level. The parser's stack
  * use does not depend on it (see `DEEP_SLICE`); it keeps one program to a sane shape.
  */
-export const MAX_DEPTH = 1100
+export const MAX_DEPTH = 3000
 /**
  * The parser recurses at most this many nesting levels on the JS stack. A construct deeper than
  * that is parsed on its own first, from a shallow stack, and its tree kept (by production and token
