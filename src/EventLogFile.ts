@@ -742,10 +742,8 @@ const BUFFER_BYTES = 256 * 1024
  * (Node does), without `Buffer.prototype.write`'s argument parsing, which cost as much as the
  * encoding itself in the writer's profile (three calls per capability call).
  */
-const nativeUtf8Write = (Buffer.prototype as Partial<{ utf8Write: (this: Buffer, text: string, offset: number) => number }>).utf8Write
-const utf8Write: (buf: Buffer, text: string, offset: number) => number = nativeUtf8Write === undefined
-  ? (buf, text, offset) => buf.write(text, offset, "utf8")
-  : (buf, text, offset) => nativeUtf8Write.call(buf, text, offset)
+type NativeBuffer = Buffer & { readonly utf8Write: (text: string, offset: number) => number }
+const hasUtf8Write = typeof (Buffer.prototype as Partial<NativeBuffer>).utf8Write === "function"
 
 /**
  * Open `file` for writing (truncating it), write the header and its seal, fsync it and its
@@ -840,7 +838,7 @@ export const openWriter = (
   const encode = (text: string): void => {
     // a UTF-16 code unit is at most 3 bytes of UTF-8; a long text is measured instead
     room(text.length <= 16384 ? text.length * 3 : Buffer.byteLength(text, "utf8"))
-    end += utf8Write(buf, text, end)
+    end += hasUtf8Write ? (buf as NativeBuffer).utf8Write(text, end) : buf.write(text, end, "utf8")
   }
 
   const fail = (err: unknown, what: string): never => {
