@@ -9,7 +9,10 @@
  *   2. The same N runs on the single-machine SQLite engine (in process): per-step time, and the
  *      cluster's per-step overhead against it.
  *
- * Options: BENCH_CLUSTER_RUNS (default 200). Ratios only; absolute times depend on the machine.
+ * Options: BENCH_CLUSTER_RUNS (default 200), BENCH_CLUSTER_ROUNDS (default 1): rounds run one
+ * runner, two runners and SQLite interleaved (a fresh database each), each measurement printed with
+ * the load average beside it; the ratios reported are the medians over the rounds. Ratios only;
+ * absolute times depend on the machine.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -18,7 +21,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import { createServer } from "node:net"
-import { tmpdir } from "node:os"
+import { loadavg, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Cluster from "../src/Cluster.js"
@@ -29,6 +32,12 @@ import { sqliteEngine } from "../src/WorkflowEngine.js"
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const BIN = join(ROOT, "bin", "boruna")
 const RUNS = Number(process.env.BENCH_CLUSTER_RUNS ?? 200)
+const ROUNDS = Math.max(1, Number(process.env.BENCH_CLUSTER_ROUNDS ?? 1))
+const load = (): string => loadavg().map((x) => x.toFixed(1)).join(" ")
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
 const POLICY_JSON = JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } })
 const policy = Either.getOrThrow(parsePolicy(POLICY_JSON))
 
@@ -128,38 +137,53 @@ const main = async () => {
   const policyFile = join(tmpdir(), `boruna-bench-policy-${process.pid}.json`)
   writeFileSync(policyFile, POLICY_JSON)
   try {
-    const measure = async (runners: number) => {
-      const url = pg.createDb(`bench_${runners}`)
+    const measure = async (runners: number, round: number) => {
+      const url = pg.createDb(`bench_${runners}_${round}`)
       const procs: Array<ChildProcess> = []
       for (let i = 0; i < runners; i++) procs.push(await startRunner(url, policyFile))
       // let the shard locks settle between the runners before timing
       await new Promise((r) => setTimeout(r, 4000))
       const client = Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(10) })
-      const ms = await Effect.runPromise(Effect.scoped(drive(`r${runners}`, origin).pipe(Effect.provide(client))))
+      const ms = await Effect.runPromise(Effect.scoped(drive(`r${runners}-${round}`, origin).pipe(Effect.provide(client))))
       for (const p of procs) await stopRunner(p)
       return ms
     }
-    const one = await measure(1)
-    console.error(`  (one runner: ${one.toFixed(0)} ms)`)
-    const two = await measure(2)
-    console.error(`  (two runners: ${two.toFixed(0)} ms)`)
     // the single-machine engine, in process, same workflow and handlers
     const handlersLayer = Layer.scoped(Cluster.RunnerCapabilities, Effect.map(Live.make(policy), (handlers) => ({ policy, handlers })))
-    const dataDir = mkdtempSync(join(tmpdir(), "boruna-bench-sqlite-"))
-    const local = Cluster.probeLayer.pipe(
-      Layer.provide(Layer.mergeAll(handlersLayer, Layer.succeed(Cluster.RunnerIdentity, { address: "local", capabilities: [] }), Layer.effectDiscard(Cluster.ensureCallTable))),
-      Layer.provideMerge(sqliteEngine(dataDir))
-    )
-    const sqliteMs = await Effect.runPromise(Effect.scoped(drive("local", origin).pipe(Effect.provide(local))))
-    rmSync(dataDir, { recursive: true, force: true })
+    const measureSqlite = async (round: number) => {
+      const dataDir = mkdtempSync(join(tmpdir(), "boruna-bench-sqlite-"))
+      const local = Cluster.probeLayer.pipe(
+        Layer.provide(Layer.mergeAll(handlersLayer, Layer.succeed(Cluster.RunnerIdentity, { address: "local", capabilities: [] }), Layer.effectDiscard(Cluster.ensureCallTable))),
+        Layer.provideMerge(sqliteEngine(dataDir))
+      )
+      const ms = await Effect.runPromise(Effect.scoped(drive(`local-${round}`, origin).pipe(Effect.provide(local))))
+      rmSync(dataDir, { recursive: true, force: true })
+      return ms
+    }
     const rps = (ms: number) => (RUNS / ms) * 1000
     const perStep = (ms: number) => ms / (RUNS * 3)
-    console.log(`cluster bench: ${RUNS} runs x 3 steps (one live net.fetch per step, loopback origin)`)
+    const rounds: Array<{ one: number; two: number; sqlite: number }> = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const l1 = load()
+      const one = await measure(1, round)
+      console.error(`  round ${round + 1}: one runner ${one.toFixed(0)} ms (load ${l1})`)
+      const l2 = load()
+      const two = await measure(2, round)
+      console.error(`  round ${round + 1}: two runners ${two.toFixed(0)} ms (load ${l2})`)
+      const l3 = load()
+      const sqlite = await measureSqlite(round)
+      console.error(`  round ${round + 1}: sqlite ${sqlite.toFixed(0)} ms (load ${l3})`)
+      rounds.push({ one, two, sqlite })
+    }
+    const one = median(rounds.map((r) => r.one))
+    const two = median(rounds.map((r) => r.two))
+    const sqliteMs = median(rounds.map((r) => r.sqlite))
+    console.log(`cluster bench: ${RUNS} runs x 3 steps (one live net.fetch per step, loopback origin), ${ROUNDS} round(s), medians; load at the end ${load()}`)
     console.log(`  one runner   ${rps(one).toFixed(1)} runs/s  (${perStep(one).toFixed(2)} ms/step)`)
     console.log(`  two runners  ${rps(two).toFixed(1)} runs/s  (${perStep(two).toFixed(2)} ms/step)`)
-    console.log(`  two / one    ${(one / two).toFixed(2)}x throughput`)
+    console.log(`  two / one    ${median(rounds.map((r) => r.one / r.two)).toFixed(2)}x throughput`)
     console.log(`  sqlite, one machine (in process)  ${rps(sqliteMs).toFixed(1)} runs/s  (${perStep(sqliteMs).toFixed(2)} ms/step)`)
-    console.log(`  per-step overhead, cluster (one runner) / sqlite: ${(perStep(one) / perStep(sqliteMs)).toFixed(2)}x`)
+    console.log(`  per-step overhead, cluster (one runner) / sqlite: ${median(rounds.map((r) => r.one / r.sqlite)).toFixed(2)}x`)
   } finally {
     for (const c of children) c.kill("SIGKILL")
     srv.close()
