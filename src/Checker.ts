@@ -28,12 +28,25 @@ import {
  */
 const DEEP_SLICE = 100
 
-/** everything a function's check changes, as of one point in it */
+/**
+ * Where a function's check stood at one point. `annotated` and `diags` only grow, so their lengths
+ * say what they held; an expression or block leaves the scopes as it found them (it pushes its own),
+ * so the scope maps are shared, not copied.
+ */
 interface CheckState {
   readonly subst: Subst
-  readonly scopes: ReadonlyArray<ReadonlyMap<string, Local>>
-  readonly annotated: ReadonlyArray<Expr>
+  readonly scopes: ReadonlyArray<Map<string, Local>>
+  readonly annotated: number
   readonly depth: number
+  readonly bindings: number
+  readonly diags: number
+}
+
+/** what checking one deep expression or block did: its type and what it added */
+interface CheckKept {
+  readonly type: Type
+  readonly subst: Subst
+  readonly annotated: ReadonlyArray<Expr>
   readonly bindings: number
   readonly diags: ReadonlyArray<Diagnostic>
 }
@@ -105,8 +118,8 @@ class Checker {
   /** the depth the current slice started at (0 outside a sliced check) */
   private sliceBase = 0
   /** deep expressions checked on their own: their type and the state after them (see DEEP_SLICE) */
-  private memo: Map<Expr, { readonly type: Type; readonly state: CheckState }> | undefined
-  private memoBlocks: Map<Block, { readonly type: Type; readonly state: CheckState }> | undefined
+  private memo: Map<Expr, CheckKept> | undefined
+  private memoBlocks: Map<Block, CheckKept> | undefined
   /** bindings declared in the current function (parameters included), against MAX_LOCALS */
   private bindings = 0
 
@@ -301,26 +314,42 @@ class Checker {
   private snapshot(): CheckState {
     return {
       subst: this.subst.clone(),
-      scopes: this.scopes.map((m) => new Map(m)),
-      annotated: [...this.annotated],
+      scopes: [...this.scopes],
+      annotated: this.annotated.length,
       depth: this.depth,
       bindings: this.bindings,
-      diags: [...this.diags]
+      diags: this.diags.length
     }
   }
 
+  /** back to `s`: what was added since is dropped (the run that added it is abandoned) */
   private restore(s: CheckState): void {
     this.subst = s.subst.clone()
-    this.scopes = s.scopes.map((m) => new Map(m))
-    this.annotated = [...s.annotated]
+    this.scopes = [...s.scopes]
+    this.annotated.length = s.annotated
     this.depth = s.depth
     this.bindings = s.bindings
-    this.diags.length = 0
-    for (const d of s.diags) this.diags.push(d)
+    this.diags.length = s.diags
+  }
+
+  /** what the check did since `s` (the state at the start of a deep expression or block) */
+  private kept(type: Type, s: CheckState): CheckKept {
+    return { type, subst: this.subst.clone(), annotated: this.annotated.slice(s.annotated), bindings: this.bindings, diags: this.diags.slice(s.diags) }
+  }
+
+  /** replay a kept check (the state now is the one it started from) */
+  private reuse(k: CheckKept): Type {
+    this.subst = k.subst.clone()
+    for (const e of k.annotated) this.annotated.push(e)
+    this.bindings = k.bindings
+    for (const d of k.diags) this.diags.push(d)
+    return k.type
   }
 
   /** run `root` (one function's check), checking every expression deeper than DEEP_SLICE levels on its own first */
   private sliced(root: () => void): void {
+    // the root's own scope maps are written to (the parameters' map is not): copies on every restart
+    const scopes = this.scopes.map((m) => new Map(m))
     const start = this.snapshot()
     try {
       for (;;) {
@@ -330,6 +359,7 @@ class Checker {
           if (!(e instanceof CheckDeep)) throw e
           this.checkDeep(e)
           this.restore(start)
+          this.scopes = scopes.map((m) => new Map(m))
         }
       }
     } finally {
@@ -351,11 +381,9 @@ class Checker {
       try {
         if (d.block) {
           const b = d.e as Block
-          const type = this.inferBlock(b)
-          memoBlocks.set(b, { type, state: this.snapshot() })
+          memoBlocks.set(b, this.kept(this.inferBlock(b), d.state))
         } else {
-          const type = this.infer(d.e)
-          memo.set(d.e, { type, state: this.snapshot() })
+          memo.set(d.e, this.kept(this.infer(d.e), d.state))
         }
         pending.pop()
       } catch (e) {
@@ -428,10 +456,7 @@ class Checker {
   private inferBlock(b: Block): Type {
     if (this.memoBlocks !== undefined) {
       const kept = this.memoBlocks.get(b)
-      if (kept !== undefined) {
-        this.restore(kept.state)
-        return kept.type
-      }
+      if (kept !== undefined) return this.reuse(kept)
     }
     if (this.depth - this.sliceBase >= DEEP_SLICE) throw new CheckDeep(b, true, this.snapshot())
     this.depth++
@@ -516,10 +541,7 @@ class Checker {
   private infer(e: Expr): Type {
     if (this.memo !== undefined) {
       const kept = this.memo.get(e)
-      if (kept !== undefined) {
-        this.restore(kept.state)
-        return kept.type
-      }
+      if (kept !== undefined) return this.reuse(kept)
     }
     if (this.depth - this.sliceBase >= DEEP_SLICE) throw new CheckDeep(e, false, this.snapshot())
     this.depth++

@@ -212,18 +212,32 @@ const LIST_GET = builtinId("list_get")!
  */
 const DEEP_SLICE = 100
 
-/** everything compiling a function changes, as of one point in it */
+/**
+ * Where compiling a function stood at one point. Code, positions and constants only grow there (an
+ * expression or block patches only jumps it emitted itself), so their lengths say what they held;
+ * an expression or block leaves the scopes as it found them, so the scope maps are shared.
+ */
 interface EmitState {
+  readonly code: number
+  readonly positions: number
+  readonly lastLine: number
+  readonly lastCol: number
+  readonly scopes: ReadonlyArray<Map<string, number>>
+  readonly nextSlot: number
+  readonly resultSlot: number
+  readonly constants: number
+  readonly depth: number
+}
+
+/** what compiling one deep expression or block added */
+interface EmitKept {
   readonly code: ReadonlyArray<number>
   readonly positions: ReadonlyArray<number>
   readonly lastLine: number
   readonly lastCol: number
-  readonly scopes: ReadonlyArray<ReadonlyMap<string, number>>
   readonly nextSlot: number
   readonly resultSlot: number
   readonly constants: ReadonlyArray<Value>
-  readonly constIndex: ReadonlyMap<string, number>
-  readonly depth: number
 }
 
 /**
@@ -236,8 +250,8 @@ class EmitDeep {
 }
 
 class FnCompiler {
-  private code: Array<number> = []
-  private positions: Array<number> = []
+  private readonly code: Array<number> = []
+  private readonly positions: Array<number> = []
   private lastLine = -1
   private lastCol = -1
   private scopes: Array<Map<string, number>>
@@ -248,8 +262,8 @@ class FnCompiler {
   /** the depth the current slice started at (0 outside a sliced compile) */
   private sliceBase = 0
   /** deep expressions and blocks compiled on their own: the state after them (see DEEP_SLICE) */
-  private memo: Map<Expr, EmitState> | undefined
-  private memoBlocks: Map<Block, EmitState> | undefined
+  private memo: Map<Expr, EmitKept> | undefined
+  private memoBlocks: Map<Block, EmitKept> | undefined
 
   constructor(
     private readonly info: ProgramInfo,
@@ -289,37 +303,69 @@ class FnCompiler {
 
   private snapshot(): EmitState {
     return {
-      code: [...this.code],
-      positions: [...this.positions],
+      code: this.code.length,
+      positions: this.positions.length,
       lastLine: this.lastLine,
       lastCol: this.lastCol,
-      scopes: this.scopes.map((m) => new Map(m)),
+      scopes: [...this.scopes],
       nextSlot: this.nextSlot,
       resultSlot: this.resultSlot,
-      constants: [...this.info.constants],
-      constIndex: new Map(this.info.constIndex),
+      constants: this.info.constants.length,
       depth: this.depth
     }
   }
 
+  /** back to `s`: what was added since is dropped (the run that added it is abandoned) */
   private restore(s: EmitState): void {
-    this.code = [...s.code]
-    this.positions = [...s.positions]
+    this.code.length = s.code
+    this.positions.length = s.positions
     this.lastLine = s.lastLine
     this.lastCol = s.lastCol
-    this.scopes = s.scopes.map((m) => new Map(m))
+    this.scopes = [...s.scopes]
     this.nextSlot = s.nextSlot
     this.resultSlot = s.resultSlot
     const { constants, constIndex } = this.info
-    constants.length = 0
-    for (const c of s.constants) constants.push(c)
-    constIndex.clear()
-    for (const [k, v] of s.constIndex) constIndex.set(k, v)
+    for (let i = s.constants; i < constants.length; i++) {
+      const key = constKey(constants[i])
+      if (key !== undefined && constIndex.get(key) === i) constIndex.delete(key)
+    }
+    constants.length = s.constants
     this.depth = s.depth
+  }
+
+  /** what compiling added since `s` (the state at the start of a deep expression or block) */
+  private kept(s: EmitState): EmitKept {
+    return {
+      code: this.code.slice(s.code),
+      positions: this.positions.slice(s.positions),
+      lastLine: this.lastLine,
+      lastCol: this.lastCol,
+      nextSlot: this.nextSlot,
+      resultSlot: this.resultSlot,
+      constants: this.info.constants.slice(s.constants)
+    }
+  }
+
+  /** replay a kept compile (the state now is the one it started from) */
+  private reuse(k: EmitKept): void {
+    for (const c of k.code) this.code.push(c)
+    for (const p of k.positions) this.positions.push(p)
+    this.lastLine = k.lastLine
+    this.lastCol = k.lastCol
+    this.nextSlot = k.nextSlot
+    this.resultSlot = k.resultSlot
+    const { constants, constIndex } = this.info
+    for (const c of k.constants) {
+      const key = constKey(c)
+      if (key !== undefined) constIndex.set(key, constants.length)
+      constants.push(c)
+    }
   }
 
   /** run `root` (one function's code), compiling every expression deeper than DEEP_SLICE levels on its own first */
   private sliced(root: () => void): void {
+    // the root's own scope maps are written to (the parameters' map is not): copies on every restart
+    const scopes = this.scopes.map((m) => new Map(m))
     const start = this.snapshot()
     try {
       for (;;) {
@@ -329,6 +375,7 @@ class FnCompiler {
           if (!(e instanceof EmitDeep)) throw e
           this.emitDeep(e)
           this.restore(start)
+          this.scopes = scopes.map((m) => new Map(m))
         }
       }
     } finally {
@@ -350,11 +397,11 @@ class FnCompiler {
       try {
         if (d.block === undefined) {
           this.expr(d.e)
-          memo.set(d.e, this.snapshot())
+          memo.set(d.e, this.kept(d.state))
         } else {
           const b = d.e as Block
           this.block(b, d.block)
-          memoBlocks.set(b, this.snapshot())
+          memoBlocks.set(b, this.kept(d.state))
         }
         pending.pop()
       } catch (e) {
@@ -433,7 +480,7 @@ class FnCompiler {
   private block(b: Block, want: boolean): void {
     if (this.memoBlocks !== undefined) {
       const kept = this.memoBlocks.get(b)
-      if (kept !== undefined) return this.restore(kept)
+      if (kept !== undefined) return this.reuse(kept)
     }
     if (this.depth - this.sliceBase >= DEEP_SLICE) throw new EmitDeep(b, want, this.snapshot())
     this.depth++
@@ -582,7 +629,7 @@ class FnCompiler {
   private expr(e: Expr): void {
     if (this.memo !== undefined) {
       const kept = this.memo.get(e)
-      if (kept !== undefined) return this.restore(kept)
+      if (kept !== undefined) return this.reuse(kept)
     }
     if (this.depth - this.sliceBase >= DEEP_SLICE) throw new EmitDeep(e, undefined, this.snapshot())
     this.depth++
