@@ -294,17 +294,24 @@ export const make = (options: {
   const backpressure = options.backpressure
   const noLinks: Array<Tracer.SpanLink> = []
   const emptyContext = Context.empty()
+  let lastParent: Tracer.AnySpan | undefined
+  let lastParentOption: Option.Option<Tracer.AnySpan> = Option.none()
   const tracedCall = (cap: CapabilityName, args: ReadonlyArray<Value>, site?: CallSite): Effect.Effect<Value, CapabilityError> =>
     Effect.withFiberRuntime<Value, CapabilityError>((fiber) => {
       // the exporter's queue is full: wait for room first (not a drop)
       if (backpressure !== undefined && backpressure.full()) return Effect.zipRight(backpressure.wait, tracedCall(cap, args, site))
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const current = fiber.currentSpan
+      // one Option per parent span, not one per call (a run's calls share their parent)
+      if (current !== lastParent) {
+        lastParent = current
+        lastParentOption = current === undefined ? Option.none() : Option.some(current)
+      }
       // the caller's Effect.linkSpans / Effect.annotateSpans, as Effect.useSpan would apply them
       const links = fiber.getFiberRef(FiberRef.currentTracerSpanLinks)
       const span = fiber.currentTracer.span(
         "boruna.cap",
-        current === undefined ? Option.none() : Option.some(current),
+        lastParentOption,
         emptyContext,
         Chunk.isEmpty(links) ? noLinks : Chunk.toReadonlyArray(links),
         clock.unsafeCurrentTimeNanos(),

@@ -606,6 +606,7 @@ class FinishedSpan implements ReadableSpan {
 
 const noEvents: ReadableSpan["events"] = []
 const noOtelLinks: Array<OtelApi.Link> = []
+const noLinks: ReadonlyArray<Tracer.SpanLink> = []
 
 /**
  * An Effect span exported as an OpenTelemetry span: ids, sampling (parent-based, always on at the
@@ -619,7 +620,8 @@ class ExportSpan implements Tracer.Span {
   readonly traceId: string
   readonly sampled: boolean
   status: Tracer.SpanStatus
-  readonly links: Array<Tracer.SpanLink>
+  /** shared and empty until a link is added (most spans have none) */
+  links: ReadonlyArray<Tracer.SpanLink>
   /** the span context children and the exporter see */
   readonly spanContext: OtelApi.SpanContext
   private readonly parentContext: OtelApi.SpanContext | undefined
@@ -654,7 +656,7 @@ class ExportSpan implements Tracer.Span {
         : { traceId: this.traceId, spanId: this.spanId, traceFlags: this.sampled ? 1 : 0, traceState: parentContext.traceState }
     }
     this.status = { _tag: "Started", startTime }
-    this.links = links.length === 0 ? [] : [...links]
+    this.links = links.length === 0 ? noLinks : [...links]
   }
   get attributes(): ReadonlyMap<string, unknown> {
     return new Map(Object.entries(this.attrs))
@@ -682,7 +684,7 @@ class ExportSpan implements Tracer.Span {
     }
   }
   addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
-    this.links.push(...links)
+    this.links = [...this.links, ...links]
   }
   end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
     const startTime = this.status.startTime

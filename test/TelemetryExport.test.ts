@@ -115,6 +115,23 @@ describe("the exported span", () => {
       }
     }))
 
+  it.scopedLive("a link added to a started span (Effect.linkSpanCurrent) is exported; a span without links has none", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped()
+      const linked = Tracer.externalSpan({ traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331" })
+      yield* Effect.provide(
+        Telemetry.withRunSpan(Effect.gen(function*() {
+          yield* Effect.linkSpanCurrent(linked, { n: 1 })
+          yield* Effect.linkSpanCurrent(linked, { n: 2 })
+          yield* Gateway.call("time.now", [])
+        })),
+        stack({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url })
+      )
+      const run = rx.spans().find((sp) => sp.name === "boruna.run")!
+      expect(run.links.map((l) => [l.spanId, l.attributes.n])).toEqual([[linked.spanId, 1], [linked.spanId, 2]])
+      expect(rx.spans().find((sp) => sp.name === "boruna.cap")!.links).toEqual([])
+    }))
+
   it.scopedLive("times in nanoseconds from the fiber's clock, kind, ids and parentage as the SDK would set them", () =>
     Effect.gen(function*() {
       const rx = yield* OtlpReceiver.scoped()
