@@ -668,6 +668,13 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
     const pending: Array<import("./WorkflowStore.js").JournaledCall> = []
     const gateway = journalingGateway(c, { policy, journal, handlers, pending, log, abort }, runtime)
     const tsBody = env.tsSteps.get(`${workflow.name}/${stepId}`)
+    if (tsBody === undefined && step.source?.startsWith("ts:") === true) {
+      // a TypeScript step whose code is not in this process (the CLI answered a pause, or resumed
+      // the run): the step waits, suspended, for a process that defines the workflow
+      yield* Effect.orDie(setStep(c, "pending", { error: awaitingMessage(workflow.name, runId), error_kind: AWAITING_PROCESS }))
+      yield* Effect.orDie(store.setRunStatus(runId, "paused"))
+      return yield* Workflow.suspend(yield* WorkflowEngine.WorkflowInstance)
+    }
     let work: Effect.Effect<Value, { readonly kind: string; readonly message: string }, Gateway.Gateway | EventLog.EventLog>
     if (tsBody !== undefined) {
       work = tsBody({ runId, stepId, attempt, inputs })
@@ -725,6 +732,12 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
               captureStackTrace: false
             })))
   )
+
+/** A step record's `error_kind` while its TypeScript code waits for a process that defines it. */
+export const AWAITING_PROCESS = "awaiting_process"
+
+const awaitingMessage = (workflow: string, runId: string): string =>
+  `a TypeScript step: it runs in the process that defines workflow '${workflow}' — there, WorkflowTs.resume(workflow, "${runId}") continues the run`
 
 // ---------------------------------------------------------------------------------------------
 // the run: the DAG scheduler
@@ -866,6 +879,8 @@ export interface RunResult {
   readonly tokens: Readonly<Record<string, string>>
   /** step outputs (compact Value JSON) of completed steps */
   readonly outputs: Readonly<Record<string, string>>
+  /** TypeScript steps waiting for a process that defines their workflow (this one does not) */
+  readonly awaiting: ReadonlyArray<{ readonly step: string; readonly message: string }>
 }
 
 export type Services = WorkflowEngine.WorkflowEngine | WorkflowStore | RunnerEnv
@@ -900,7 +915,10 @@ const summarize = (runId: string, status: RunResult["status"]): Effect.Effect<Ru
     }
     const outputs: Record<string, string> = {}
     for (const s of view?.steps ?? []) if (s.status === "completed" && s.output_json !== null) outputs[s.step_id] = s.output_json
-    return { runId, status, errorKind: view?.run.error_kind ?? null, error: view?.run.error ?? null, pending, tokens, outputs }
+    const awaiting = status === "paused"
+      ? (view?.steps ?? []).filter((s) => s.status === "pending" && s.error_kind === AWAITING_PROCESS).map((s) => ({ step: s.step_id, message: s.error ?? "" }))
+      : []
+    return { runId, status, errorKind: view?.run.error_kind ?? null, error: view?.run.error ?? null, pending, tokens, outputs, awaiting }
   })
 
 const storeErr = <A, R>(e: Effect.Effect<A, import("./WorkflowStore.js").StoreError, R>): Effect.Effect<A, WorkflowError, R> =>
@@ -929,6 +947,15 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
       if (r !== undefined && r._tag === "Suspended") {
         const approvals = yield* storeErr(store.getApprovals(runId))
         if (approvals.some((a) => a.status === "pending")) return yield* summarize(runId, "paused")
+        // a TypeScript step waits for its process: this one cannot continue the run
+        const env = yield* RunnerEnv
+        const steps = yield* storeErr(store.getSteps(runId))
+        const waiting = steps.filter((x) => x.status === "pending" && x.error_kind === AWAITING_PROCESS)
+        if (waiting.length > 0) {
+          const name = run?.workflow_name ?? ""
+          if (waiting.some((x) => !env.tsSteps.has(`${name}/${x.step_id}`))) return yield* summarize(runId, "paused")
+          yield* resumeAwaiting(runId)
+        }
         suspendedSince ??= Date.now()
         if (Date.now() - suspendedSince > 1500) {
           yield* reconcileRun(runId)
@@ -1089,6 +1116,21 @@ export const reconcileRun = (runId: string): Effect.Effect<void, WorkflowError, 
     yield* RunWorkflow.resume(execId)
   })
 
+/** Resume the suspended TypeScript steps of a run whose code this process has (`WorkflowTs.layer`). */
+const resumeAwaiting = (runId: string): Effect.Effect<void, WorkflowError, Services> =>
+  Effect.gen(function*() {
+    const store = yield* WorkflowStore
+    const env = yield* RunnerEnv
+    const { run, workflow } = yield* Effect.orDie(loadRunDef(store, runId))
+    for (const s of yield* storeErr(store.getSteps(runId))) {
+      if (s.status !== "pending" || s.error_kind !== AWAITING_PROCESS || !env.tsSteps.has(`${run.workflow_name}/${s.step_id}`)) continue
+      const group = env.placement?.group(workflow.steps[s.step_id]) ?? "default"
+      const execId = yield* stepExecutionId(runId, s.step_id, Math.max(1, s.attempts), group)
+      yield* storeErr(store.setRunStatus(runId, "running"))
+      yield* stepWorkflowFor(group).resume(execId)
+    }
+  })
+
 /** Complete a pause's DurableDeferred (only the first completion counts) and wake its step. */
 const completePause = (a: ApprovalRecord, d: Decision): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine | WorkflowStore | RunnerEnv> =>
   Effect.gen(function*() {
@@ -1206,6 +1248,8 @@ export const resumeRun = (runId: string): Effect.Effect<RunResult, WorkflowError
       }
     }
     yield* reconcileRun(runId)
+    // TypeScript steps that waited for a process defining them: this one does, when it registered them
+    yield* resumeAwaiting(runId)
     // a run whose first message never reached the engine (crash right after it was recorded)
     yield* RunWorkflow.execute({ runId }, { discard: true })
     return yield* waitRun(runId)

@@ -195,3 +195,18 @@ export const start = (wf: TsWorkflow, o: {
 export const run = (wf: TsWorkflow, o: Parameters<typeof start>[1] & { readonly dataDir?: string }): Effect.Effect<Runner.RunResult, Runner.WorkflowError | import("./WorkflowEngine.js").EngineError | import("./WorkflowStore.js").StoreError> =>
   Effect.flatMap(Effect.promise(() => import("./WorkflowEngine.js")), (E) =>
     start(wf, o).pipe(Effect.scoped, Effect.provide(layer(wf, E.sqliteEngine(E.dataDirOf(o.dataDir))))))
+
+/**
+ * Continue a run of this workflow on `<dataDir>/engine.db` until it completes or pauses: after
+ * `boruna workflow approve`/`trigger`/`resume` recorded an answer but could not run the workflow's
+ * TypeScript steps (the command line does not load your module), after a crash, or in a server
+ * process that answers pauses itself. Holds the data dir like the command line does.
+ */
+export const resume = (wf: TsWorkflow, runId: string, o: { readonly dataDir?: string } = {}): Effect.Effect<Runner.RunResult, Runner.WorkflowError | import("./WorkflowEngine.js").EngineError | import("./WorkflowStore.js").StoreError> =>
+  Effect.flatMap(Effect.promise(() => import("./WorkflowEngine.js")), (E) => {
+    const dir = E.dataDirOf(o.dataDir)
+    return Effect.zipRight(E.lockDataDir(dir, { command: `WorkflowTs.resume ${runId}` }), Runner.resumeRun(runId)).pipe(
+      Effect.scoped,
+      Effect.provide(layer(wf, E.sqliteEngine(dir)))
+    )
+  })

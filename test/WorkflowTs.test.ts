@@ -14,7 +14,7 @@ import * as Telemetry from "../src/Telemetry.js"
 import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
 import * as WorkflowTs from "../src/WorkflowTs.js"
-import { ensureBuilt, importLogger, ROOT } from "./support/BuiltCli.js"
+import { boruna, ensureBuilt, importLogger, ROOT } from "./support/BuiltCli.js"
 
 describe("TypeScript workflows", () => {
   it.scopedLive("the example: TypeScript and .ax steps mixed, a gate and a per-call approval, on the durable engine", () =>
@@ -72,4 +72,47 @@ describe("the library entry", () => {
     expect(r.status, r.stderr).toBe(0)
     expect(readFileSync(log, "utf8")).toBe("")
   }, 60_000)
+})
+
+describe("a TypeScript workflow answered from the command line", () => {
+  beforeAll(() => ensureBuilt(), 180_000)
+
+  it.scopedLive("boruna workflow approve records the answer and exits 75 naming the process that continues; WorkflowTs.resume there completes the run", () =>
+    Effect.gen(function*() {
+      let fetched = 0
+      const wf = WorkflowTs.make({
+        name: "ts-after-gate", version: "1",
+        steps: {
+          a: WorkflowTs.step({ run: () => Effect.succeed("from a") }),
+          review: WorkflowTs.gate({ required_role: "ops", depends_on: ["a"] }),
+          b: WorkflowTs.step({
+            depends_on: ["review"],
+            inputs: { a: WorkflowTs.input("a", Schema.String) },
+            run: ({ a }) => Effect.map(Net.fetch(`https://example.com/${a.replace(" ", "-")}`), (page) => (++fetched, `b saw ${page.length > 0}`))
+          })
+        }
+      })
+      const dataDir = mkdtempSync(join(tmpdir(), "boruna-ts-cli-"))
+      const first = yield* WorkflowTs.start(wf, { policy: allowAll }).pipe(
+        Effect.scoped,
+        Effect.provide(WorkflowTs.layer(wf, sqliteEngine(dataDir)).pipe(Layer.provide(Telemetry.off), Layer.orDie))
+      )
+      expect(first.status).toBe("paused")
+      // the command line cannot load this module: it records the decision, runs nothing TypeScript, exits 75
+      const approve = yield* Effect.promise(() =>
+        boruna(["workflow", "approve", first.runId, "review", "--token", first.tokens["gate:review"], "--as", "ann"], { BORUNA_DATA_DIR: dataDir }))
+      expect(approve.code, `fetched ${fetched}: ` + approve.stdout + approve.stderr).toBe(75)
+      expect(approve.stdout).toContain("paused: waiting for the process that defines the workflow's TypeScript step(s)")
+      expect(approve.stdout).toContain(`step b: a TypeScript step: it runs in the process that defines workflow 'ts-after-gate' — there, WorkflowTs.resume(workflow, "${first.runId}") continues the run`)
+      expect(fetched).toBe(0)
+      const view = yield* Runner.runStatus(first.runId).pipe(Effect.scoped, Effect.provide(Runner.layer(sqliteEngine(dataDir)).pipe(Layer.provide(Telemetry.off), Layer.orDie)))
+      expect(view.run.status).toBe("paused")
+      expect(view.approvals.map((a) => [a.id, a.status, a.approver])).toEqual([["gate:review", "approved", "ann"]])
+      expect(view.steps.find((s) => s.step_id === "b")).toMatchObject({ status: "pending", error_kind: "awaiting_process" })
+      // the process that defines the workflow continues it
+      const done = yield* WorkflowTs.resume(wf, first.runId, { dataDir }).pipe(Effect.provide(Telemetry.off))
+      expect(done.status).toBe("completed")
+      expect(done.outputs.b).toBe('{"String":"b saw true"}')
+      expect(fetched).toBe(1)
+    }), 90_000)
 })

@@ -140,10 +140,14 @@ const answerCommand = (item: PendingItem, runId: string): string =>
 /** Print a run's outcome and fail with its exit code (0 completed, 1 failed, 4 policy, 75 paused). */
 const finish = (r: RunResult, json: boolean): Effect.Effect<void, CliError> => {
   if (json) {
-    out(JSON.stringify({ run_id: r.runId, status: r.status, error_kind: r.errorKind, error: r.error, outputs: r.outputs, pending: r.pending.map((p) => ({ ...p, token: r.tokens[p.id] ?? null })) }, null, 2))
+    out(JSON.stringify({ run_id: r.runId, status: r.status, error_kind: r.errorKind, error: r.error, outputs: r.outputs, pending: r.pending.map((p) => ({ ...p, token: r.tokens[p.id] ?? null })), awaiting: r.awaiting }, null, 2))
   } else if (r.status === "completed") {
     out(`completed`)
     for (const [id, o] of Object.entries(r.outputs)) out(`  ${id}: ${o}`)
+  } else if (r.status === "paused" && r.pending.length === 0 && r.awaiting.length > 0) {
+    // the answer is recorded; the TypeScript steps after it run where their module is loaded
+    out(`paused: waiting for the process that defines the workflow's TypeScript step(s)`)
+    for (const a of r.awaiting) out(`  step ${a.step}: ${a.message}`)
   } else if (r.status === "paused") {
     out(`paused: waiting for ${r.pending.length} answer(s)`)
     for (const p of r.pending) {
