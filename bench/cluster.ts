@@ -8,8 +8,13 @@
  *      runner, then on two runners (a fresh database each): runs/s and the ratio two/one.
  *   2. The same N runs on the single-machine SQLite engine (in process): per-step time, and the
  *      cluster's per-step overhead against it.
+ *   3. (`dag`) the same with the DAG runner: N runs of a three-step `.ax` workflow (one live
+ *      net.fetch per step) submitted with `WorkflowRunner.submitRun` (`boruna/run` and
+ *      `boruna/step` workflows, calls journaled in boruna's store) on one runner, two runners and
+ *      SQLite.
  *
- * Options: BENCH_CLUSTER_RUNS (default 200), BENCH_CLUSTER_ROUNDS (default 1): rounds run one
+ * Options: BENCH_CLUSTER_RUNS (default 200), BENCH_CLUSTER_WORKLOAD (`probe`, `dag` or `both`, the
+ * default), BENCH_CLUSTER_ROUNDS (default 1): rounds run one
  * runner, two runners and SQLite interleaved (a fresh database each), each measurement printed with
  * the load average beside it; the ratios reported are the medians over the rounds. Ratios only;
  * absolute times depend on the machine.
@@ -18,7 +23,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import { createServer } from "node:net"
 import { loadavg, tmpdir } from "node:os"
@@ -27,12 +32,16 @@ import { fileURLToPath } from "node:url"
 import * as Cluster from "../src/Cluster.js"
 import * as Live from "../src/Live.js"
 import { parsePolicy } from "../src/Policy.js"
+import * as Telemetry from "../src/Telemetry.js"
 import { sqliteEngine } from "../src/WorkflowEngine.js"
+import * as Runner from "../src/WorkflowRunner.js"
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const BIN = join(ROOT, "bin", "boruna")
 const RUNS = Number(process.env.BENCH_CLUSTER_RUNS ?? 200)
 const ROUNDS = Math.max(1, Number(process.env.BENCH_CLUSTER_ROUNDS ?? 1))
+const WORKLOAD = process.env.BENCH_CLUSTER_WORKLOAD ?? "both"
+if (!["probe", "dag", "both"].includes(WORKLOAD)) throw new Error(`BENCH_CLUSTER_WORKLOAD must be probe, dag or both, not '${WORKLOAD}'`)
 const load = (): string => loadavg().map((x) => x.toFixed(1)).join(" ")
 const median = (xs: ReadonlyArray<number>): number => {
   const s = [...xs].sort((a, b) => a - b)
@@ -129,6 +138,47 @@ const drive = (prefix: string, origin: string) =>
     return performance.now() - t0
   })
 
+/** The DAG workload: a three-step `.ax` workflow, one live net.fetch per step, chained. */
+const dagDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), "boruna-bench-wf-"))
+  const step = (name: string, prev?: string) =>
+    `fn main() -> String !{net.fetch, step.input} {\n` +
+    `  let base: String = step.input("origin") ++ "/${name}/" ++ step.input("tag")\n` +
+    (prev === undefined ? `  net.fetch(base)\n` : `  net.fetch(base ++ "?after=" ++ step.input("${prev}"))\n`) +
+    `}\n`
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, "a.ax"), step("a"))
+  writeFileSync(join(dir, "b.ax"), step("b", "a"))
+  writeFileSync(join(dir, "c.ax"), step("c", "b"))
+  writeFileSync(join(dir, "workflow.json"), JSON.stringify({
+    schema_version: 1,
+    name: "bench-three",
+    version: "1",
+    steps: {
+      a: { kind: "source", source: "a.ax", capabilities: ["net.fetch"] },
+      b: { kind: "source", source: "b.ax", capabilities: ["net.fetch"], inputs: { a: "a.result" }, depends_on: ["a"] },
+      c: { kind: "source", source: "c.ax", capabilities: ["net.fetch"], inputs: { b: "b.result" }, depends_on: ["b"] }
+    },
+    edges: []
+  }))
+  return dir
+}
+
+/** Submit `RUNS` DAG runs (tags `prefix-i`), wait until boruna's store has them all ended; the wall time in ms. */
+const driveDag = (prefix: string, origin: string, dir: string) =>
+  Effect.gen(function*() {
+    const t0 = performance.now()
+    const ids = yield* Effect.forEach(Array.from({ length: RUNS }, (_, i) => `${prefix}-${i}`), (tag) =>
+      Runner.submitRun({ path: dir, policy, live: true, inputs: { origin, tag } }), { concurrency: 16 })
+    let pending = ids
+    while (pending.length > 0) {
+      const views = yield* Effect.forEach(pending, (id) => Effect.map(Runner.runStatus(id), (v) => (v.run.status === "completed" || v.run.status === "failed" ? undefined : id)), { concurrency: 16 })
+      pending = views.filter((x): x is string => x !== undefined)
+      if (pending.length > 0) yield* Effect.sleep("100 millis")
+    }
+    return performance.now() - t0
+  })
+
 const main = async () => {
   const pg = await startPg()
   const srv = Http.createServer((req, res) => res.end(`ok ${req.url}`))
@@ -137,53 +187,69 @@ const main = async () => {
   const policyFile = join(tmpdir(), `boruna-bench-policy-${process.pid}.json`)
   writeFileSync(policyFile, POLICY_JSON)
   try {
-    const measure = async (runners: number, round: number) => {
-      const url = pg.createDb(`bench_${runners}_${round}`)
+    const wf = dagDir()
+    const measure = async (workload: "probe" | "dag", runners: number, round: number) => {
+      const url = pg.createDb(`bench_${workload}_${runners}_${round}`)
       const procs: Array<ChildProcess> = []
       for (let i = 0; i < runners; i++) procs.push(await startRunner(url, policyFile))
       // let the shard locks settle between the runners before timing
       await new Promise((r) => setTimeout(r, 4000))
-      const client = Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(10) })
-      const ms = await Effect.runPromise(Effect.scoped(drive(`r${runners}-${round}`, origin).pipe(Effect.provide(client))))
+      const engine = Cluster.clusterEngine({ url, clientOnly: true, shardingConfig: Cluster.fastFailover(10) })
+      const ms = workload === "probe"
+        ? await Effect.runPromise(Effect.scoped(drive(`r${runners}-${round}`, origin).pipe(Effect.provide(engine))))
+        : await Effect.runPromise(Effect.scoped(driveDag(`r${runners}-${round}`, origin, wf).pipe(
+          Effect.provide(Runner.clientLayer(engine).pipe(Layer.provide(Telemetry.off), Layer.orDie))
+        )))
       for (const p of procs) await stopRunner(p)
       return ms
     }
     // the single-machine engine, in process, same workflow and handlers
     const handlersLayer = Layer.scoped(Cluster.RunnerCapabilities, Effect.map(Live.make(policy), (handlers) => ({ policy, handlers })))
-    const measureSqlite = async (round: number) => {
+    const measureSqlite = async (workload: "probe" | "dag", round: number) => {
       const dataDir = mkdtempSync(join(tmpdir(), "boruna-bench-sqlite-"))
-      const local = Cluster.probeLayer.pipe(
-        Layer.provide(Layer.mergeAll(handlersLayer, Layer.succeed(Cluster.RunnerIdentity, { address: "local", capabilities: [] }), Layer.effectDiscard(Cluster.ensureCallTable))),
-        Layer.provideMerge(sqliteEngine(dataDir))
-      )
-      const ms = await Effect.runPromise(Effect.scoped(drive(`local-${round}`, origin).pipe(Effect.provide(local))))
+      let ms: number
+      if (workload === "probe") {
+        const local = Cluster.probeLayer.pipe(
+          Layer.provide(Layer.mergeAll(handlersLayer, Layer.succeed(Cluster.RunnerIdentity, { address: "local", capabilities: [] }), Layer.effectDiscard(Cluster.ensureCallTable))),
+          Layer.provideMerge(sqliteEngine(dataDir))
+        )
+        ms = await Effect.runPromise(Effect.scoped(drive(`local-${round}`, origin).pipe(Effect.provide(local))))
+      } else {
+        const local = Runner.layer(sqliteEngine(dataDir)).pipe(Layer.provide(Telemetry.off), Layer.orDie)
+        ms = await Effect.runPromise(Effect.scoped(driveDag(`local-${round}`, origin, wf).pipe(Effect.provide(local))))
+      }
       rmSync(dataDir, { recursive: true, force: true })
       return ms
     }
     const rps = (ms: number) => (RUNS / ms) * 1000
     const perStep = (ms: number) => ms / (RUNS * 3)
-    const rounds: Array<{ one: number; two: number; sqlite: number }> = []
-    for (let round = 0; round < ROUNDS; round++) {
-      const l1 = load()
-      const one = await measure(1, round)
-      console.error(`  round ${round + 1}: one runner ${one.toFixed(0)} ms (load ${l1})`)
-      const l2 = load()
-      const two = await measure(2, round)
-      console.error(`  round ${round + 1}: two runners ${two.toFixed(0)} ms (load ${l2})`)
-      const l3 = load()
-      const sqlite = await measureSqlite(round)
-      console.error(`  round ${round + 1}: sqlite ${sqlite.toFixed(0)} ms (load ${l3})`)
-      rounds.push({ one, two, sqlite })
+    const workloads: ReadonlyArray<"probe" | "dag"> = WORKLOAD === "both" ? ["probe", "dag"] : [WORKLOAD as "probe" | "dag"]
+    for (const workload of workloads) {
+      const rounds: Array<{ one: number; two: number; sqlite: number }> = []
+      for (let round = 0; round < ROUNDS; round++) {
+        const l1 = load()
+        const one = await measure(workload, 1, round)
+        console.error(`  ${workload} round ${round + 1}: one runner ${one.toFixed(0)} ms (load ${l1})`)
+        const l2 = load()
+        const two = await measure(workload, 2, round)
+        console.error(`  ${workload} round ${round + 1}: two runners ${two.toFixed(0)} ms (load ${l2})`)
+        const l3 = load()
+        const sqlite = await measureSqlite(workload, round)
+        console.error(`  ${workload} round ${round + 1}: sqlite ${sqlite.toFixed(0)} ms (load ${l3})`)
+        rounds.push({ one, two, sqlite })
+      }
+      const one = median(rounds.map((r) => r.one))
+      const two = median(rounds.map((r) => r.two))
+      const sqliteMs = median(rounds.map((r) => r.sqlite))
+      const what = workload === "probe" ? "the probe workflow" : "a three-step .ax workflow (DAG runner)"
+      console.log(`cluster bench, ${what}: ${RUNS} runs x 3 steps (one live net.fetch per step, loopback origin), ${ROUNDS} round(s), medians; load at the end ${load()}`)
+      console.log(`  one runner   ${rps(one).toFixed(1)} runs/s  (${perStep(one).toFixed(2)} ms/step)`)
+      console.log(`  two runners  ${rps(two).toFixed(1)} runs/s  (${perStep(two).toFixed(2)} ms/step)`)
+      console.log(`  two / one    ${median(rounds.map((r) => r.one / r.two)).toFixed(2)}x throughput`)
+      console.log(`  sqlite, one machine (in process)  ${rps(sqliteMs).toFixed(1)} runs/s  (${perStep(sqliteMs).toFixed(2)} ms/step)`)
+      console.log(`  per-step overhead, cluster (one runner) / sqlite: ${median(rounds.map((r) => r.one / r.sqlite)).toFixed(2)}x`)
     }
-    const one = median(rounds.map((r) => r.one))
-    const two = median(rounds.map((r) => r.two))
-    const sqliteMs = median(rounds.map((r) => r.sqlite))
-    console.log(`cluster bench: ${RUNS} runs x 3 steps (one live net.fetch per step, loopback origin), ${ROUNDS} round(s), medians; load at the end ${load()}`)
-    console.log(`  one runner   ${rps(one).toFixed(1)} runs/s  (${perStep(one).toFixed(2)} ms/step)`)
-    console.log(`  two runners  ${rps(two).toFixed(1)} runs/s  (${perStep(two).toFixed(2)} ms/step)`)
-    console.log(`  two / one    ${median(rounds.map((r) => r.one / r.two)).toFixed(2)}x throughput`)
-    console.log(`  sqlite, one machine (in process)  ${rps(sqliteMs).toFixed(1)} runs/s  (${perStep(sqliteMs).toFixed(2)} ms/step)`)
-    console.log(`  per-step overhead, cluster (one runner) / sqlite: ${median(rounds.map((r) => r.one / r.sqlite)).toFixed(2)}x`)
+    rmSync(wf, { recursive: true, force: true })
   } finally {
     for (const c of children) c.kill("SIGKILL")
     srv.close()
