@@ -1015,7 +1015,13 @@ const PREC: Readonly<Record<string, number>> = {
   "%": 7
 }
 
-export const showExpr = (e: Expr, prec = 0): string => {
+/** how deep `showExpr` writes a clause out; deeper compound parts are `…` (a contract message stays readable, and the walk shallow) */
+const SHOW_DEPTH = 100
+const SHOW_LEAVES: ReadonlySet<string> = new Set(["Int", "Float", "Str", "Bool", "Unit", "None", "Ident", "Path"])
+
+export const showExpr = (e: Expr, prec = 0, depth = 0): string => {
+  if (depth >= SHOW_DEPTH && !SHOW_LEAVES.has(e.kind)) return "…"
+  const d = depth + 1
   switch (e.kind) {
     case "Int":
       return String(e.value)
@@ -1035,23 +1041,23 @@ export const showExpr = (e: Expr, prec = 0): string => {
       return e.name
     case "Binary": {
       const p = PREC[e.op]
-      const s = `${showExpr(e.left, p)} ${e.op} ${showExpr(e.right, p + 1)}`
+      const s = `${showExpr(e.left, p, d)} ${e.op} ${showExpr(e.right, p + 1, d)}`
       return p < prec ? `(${s})` : s
     }
     case "Unary":
-      return e.op + showExpr(e.operand, 8)
+      return e.op + showExpr(e.operand, 8, d)
     case "Call":
-      return `${showExpr(e.callee, 9)}(${e.args.map((a) => showExpr(a)).join(", ")})`
+      return `${showExpr(e.callee, 9, d)}(${e.args.map((a) => showExpr(a, 0, d)).join(", ")})`
     case "Field":
-      return `${showExpr(e.target, 9)}.${e.name}`
+      return `${showExpr(e.target, 9, d)}.${e.name}`
     case "Path":
       return `${e.enumName}::${e.variant}`
     case "Some":
     case "Ok":
     case "Err":
-      return `${e.kind}(${showExpr(e.value)})`
+      return `${e.kind}(${showExpr(e.value, 0, d)})`
     case "List":
-      return `[${e.items.map((x) => showExpr(x)).join(", ")}]`
+      return `[${e.items.map((x) => showExpr(x, 0, d)).join(", ")}]`
     default:
       return "…"
   }

@@ -60,6 +60,21 @@ describe("nesting in the test worker (default stack)", () => {
   })
 })
 
+describe("deep contract clauses", () => {
+  it("a 2,900-level `requires` / `ensures` compiles; its message writes the clause out to 100 levels, then `…`", () => {
+    const n = 2900
+    const r = compileSource("req.ax", `fn f(x: Int) -> Int { x + 1 }\nfn g(y: Int) -> Int requires ${"f(".repeat(n)}y${")".repeat(n)} > 0 ensures result > ${"f(".repeat(n)}0${")".repeat(n)} - 1 { y }\nfn main() -> Int { g(1) }\n`)
+    expect(r.ok).toBe(true)
+    if (!r.ok) return
+    const messages = r.program.constants.filter((c): c is string => typeof c === "string" && c.startsWith("contract violation"))
+    // the `>` is level 1, each `f(` one more: 99 calls are written out
+    expect(messages).toEqual([
+      `contract violation: \`g\` requires \`${"f(".repeat(99)}…${")".repeat(99)} > 0\`, false on entry`,
+      `contract violation: \`g\` ensures \`result > ${"f(".repeat(98)}…${")".repeat(98)} - 1\`, false on return`
+    ])
+  })
+})
+
 describe("nesting in the built command (cold start, default stack)", () => {
   const runForm = async (f: NestingForm, levels: number): Promise<void> => {
     const n = Math.ceil(levels / f.offsets.length)
