@@ -71,7 +71,11 @@ export const httpTransport = (options: HttpTransportOptions, userAgent: string):
         options.headers(),
         options.compression === "gzip" ? import("node:zlib") : Promise.resolve(undefined)
       ])
-      const body = zlib === undefined ? data : zlib.gzipSync(data)
+      // compressed on libuv's thread pool, not on the thread the run computes on
+      const body = zlib === undefined
+        ? data
+        : await new Promise<Uint8Array | Error>((resolve) => zlib.gzip(data, (error, out) => resolve(error ?? out)))
+      if (body instanceof Error) return { status: "failure", error: body }
       return new Promise<ExportResponse>((resolve) => {
         let done = false
         const finish = (r: ExportResponse) => {
