@@ -502,8 +502,10 @@ class Parser {
   // types
 
   private parseType(): TypeExpr {
-    const kept = this.slice(Prod.Type)
-    if (kept !== undefined) return kept as TypeExpr
+    if (this.memo !== undefined || this.depth - this.sliceBase >= DEEP_SLICE) {
+      const kept = this.slice(Prod.Type)
+      if (kept !== undefined) return kept as TypeExpr
+    }
     const t = this.peek()
     this.enter(t)
     let result: TypeExpr
@@ -547,8 +549,10 @@ class Parser {
   // blocks and statements
 
   private parseBlock(): Block {
-    const kept = this.slice(Prod.Block)
-    if (kept !== undefined) return kept as Block
+    if (this.memo !== undefined || this.depth - this.sliceBase >= DEEP_SLICE) {
+      const kept = this.slice(Prod.Block)
+      if (kept !== undefined) return kept as Block
+    }
     const open = this.expect("{")
     this.enter(open)
     this.pushMode(false)
@@ -651,8 +655,10 @@ class Parser {
   }
 
   parseExpr(): Expr {
-    const kept = this.slice(Prod.Expr)
-    if (kept !== undefined) return kept as Expr
+    if (this.memo !== undefined || this.depth - this.sliceBase >= DEEP_SLICE) {
+      const kept = this.slice(Prod.Expr)
+      if (kept !== undefined) return kept as Expr
+    }
     const chainAtEntry = this.chain
     try {
       return this.climb(this.parseUnary(), 0)
@@ -1101,8 +1107,10 @@ class Parser {
   // patterns
 
   private parsePattern(): Pattern {
-    const kept = this.slice(Prod.Pattern)
-    if (kept !== undefined) return kept as Pattern
+    if (this.memo !== undefined || this.depth - this.sliceBase >= DEEP_SLICE) {
+      const kept = this.slice(Prod.Pattern)
+      if (kept !== undefined) return kept as Pattern
+    }
     const t = this.peek()
     const pos = this.posOf(t)
     this.enter(t)
