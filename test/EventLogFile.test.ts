@@ -139,6 +139,14 @@ describe("EventLogFile: the writer's fast encoders", () => {
     expect(EventLogFile.encodeCall("time.now", [], undefined)).toBe(EventLogFile.encodeEvent({ type: "CapCall", capability: "time.now", args: [] }))
   })
 
+  it("a result nested 100,000 levels deep: encodeResult writes what encodeEvent writes (V8's JSON.stringify would overflow)", () => {
+    let deep: Value = 1
+    for (let i = 0; i < 100_000; i++) deep = new SomeV(deep)
+    const text = EventLogFile.encodeResult("json.parse", deep)
+    expect(text).toBe(EventLogFile.encodeEvent({ type: "CapResult", capability: "json.parse", result: deep }))
+    expect(text.startsWith(`{"CapResult":{"capability":"json.parse","result":{"Some":{"Some":`)).toBe(true)
+  })
+
   it("the per-site text is never handed to another site: same line and column, another file, function, capability or column", () => {
     const sites: ReadonlyArray<CallSite> = [
       { file: "a.ax", line: 5, col: 12, fn: "main" },
