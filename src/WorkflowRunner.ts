@@ -66,6 +66,11 @@ export interface RunnerEnvService {
   readonly onStep: (runId: string, stepId: string, status: StepStatus, attempt: number, detail?: string) => void
   /** tokens minted in this process, by `runId/approvalId`: printed once, never stored */
   readonly minted: Map<string, string>
+  /**
+   * Runs a waiter of this process watches (`waitRun`), woken when the run ends or pauses here, so
+   * it sees the outcome at once instead of at its next poll; optional (another engine's runner).
+   */
+  readonly watchers?: Map<string, Set<() => void>>
   /** typescript step bodies registered in this process (`WorkflowTs.ts`), by workflow name and step id */
   readonly tsSteps: Map<string, TsStepBody>
   /**
@@ -118,6 +123,7 @@ export const makeEnv = (options: Partial<Pick<RunnerEnvService, "handlers" | "on
   handlers: options.handlers ?? demoOrLive,
   onStep: options.onStep ?? (() => {}),
   minted: new Map(),
+  watchers: new Map(),
   tsSteps: new Map()
 })
 
@@ -369,6 +375,7 @@ const pause = (
     if (current?.status === "pending") {
       yield* setStep(c, stepStatus)
       yield* c.store.setRunStatus(c.runId, "paused")
+      wake(c.env, c.runId)
     }
     const d = yield* DurableDeferred.await(pauseDeferred(p.id))
     const span = yield* Effect.option(Effect.currentSpan)
@@ -733,6 +740,33 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
             })))
   )
 
+/** Wake this process's waiters of a run (it ended or paused). */
+const wake = (env: RunnerEnvService, runId: string): void => {
+  for (const f of env.watchers?.get(runId) ?? []) f()
+}
+
+/** Sleep `ms`, or less when the run is woken meanwhile (true then). */
+const sleepOrWake = (env: RunnerEnvService, runId: string, ms: number): Effect.Effect<boolean> =>
+  env.watchers === undefined
+    ? Effect.as(Effect.sleep(ms), false)
+    : Effect.async<boolean>((resume) => {
+      const set = env.watchers!.get(runId) ?? new Set<() => void>()
+      env.watchers!.set(runId, set)
+      let done = false
+      const finish = (woken: boolean) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        set.delete(onWake)
+        if (set.size === 0) env.watchers!.delete(runId)
+        resume(Effect.succeed(woken))
+      }
+      const onWake = () => finish(true)
+      const timer = setTimeout(() => finish(false), ms)
+      set.add(onWake)
+      return Effect.sync(() => finish(false))
+    })
+
 /** A step record's `error_kind` while its TypeScript code waits for a process that defines it. */
 export const AWAITING_PROCESS = "awaiting_process"
 
@@ -818,6 +852,7 @@ const runBody = (payload: { readonly runId: string }) =>
       ? { status: "completed", errorKind: null, error: null }
       : { status: "failed", errorKind: firstFailure.kind, error: firstFailure.message }
     yield* Effect.orDie(store.setRunStatus(runId, result.status, firstFailure))
+    wake(env, runId)
     return result
   }).pipe((self) =>
     Effect.flatMap(WorkflowStore, (store) =>
@@ -964,8 +999,9 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
       } else {
         suspendedSince = undefined
       }
-      yield* Effect.sleep(pollMs)
-      pollMs = Math.min(maxPollMs, pollMs * 2)
+      const woken = yield* sleepOrWake(yield* RunnerEnv, runId, pollMs)
+      // woken: the outcome is being stored; look again soon
+      pollMs = woken ? 1 : Math.min(maxPollMs, pollMs * 2)
     }
   })
 
