@@ -66,9 +66,10 @@ class Writer {
     this.buf.writeUInt32LE(v >>> 0, this.pos)
     this.pos += 4
   }
+  /** a clock's nanoseconds (non-negative, below 2^64) as fixed64 */
   fixed64(v: bigint): void {
     this.ensure(8)
-    this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.pos)
+    this.buf.writeBigUInt64LE(v, this.pos)
     this.pos += 8
   }
   /** an HrTime ([seconds, nanoseconds]) as fixed64 nanoseconds, in exact double arithmetic (no BigInt) */
@@ -330,13 +331,22 @@ const span = (w: Writer, s: ReadableSpan): void => {
 export const encodeTraceRequest = (spans: ReadonlyArray<ReadableSpan>): Uint8Array => {
   const w = new Writer(256 + spans.length * 256)
   const byResource = new Map<ReadableSpan["resource"], Map<string, Array<ReadableSpan>>>()
+  // the spans of one layer share one resource and one scope object: look each up once per run of them
+  let lastResource: ReadableSpan["resource"] | undefined
+  let lastScope: ReadableSpan["instrumentationScope"] | undefined
+  let list: Array<ReadableSpan> = []
   for (const s of spans) {
-    let scopes = byResource.get(s.resource)
-    if (scopes === undefined) byResource.set(s.resource, scopes = new Map())
     const sc = s.instrumentationScope
-    const key = `${sc.name}@${sc.version ?? ""}:${sc.schemaUrl ?? ""}`
-    let list = scopes.get(key)
-    if (list === undefined) scopes.set(key, list = [])
+    if (s.resource !== lastResource || sc !== lastScope) {
+      lastResource = s.resource
+      lastScope = sc
+      let scopes = byResource.get(s.resource)
+      if (scopes === undefined) byResource.set(s.resource, scopes = new Map())
+      const key = `${sc.name}@${sc.version ?? ""}:${sc.schemaUrl ?? ""}`
+      const found = scopes.get(key)
+      if (found === undefined) scopes.set(key, list = [])
+      else list = found
+    }
     list.push(s)
   }
   for (const [resource, scopes] of byResource) {
