@@ -968,15 +968,21 @@ class FnCompiler {
 
 /** Where an expression starts in the source (a call's position is that of its callee's first token). */
 const startPos = (e: Expr): Pos => {
-  switch (e.kind) {
-    case "Call":
-      return startPos(e.callee)
-    case "Field":
-      return startPos(e.target)
-    case "Binary":
-      return startPos(e.left)
-    default:
-      return e.pos
+  let x = e
+  for (;;) {
+    switch (x.kind) {
+      case "Call":
+        x = x.callee
+        break
+      case "Field":
+        x = x.target
+        break
+      case "Binary":
+        x = x.left
+        break
+      default:
+        return x.pos
+    }
   }
 }
 

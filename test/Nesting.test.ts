@@ -60,6 +60,13 @@ describe("nesting in the test worker (default stack)", () => {
   })
 })
 
+describe("postfix chains (not nesting: no bound)", () => {
+  it("a 20,000-field chain ending in a call compiles (the call's start is found in a loop)", () => {
+    const chain = ".a".repeat(20_000)
+    compiles("field.ax", `type R { n: Int, a: R, f: Fn(Int) -> Int }\nfn g(r: R) -> Int { r${chain}.f(1) + r${chain}.n }\nfn main() -> Int { 0 }\n`)
+  })
+})
+
 describe("deep contract clauses", () => {
   it("a 2,900-level `requires` / `ensures` compiles; its message writes the clause out to 100 levels, then `…`", () => {
     const n = 2900
