@@ -68,8 +68,12 @@ const tmp = () => mkdtempSync(join(tmpdir(), "boruna-durable-"))
 /** One capability call, then pure computation: `n` loop iterations (12M: ~0.7 s in process, ~0.35 s built). */
 const longComputation = (n: number): string =>
   `fn main() -> Int !{time.now} {\n  let t: Int = time.now()\n  let mut i: Int = 0\n  while i < ${n} {\n    i = i + 1\n  }\n  t + i\n}\n`
-/** how late a timer may fire on this shared 2-core machine, beyond the window and one VM turn */
-const SLACK_MS = 100
+/**
+ * how late the built CLI's timer may fire under strace on a shared 2-core machine, beyond the window
+ * and one VM turn (a process starved of the CPU runs its timers late; in process, a control timer
+ * set with the event measures that instead)
+ */
+const SLACK_MS = 300
 
 describe("event log writer: group commit", () => {
   it("header and its seal fsynced on open; events written at once, fsynced once per window and at close", () => {
@@ -140,7 +144,11 @@ describe("event log writer: group commit", () => {
       const io: EventLogFile.WriterIo = {
         ...EventLogFile.nodeIo,
         writeBytes: (fd, buf, offset, length) => {
-          at(buf.subarray(offset, offset + length).toString("utf8").startsWith(`{"Seal"`) ? "seal" : "write")
+          const seal = buf.subarray(offset, offset + length).toString("utf8").startsWith(`{"Seal"`)
+          at(seal ? "seal" : "write")
+          // a timer of the window's length set with the event's write: when the event loop lets it
+          // fire, the writer's own timer (set right after it) fires too
+          if (!seal) setTimeout(() => at("control"), EventLogFile.SYNC_WINDOW_MS)
           return Fs.writeSync(fd, buf, offset, length)
         },
         fsync: (fd) => {
@@ -161,15 +169,18 @@ describe("event log writer: group commit", () => {
       )
       const end = performance.now() - t0
       w.close()
+      const trace = JSON.stringify(ops)
       const written = ops.find((o) => o.op === "write")!
+      const control = ops.find((o) => o.op === "control")!
       const synced = ops.find((o) => o.op === "fsync")!
-      expect(ops.slice(0, 3).map((o) => o.op), JSON.stringify(ops)).toEqual(["write", "seal", "fsync"])
-      // the timer ends the window: after SYNC_WINDOW_MS, within one VM turn of it (plus scheduling
-      // slack on a loaded machine), and long before the run ends
-      const window = synced.at - written.at
-      expect(window).toBeGreaterThanOrEqual(EventLogFile.SYNC_WINDOW_MS - 1)
-      expect(window, JSON.stringify(ops)).toBeLessThanOrEqual(EventLogFile.SYNC_WINDOW_MS + DEFAULT_TURN_MS + SLACK_MS)
-      expect(end - synced.at, `run ended ${end.toFixed(0)} ms`).toBeGreaterThan(300)
+      expect(ops.map((o) => o.op).filter((o) => o !== "control").slice(0, 3), trace).toEqual(["write", "seal", "fsync"])
+      // the timer ends the window: not before SYNC_WINDOW_MS, in the same event-loop turn as the
+      // control timer (which fires within one VM turn of SYNC_WINDOW_MS when the process gets the
+      // CPU; on this shared machine it may get it later, and both are late alike), and long before
+      // the run ends
+      expect(synced.at - written.at, trace).toBeGreaterThanOrEqual(EventLogFile.SYNC_WINDOW_MS - 1)
+      expect(synced.at - control.at, trace).toBeLessThanOrEqual(5)
+      expect(synced.at, `${trace}, run ended ${end.toFixed(0)} ms`).toBeLessThan(end - 100)
     }), 60_000)
 
   it("appendCall's CapCall goes out with its result in one write, or on flush() before a slow handler runs", () => {
