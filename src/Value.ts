@@ -73,13 +73,20 @@ export type MapKey = string | number | bigint
 // ---------------------------------------------------------------------------
 // the hash trie behind `MapV`
 
-/** bits per trie level, for the map's hash trie and the list's vector trie */
+/** bits per level of the list's vector trie */
 const BITS = 5
 const WIDTH = 1 << BITS
 const MASK = WIDTH - 1
+/**
+ * bits per level of the map's hash trie: 16-way nodes copy at most 32 slots per level on an update
+ * (against 64 for 32-way), which halved the cost of building a 100,000-Int-key map by `map_set`;
+ * lookups cost one level more and stayed as fast as Effect's `HashMap` (bench/vm.ts, `map_get`)
+ */
+const HBITS = 4
+const HMASK = (1 << HBITS) - 1
 
 /**
- * A trie node. `BNode` (bitmap-indexed): bit `f` of `bitmap` is set when the 5-bit hash fragment
+ * A trie node. `BNode` (bitmap-indexed): bit `f` of `bitmap` is set when the 4-bit hash fragment
  * `f` of this level is present, and `arr` holds one (key, value) pair per set bit in bit order — a
  * key of `undefined` marks a sub-node in the value slot. `CNode` (collision): keys whose full
  * 32-bit hashes are all `hash`, as (key, value) pairs. Nodes are never changed once built.
@@ -137,14 +144,14 @@ const otherHash = (k: string | bigint): number => {
 }
 
 const hGet = (node: HNode, h: number, k: MapKey): Value | undefined => {
-  for (let shift = 0; ; shift += BITS) {
+  for (let shift = 0; ; shift += HBITS) {
     if (node instanceof CNode) {
       if (node.hash !== h) return undefined
       const arr = node.arr
       for (let i = 0; i < arr.length; i += 2) if (arr[i] === k) return arr[i + 1] as Value
       return undefined
     }
-    const bit = 1 << ((h >>> shift) & MASK)
+    const bit = 1 << ((h >>> shift) & HMASK)
     const bitmap = node.bitmap
     if ((bitmap & bit) === 0) return undefined
     const i = 2 * popcount(bitmap & (bit - 1))
@@ -184,9 +191,9 @@ const update1 = (arr: Array<unknown>, i: number, x: unknown): Array<unknown> => 
 /** The node (at `shift`) holding two entries with different keys. */
 const pair = (shift: number, h1: number, k1: MapKey, v1: Value, h2: number, k2: MapKey, v2: Value): HNode => {
   if (h1 === h2) return new CNode(h1, [k1, v1, k2, v2])
-  const f1 = (h1 >>> shift) & MASK
-  const f2 = (h2 >>> shift) & MASK
-  if (f1 === f2) return new BNode(1 << f1, [undefined, pair(shift + BITS, h1, k1, v1, h2, k2, v2)])
+  const f1 = (h1 >>> shift) & HMASK
+  const f2 = (h2 >>> shift) & HMASK
+  if (f1 === f2) return new BNode(1 << f1, [undefined, pair(shift + HBITS, h1, k1, v1, h2, k2, v2)])
   return f1 < f2 ? new BNode((1 << f1) | (1 << f2), [k1, v1, k2, v2]) : new BNode((1 << f1) | (1 << f2), [k2, v2, k1, v1])
 }
 
@@ -201,9 +208,9 @@ const hSet = (node: HNode, shift: number, h: number, k: MapKey, v: Value): HNode
       return new CNode(h, insert2(arr, arr.length, k, v))
     }
     // a different hash: a bitmap node at this level holding the collision node, then the new key
-    return hSet(new BNode(1 << ((node.hash >>> shift) & MASK), [undefined, node]), shift, h, k, v)
+    return hSet(new BNode(1 << ((node.hash >>> shift) & HMASK), [undefined, node]), shift, h, k, v)
   }
-  const bit = 1 << ((h >>> shift) & MASK)
+  const bit = 1 << ((h >>> shift) & HMASK)
   const bitmap = node.bitmap
   const arr = node.arr
   const i = 2 * popcount(bitmap & (bit - 1))
@@ -214,12 +221,12 @@ const hSet = (node: HNode, shift: number, h: number, k: MapKey, v: Value): HNode
   const key = arr[i]
   if (key === undefined) {
     const child = arr[i + 1] as HNode
-    const c = hSet(child, shift + BITS, h, k, v)
+    const c = hSet(child, shift + HBITS, h, k, v)
     return c === child ? node : new BNode(bitmap, update1(arr, i + 1, c))
   }
   if (key === k) return arr[i + 1] === v ? node : new BNode(bitmap, update1(arr, i + 1, v))
   added = true
-  const sub = pair(shift + BITS, hashKey(key as MapKey), key as MapKey, arr[i + 1] as Value, h, k, v)
+  const sub = pair(shift + HBITS, hashKey(key as MapKey), key as MapKey, arr[i + 1] as Value, h, k, v)
   const out = arr.slice()
   out[i] = undefined
   out[i + 1] = sub
@@ -236,7 +243,7 @@ const hRemove = (node: HNode, shift: number, h: number, k: MapKey): HNode | unde
     }
     return node
   }
-  const bit = 1 << ((h >>> shift) & MASK)
+  const bit = 1 << ((h >>> shift) & HMASK)
   const bitmap = node.bitmap
   if ((bitmap & bit) === 0) return node
   const arr = node.arr
@@ -244,7 +251,7 @@ const hRemove = (node: HNode, shift: number, h: number, k: MapKey): HNode | unde
   const key = arr[i]
   if (key === undefined) {
     const child = arr[i + 1] as HNode
-    const c = hRemove(child, shift + BITS, h, k)
+    const c = hRemove(child, shift + HBITS, h, k)
     if (c === child) return node
     if (c === undefined) return bitmap === bit ? undefined : new BNode(bitmap & ~bit, remove2(arr, i))
     // a child left with one entry and no sub-node moves up into this node (keeps the trie shallow)
@@ -264,9 +271,9 @@ const hRemove = (node: HNode, shift: number, h: number, k: MapKey): HNode | unde
  * A `Map` value: a persistent hash array mapped trie (Bagwell's HAMT, the structure of Clojure's
  * and Scala's hash maps, and of Effect's `HashMap`), specialised to the two key types `.ax` allows:
  * keys are compared with `===` (Ints are canonical, so that is value equality for both `number`
- * and `bigint`) and hashed by a 32-bit mix of the Int itself or of the String's UTF-16 units, with
+ * and `bigint`) and hashed by the Int itself (folded to 32 bits) or by a 32-bit hash of the String, with
  * no `Equal`/`Hash` protocol dispatch, no `Option` per lookup and no closure per update. `set`
- * and `remove` copy only the path to the key (O(log32 n) nodes) and share the rest with the map
+ * and `remove` copy only the path to the key (O(log16 n) nodes) and share the rest with the map
  * they came from. Iteration, printing and the JSON form use the canonical key order (`keys()`),
  * computed once per map value.
  */
