@@ -124,7 +124,8 @@ describe("event log writer: group commit", () => {
     t.advance(1000)
     w.append(result(1))
     expect(t.ops).toEqual(["write CapCall", "write CapResult"])
-    await new Promise((r) => setTimeout(r, 200))
+    // the timer (50 ms) fires when the event loop lets it: wait for it (up to 5 s on a starved machine)
+    for (let waited = 0; waited < 5000 && t.ops.length < 4; waited += 20) await new Promise((r) => setTimeout(r, 20))
     expect(t.ops).toEqual(["write CapCall", "write CapResult", "write Seal", "fsync"])
     // the next window: no turn yet, so the append past the window ends it at once
     w.append(call(2))
