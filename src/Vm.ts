@@ -282,6 +282,9 @@ const R_SLICE = 3
  * (every 25 ms) V8 optimised the first, still-looping call without feedback for the entry and the
  * exit, the first turns then deoptimised that code, and the loop ran unoptimised for another
  * compile or two: most of the measured cost of turns, ~10 % of a 3,000,000-iteration loop.
+ * Measured (`loop 3M` through `Vm.run`, one fresh process per run, CPU-time medians of 10, load
+ * average ~13 on 2 cores): turns every 25 ms against none, +10.9 % with an exit per turn, −1.4 %
+ * with an exit per check. A check costs one return and one re-entry per ~40 µs of pure code.
  */
 const R_CLOCK = 4
 
