@@ -356,6 +356,7 @@ export class Machine {
   private readonly yieldMs: number
   private turnAt: number
   private round = 0
+  private entries = 0
   private pending: CapRequest | undefined
   private readonly file: string
 
@@ -407,6 +408,11 @@ export class Machine {
     return this.steps
   }
 
+  /** How many times the dispatch loop was entered (see `R_CLOCK`: once per clock check with turns on). */
+  get loopEntries(): number {
+    return this.entries
+  }
+
   /** Whether the event-loop turn interval (`yieldMs`) has elapsed since the last turn. */
   turnDue(): boolean {
     return this.yieldMs !== Infinity && performance.now() >= this.turnAt
@@ -444,6 +450,7 @@ export class Machine {
     if (this.pending !== undefined) throw new Error("a capability call is pending: provide its result first")
     for (;;) {
       const a = this.current
+      this.entries++
       const r = this.exec(a)
       if (r === R_CAP) return { _tag: "Cap", request: this.pending! }
       if (r === R_CLOCK) {

@@ -378,6 +378,21 @@ describe("Vm: the dispatch loop's opcode numbers match Bytecode.Op", () => {
 describe("Vm.run: a responsive run (event-loop turns while pure code runs)", () => {
   const busy = main("let mut i = 0\nwhile true { i = i + 1 }\ni")
 
+  it("with turns on, the dispatch loop is left and re-entered at every clock check, not only per turn (V8 then optimises its entry and exit too)", () => {
+    const p = compile(main("let mut i = 0\nwhile i < 100000 { i = i + 1 }\ni"))
+    const drive = (yieldMs: number): Machine => {
+      const m = new Machine(p, { maxSteps: 1e12, yieldMs })
+      while (m.resume()._tag === "Yield") m.turnTaken()
+      return m
+    }
+    // no turn is ever due in an hour: the exits are the clock checks themselves (one per 4096 steps)
+    const checked = drive(3_600_000)
+    expect(checked.stepCount).toBeGreaterThan(4096 * 50)
+    expect(checked.loopEntries).toBe(Math.floor(checked.stepCount / 4096) + 1)
+    // without turns (and without a wall-clock limit) nothing reads the clock: one entry
+    expect(drive(Infinity).loopEntries).toBe(1)
+  })
+
   it.live("a pure infinite loop can be interrupted: timers fire while it runs", () =>
     Effect.gen(function*() {
       const fiber = yield* Effect.fork(run(compile(busy), { maxSteps: 1e15 }))
