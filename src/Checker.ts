@@ -348,8 +348,7 @@ class Checker {
 
   /** run `root` (one function's check), checking every expression deeper than DEEP_SLICE levels on its own first */
   private sliced(root: () => void): void {
-    // the root's own scope maps are written to (the parameters' map is not): copies on every restart
-    const scopes = this.scopes.map((m) => new Map(m))
+    // the root starts from the parameters' scope alone, which nothing writes to: it is shared too
     const start = this.snapshot()
     try {
       for (;;) {
@@ -359,7 +358,6 @@ class Checker {
           if (!(e instanceof CheckDeep)) throw e
           this.checkDeep(e)
           this.restore(start)
-          this.scopes = scopes.map((m) => new Map(m))
         }
       }
     } finally {

@@ -364,8 +364,7 @@ class FnCompiler {
 
   /** run `root` (one function's code), compiling every expression deeper than DEEP_SLICE levels on its own first */
   private sliced(root: () => void): void {
-    // the root's own scope maps are written to (the parameters' map is not): copies on every restart
-    const scopes = this.scopes.map((m) => new Map(m))
+    // the root starts from the parameters' scope alone, which nothing writes to: it is shared too
     const start = this.snapshot()
     try {
       for (;;) {
@@ -375,7 +374,6 @@ class FnCompiler {
           if (!(e instanceof EmitDeep)) throw e
           this.emitDeep(e)
           this.restore(start)
-          this.scopes = scopes.map((m) => new Map(m))
         }
       }
     } finally {
