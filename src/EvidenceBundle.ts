@@ -670,7 +670,12 @@ export const recordOf = (runId: string): Effect.Effect<RunRecord, EvidenceError,
           stepPolicy: Runner.stepPolicy,
           decodePolicy: (j) => Either.getOrThrow(Policy.decodePolicy(j)),
           order: (w) => WF.topoOrder(w).order,
+          // the sources the run compiled from, stored with it at submit; only a run stored before
+          // sources were kept falls back to the directory
           readSource: (p) => {
+            const stored = view.sources.find((s) => s.path === p)
+            if (stored !== undefined) return stored.source
+            if (view.sources.length > 0) return undefined
             try {
               return Fs.readFileSync(Path.join(base, p), "utf8").replace(/^\uFEFF/, "")
             } catch {

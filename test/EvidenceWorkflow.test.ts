@@ -184,3 +184,23 @@ describe("evidence of a workflow run", () => {
       expect(AuditChain.verify(after).ok).toBe(true)
     }), 90_000)
 })
+
+describe("evidence bundles the sources the run compiled from", () => {
+  it.scopedLive("a step source edited in the directory after the run: the bundle holds the stored text and still verifies", () =>
+    Effect.gen(function*() {
+      const { writeFileSync } = yield* Effect.promise(() => import("node:fs"))
+      const dir = wfDir(WF, FILES)
+      const paused = yield* Runner.startRun({ path: dir, policy: allowAll })
+      // edited while the run waits at the gate, then the run goes on (it compiles from the stored text)
+      writeFileSync(join(dir, "steps/sum.ax"), 'fn main() -> String { "edited" }\n')
+      const done = yield* approveGate(paused.runId, paused.tokens)
+      expect(done.status).toBe("completed")
+      const record = yield* Bundle.recordOf(done.runId)
+      expect(record.workflow.sources["steps/sum.ax"]).toBe(FILES["steps/sum.ax"])
+      const out = join(mkdtempSync(join(tmpdir(), "ev-wf-src-")), "bundle")
+      yield* Bundle.writeEvidence(done.runId, out, fixed)
+      const r = yield* Verify.verifyDir(out)
+      expect(r.checks.flatMap((c) => c.problems)).toEqual([])
+      expect(r.reexecuted).toEqual(["fetch", "sum"])
+    }).pipe(Effect.provide(mem())), 60_000)
+})
