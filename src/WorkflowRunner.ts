@@ -24,6 +24,7 @@ import * as DurableClock from "@effect/workflow/DurableClock"
 import * as DurableDeferred from "@effect/workflow/DurableDeferred"
 import * as Workflow from "@effect/workflow/Workflow"
 import * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -963,6 +964,16 @@ const storeErr = <A, R>(e: Effect.Effect<A, import("./WorkflowStore.js").StoreEr
  * Wait until the run completes or pauses. Reconciles a run the engine reports suspended with
  * nothing pending (a lost wake, Effect-TS/effect#6318) by resuming it.
  */
+/** How many times `waitRun` resumes a run an engine defect suspended before it reports the defect. */
+const DEFECT_RESUMES = 3
+
+/** One line for a defect's cause: its error's name and message, never a stack trace. */
+const defectText = (cause: Cause.Cause<unknown>): string => {
+  const e = Cause.squash(cause)
+  const text = e instanceof Error ? `${e.name}: ${e.message}` : typeof e === "string" ? e : JSON.stringify(e) ?? String(e)
+  return text.split("\n")[0].slice(0, 300)
+}
+
 export const waitRun = (runId: string, options: { readonly pollMs?: number } = {}): Effect.Effect<RunResult, WorkflowError, Services> =>
   Effect.gen(function*() {
     const store = yield* WorkflowStore
@@ -971,6 +982,7 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
     let pollMs = options.pollMs ?? 1
     const maxPollMs = Math.max(options.pollMs ?? 25, pollMs)
     let suspendedSince: number | undefined
+    let defectResumes = 0
     for (;;) {
       const r = yield* RunWorkflow.poll(execId)
       const run = yield* storeErr(store.getRun(runId))
@@ -993,6 +1005,15 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
         }
         suspendedSince ??= Date.now()
         if (Date.now() - suspendedSince > 1500) {
+          // suspended by a defect (SuspendOnFailure): resumed a few times, since a transient engine
+          // fault (#7464) heals on a resume; one that keeps coming back is reported, not waited on
+          if (r.cause !== undefined && ++defectResumes > DEFECT_RESUMES) {
+            return yield* summarize(runId, "failed").pipe(Effect.map((s) => ({
+              ...s,
+              errorKind: "internal",
+              error: `the run is suspended by an engine defect (${defectText(r.cause!)}); resumed ${DEFECT_RESUMES} times, it came back each time: fix the cause, then \`boruna workflow resume ${runId}\``
+            })))
+          }
           yield* reconcileRun(runId)
           suspendedSince = undefined
         }
@@ -1147,6 +1168,16 @@ export const reconcileRun = (runId: string): Effect.Effect<void, WorkflowError, 
         at: a.decided_at ?? nowIso()
       }
       yield* completePause(a, d)
+    }
+    // a step an engine defect suspended (SuspendOnFailure) is resumed first: its run waits on it
+    const env = yield* RunnerEnv
+    const { workflow } = yield* Effect.orDie(loadRunDef(store, runId))
+    for (const s of yield* storeErr(store.getSteps(runId))) {
+      if (s.status !== "running" || workflow.steps[s.step_id] === undefined) continue
+      const group = env.placement?.group(workflow.steps[s.step_id]) ?? "default"
+      const stepExec = yield* stepExecutionId(runId, s.step_id, Math.max(1, s.attempts), group)
+      const r = yield* stepWorkflowFor(group).poll(stepExec)
+      if (r !== undefined && r._tag === "Suspended" && r.cause !== undefined) yield* stepWorkflowFor(group).resume(stepExec)
     }
     const execId = yield* runExecutionId(runId)
     yield* RunWorkflow.resume(execId)

@@ -19,6 +19,7 @@ import * as Telemetry from "../src/Telemetry.js"
 import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
 import { WorkflowStore } from "../src/WorkflowStore.js"
+import * as WorkflowTs from "../src/WorkflowTs.js"
 import { wfDir } from "./support/WorkflowDir.js"
 
 const THREE = {
@@ -178,4 +179,23 @@ describe("retries, timeouts, concurrency, cancel", () => {
       expect(c.status).toBe("cancelled")
       expect((yield* Runner.runStatus(r.runId)).run.status).toBe("cancelled")
     }).pipe(Effect.provide(mem())))
+})
+
+describe("a defect that keeps coming back", () => {
+  it.scopedLive("a step that dies on every attempt: the run (suspended by SuspendOnFailure) is resumed a few times, then reported failed with the defect's message, not waited on forever", () =>
+    Effect.gen(function*() {
+      let attempts = 0
+      const wf = WorkflowTs.make({
+        name: "dies", version: "1",
+        steps: { a: WorkflowTs.step({ run: () => Effect.suspend(() => { attempts++; return Effect.die(new Error("boom in step a")) }) }) }
+      })
+      const r = yield* WorkflowTs.start(wf, { policy: allowAll }).pipe(Effect.timeout("40 seconds"))
+      expect(r.status).toBe("failed")
+      expect(r.errorKind).toBe("internal")
+      expect(r.error).toContain("Error: boom in step a")
+      expect(r.error).toContain(`boruna workflow resume ${r.runId}`)
+      expect(r.error).not.toMatch(/\n|    at /)
+      // the first run and the resumes each ran the step again
+      expect(attempts).toBeGreaterThanOrEqual(2)
+    }).pipe(Effect.provide(Runner.layer(memoryEngine).pipe(Layer.provide(Telemetry.off), Layer.orDie))), 60_000)
 })
