@@ -65,7 +65,7 @@ const instrumented = (options: { failAt?: number; chunk?: number } = {}) => {
 
 const tmp = () => mkdtempSync(join(tmpdir(), "boruna-durable-"))
 
-/** One capability call, then pure computation: `n` loop iterations (12M: ~0.7 s in process, ~0.35 s built). */
+/** One capability call, then pure computation: `n` loop iterations (150M: ~1.6 s in process on an idle machine: long enough that the window closes well before exit). */
 const longComputation = (n: number): string =>
   `fn main() -> Int !{time.now} {\n  let t: Int = time.now()\n  let mut i: Int = 0\n  while i < ${n} {\n    i = i + 1\n  }\n  t + i\n}\n`
 /**
@@ -161,7 +161,7 @@ describe("event log writer: group commit", () => {
           Fs.fsync(fd, done)
         }
       }
-      const compiled = compileSource("long.ax", longComputation(12_000_000))
+      const compiled = compileSource("long.ax", longComputation(150_000_000))
       if (!compiled.ok) throw new Error(compiled.diagnostics[0]?.message)
       const w = Either.getOrThrow(EventLogFile.openWriter(file, header, { io }))
       ops.length = 0
@@ -336,7 +336,7 @@ describe("boruna run --record under strace", () => {
     const dir = tmp()
     const prog = join(dir, "long.ax")
     const log = join(dir, "run.json")
-    writeFileSync(prog, longComputation(40_000_000))
+    writeFileSync(prog, longComputation(150_000_000))
     const r = await strace(["run", prog, "--policy", "allow-all", "--max-steps", "1000000000", "--record", log])
     expect(r.code, r.stderr).toBe(0)
     const mine = r.calls.filter((c) => c.path === log)
