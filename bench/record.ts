@@ -7,9 +7,9 @@
  * Two tables, each against its own baseline:
  *  - the command (`node bin/boruna run prog.ax --policy allow-all [--record run.json]`), wall
  *    time from spawn to exit: what a user waits for, and what the issue measured (15.9 s against
- *    0.32 s when every event was fsynced). Target ≤ 1.6× (the issue's ≤ 2×, with margin).
+ *    0.32 s when every event was fsynced). Target ≤ 2× (issue 10); the engineering aim is ≤ 1.6×, for margin.
  *  - in process (compile once, then `Vm.run` through the gateway with the in-memory log vs the
- *    file writer): the recorder's cost without start-up, an upper bound of the ratio. Target ≤ 2.5×.
+ *    file writer): the recorder's cost without start-up, an upper bound of the ratio. Aim ≤ 2.5× (one write per call is the floor).
  *    Its floor is the one `write` per call that the SIGKILL guarantee needs (about 1.2 µs each on
  *    ext4 on the 2-core CI machine, against about 1 µs per call for the whole in-memory run).
  * Ratios are medians of per-round ratios (each round runs both modes, alternating which goes first).
@@ -34,8 +34,9 @@ import { Vm } from "../src/Vm.js"
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const BIN = join(ROOT, "bin", "boruna")
-const TARGET = 1.6
-const TARGET_IN_PROCESS = 2.5
+const TARGET = 2
+const AIM = 1.6
+const AIM_IN_PROCESS = 2.5
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(name)
@@ -183,9 +184,9 @@ const main = async (): Promise<void> => {
   console.log("  in process, CPU time (main thread + libuv pool; steadier than wall time under load)")
   console.log(row("in-memory log", cpu.a))
   console.log(row("file writer", cpu.b, cpu.ratio))
-  console.log(`  target: --record ≤ ${TARGET}× the same command → ${cli.ratio <= TARGET ? "met" : "MISSED"} (${cli.ratio.toFixed(2)}×)`)
+  console.log(`  target: --record ≤ ${TARGET}× the same command → ${cli.ratio <= TARGET ? "met" : "MISSED"} (${cli.ratio.toFixed(2)}×; aim ≤ ${AIM}×: ${cli.ratio <= AIM ? "met" : "not yet"})`)
   console.log(
-    `  target: file writer ≤ ${TARGET_IN_PROCESS}× the in-memory log → ${inProcess.ratio <= TARGET_IN_PROCESS ? "met" : "MISSED"} (${inProcess.ratio.toFixed(2)}×)`
+    `  aim: file writer ≤ ${AIM_IN_PROCESS}× the in-memory log → ${inProcess.ratio <= AIM_IN_PROCESS ? "met" : "not yet"} (${inProcess.ratio.toFixed(2)}× wall, ${cpu.ratio.toFixed(2)}× CPU)`
   )
   console.log(`  load average (1, 5, 15 min): ${loadavg().map((l) => l.toFixed(2)).join(", ")} on ${availableParallelism()} cores`)
 }
