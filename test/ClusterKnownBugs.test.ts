@@ -39,6 +39,7 @@ import { parsePolicy } from "../src/Policy.js"
 import * as Telemetry from "../src/Telemetry.js"
 import { sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
+import { threeSteps } from "./support/ThreeSteps.js"
 import { wfDir } from "./support/WorkflowDir.js"
 import { ensureBuilt } from "./support/BuiltCli.js"
 import * as LoopbackServer from "./support/LoopbackServer.js"
@@ -183,23 +184,7 @@ describe("#7464: a routing defect during shutdown", () => {
 describe("#7464 on real runs: the routing defect in a boruna run and in a step", () => {
   const POLICY_JSON = JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } })
   const policy = Either.getOrThrow(parsePolicy(POLICY_JSON))
-  const step = (name: string, prev?: string) =>
-    `fn main() -> String !{net.fetch, step.input} {\n` +
-    `  let base: String = step.input("origin") ++ "/${name}/" ++ step.input("tag")\n` +
-    (prev === undefined ? `  net.fetch(base)\n` : `  net.fetch(base ++ "?after=" ++ step.input("${prev}"))\n`) +
-    `}\n`
-  const WORKFLOW = {
-    schema_version: 1,
-    name: "routing-defects",
-    version: "1",
-    steps: {
-      a: { kind: "source", source: "a.ax", capabilities: ["net.fetch"] },
-      b: { kind: "source", source: "b.ax", capabilities: ["net.fetch"], inputs: { a: "a.result" }, depends_on: ["a"] },
-      c: { kind: "source", source: "c.ax", capabilities: ["net.fetch"], inputs: { b: "b.result" }, depends_on: ["b"] }
-    },
-    edges: []
-  }
-  const FILES = { "a.ax": step("a"), "b.ax": step("b", "a"), "c.ax": step("c", "b") }
+  const { WORKFLOW, FILES } = threeSteps("routing-defects")
   const TAGS = ["r1", "r2"]
   const answer = (u: string): string => `ok:${u.split("?")[0]}`
   const routingError = () =>

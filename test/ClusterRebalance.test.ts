@@ -23,6 +23,7 @@ import { sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
 import * as LoopbackServer from "./support/LoopbackServer.js"
 import * as Pg from "./support/Postgres.js"
+import { threeSteps } from "./support/ThreeSteps.js"
 import { wfDir } from "./support/WorkflowDir.js"
 
 // the held calls wait for the rebalance (up to a minute on a loaded machine): above the 30 s default fetch timeout
@@ -31,24 +32,7 @@ const policy = Either.getOrThrow(parsePolicy(POLICY_JSON))
 
 const fixture = Pg.suite("crb", POLICY_JSON)
 
-const step = (name: string, prev?: string) =>
-  `fn main() -> String !{net.fetch, step.input} {\n` +
-  `  let base: String = step.input("origin") ++ "/${name}/" ++ step.input("tag")\n` +
-  (prev === undefined ? `  net.fetch(base)\n` : `  net.fetch(base ++ "?after=" ++ step.input("${prev}"))\n`) +
-  `}\n`
-
-const WORKFLOW = {
-  schema_version: 1,
-  name: "rebalance",
-  version: "1",
-  steps: {
-    a: { kind: "source", source: "a.ax", capabilities: ["net.fetch"] },
-    b: { kind: "source", source: "b.ax", capabilities: ["net.fetch"], inputs: { a: "a.result" }, depends_on: ["a"] },
-    c: { kind: "source", source: "c.ax", capabilities: ["net.fetch"], inputs: { b: "b.result" }, depends_on: ["b"] }
-  },
-  edges: []
-}
-const FILES = { "a.ax": step("a"), "b.ax": step("b", "a"), "c.ax": step("c", "b") }
+const { WORKFLOW, FILES } = threeSteps("rebalance")
 // sixteen runs: with a third of the shards moving, the chance that no step b moves is (2/3)^16 < 0.2 %
 const TAGS = Array.from({ length: 16 }, (_, i) => `r${i}`)
 /** the shard group of a `net.fetch` step */

@@ -21,6 +21,7 @@ import { sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
 import * as LoopbackServer from "./support/LoopbackServer.js"
 import * as Pg from "./support/Postgres.js"
+import { threeSteps } from "./support/ThreeSteps.js"
 import { wfDir } from "./support/WorkflowDir.js"
 
 const POLICY_JSON = JSON.stringify({ rules: { "net.fetch": { allow: true } }, net_policy: { allowed_domains: ["127.0.0.1"] } })
@@ -28,24 +29,7 @@ const policy = Either.getOrThrow(parsePolicy(POLICY_JSON))
 
 const fixture = Pg.suite("csrc", POLICY_JSON)
 
-const step = (name: string, prev?: string) =>
-  `fn main() -> String !{net.fetch, step.input} {\n` +
-  `  let base: String = step.input("origin") ++ "/${name}/" ++ step.input("tag")\n` +
-  (prev === undefined ? `  net.fetch(base)\n` : `  net.fetch(base ++ "?after=" ++ step.input("${prev}"))\n`) +
-  `}\n`
-
-const WORKFLOW = {
-  schema_version: 1,
-  name: "stored-sources",
-  version: "1",
-  steps: {
-    a: { kind: "source", source: "a.ax", capabilities: ["net.fetch"] },
-    b: { kind: "source", source: "steps/b.ax", capabilities: ["net.fetch"], inputs: { a: "a.result" }, depends_on: ["a"] },
-    c: { kind: "source", source: "steps/c.ax", capabilities: ["net.fetch"], inputs: { b: "b.result" }, depends_on: ["b"] }
-  },
-  edges: []
-}
-const FILES = { "a.ax": step("a"), "steps/b.ax": step("b", "a"), "steps/c.ax": step("c", "b") }
+const { WORKFLOW, FILES } = threeSteps("stored-sources", { a: "a.ax", b: "steps/b.ax", c: "steps/c.ax" })
 const answer = (url: string): string => `ok:${url.split("?")[0]}`
 
 describe("a runner without the workflow directory", () => {

@@ -20,6 +20,7 @@ import { sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
 import * as LoopbackServer from "./support/LoopbackServer.js"
 import * as Pg from "./support/Postgres.js"
+import { threeSteps } from "./support/ThreeSteps.js"
 import { wfDir } from "./support/WorkflowDir.js"
 import * as Either from "effect/Either"
 
@@ -28,24 +29,7 @@ const policy = Either.getOrThrow(parsePolicy(POLICY_JSON))
 
 const fixture = Pg.suite("cwf", POLICY_JSON)
 
-const step = (name: string, prev?: string) =>
-  `fn main() -> String !{net.fetch, step.input} {\n` +
-  `  let base: String = step.input("origin") ++ "/${name}/" ++ step.input("tag")\n` +
-  (prev === undefined ? `  net.fetch(base)\n` : `  net.fetch(base ++ "?after=" ++ step.input("${prev}"))\n`) +
-  `}\n`
-
-const WORKFLOW = {
-  schema_version: 1,
-  name: "three-steps",
-  version: "1",
-  steps: {
-    a: { kind: "source", source: "a.ax", capabilities: ["net.fetch"] },
-    b: { kind: "source", source: "b.ax", capabilities: ["net.fetch"], inputs: { a: "a.result" }, depends_on: ["a"] },
-    c: { kind: "source", source: "c.ax", capabilities: ["net.fetch"], inputs: { b: "b.result" }, depends_on: ["b"] }
-  },
-  edges: []
-}
-const FILES = { "a.ax": step("a"), "b.ax": step("b", "a"), "c.ax": step("c", "b") }
+const { WORKFLOW, FILES } = threeSteps("three-steps")
 const TAGS = ["t1", "t2", "t3", "t4"]
 
 /** The origin's answer: the path, with a short digest-like tail so outputs chain through steps. */
