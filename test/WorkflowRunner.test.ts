@@ -181,6 +181,25 @@ describe("retries, timeouts, concurrency, cancel", () => {
     }).pipe(Effect.provide(mem())))
 })
 
+describe("a step's budget", () => {
+  it.scopedLive("max_calls counts every call of the step: the third time.now of a two-call budget is budget_exceeded, and the journal and event log say so", () =>
+    Effect.gen(function*() {
+      const wf = {
+        schema_version: 1, name: "budget", version: "1",
+        steps: { a: { kind: "source", source: "a.ax", capabilities: ["time.now"], budget: { max_calls: 2 } } },
+        edges: []
+      }
+      const src = "fn main() -> Int !{time.now} {\n  let a: Int = time.now()\n  let b: Int = time.now()\n  let c: Int = time.now()\n  a + b + c\n}\n"
+      const r = yield* Runner.startRun({ path: wfDir(wf, { "a.ax": src }), policy: allowAll })
+      expect(r.status).toBe("failed")
+      expect(r.errorKind).toBe("budget_exceeded")
+      const v = yield* Runner.runStatus(r.runId)
+      expect(v.calls.map((c) => [c.seq, c.capability, c.decision])).toEqual([[0, "time.now", "allowed"], [1, "time.now", "allowed"], [2, "time.now", "budget_exceeded"]])
+      const log = v.attempts.find((a) => a.step_id === "a")!.event_log
+      expect(log.split("\n").filter(Boolean).map((l) => Object.keys(JSON.parse(l))[0])).toEqual(["CapCall", "CapResult", "CapCall", "CapResult", "CapRefused"])
+    }).pipe(Effect.provide(mem())))
+})
+
 describe("a defect that keeps coming back", () => {
   it.scopedLive("a step that dies on every attempt: the run (suspended by SuspendOnFailure) is resumed a few times, then reported failed with the defect's message, not waited on forever", () =>
     Effect.gen(function*() {
