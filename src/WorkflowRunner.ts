@@ -984,6 +984,7 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
     const maxPollMs = Math.max(options.pollMs ?? 25, pollMs)
     let suspendedSince: number | undefined
     let defectResumes = 0
+    let lastProgress = ""
     for (;;) {
       const r = yield* RunWorkflow.poll(execId)
       const run = yield* storeErr(store.getRun(runId))
@@ -1008,6 +1009,13 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
         if (Date.now() - suspendedSince > 1500) {
           // suspended by a defect (SuspendOnFailure): resumed a few times, since a transient engine
           // fault (#7464) heals on a resume; one that keeps coming back is reported, not waited on
+          // progress since the last look (a step moved on, a call was made) starts the count again
+          const progress = JSON.stringify([
+            (yield* storeErr(store.getSteps(runId))).map((x) => [x.step_id, x.status, x.attempts]),
+            (yield* storeErr(store.getCalls(runId))).map((x) => [x.status, x.executions])
+          ])
+          if (progress !== lastProgress) defectResumes = 0
+          lastProgress = progress
           if (r.cause !== undefined && ++defectResumes > DEFECT_RESUMES) {
             return yield* summarize(runId, "failed").pipe(Effect.map((s) => ({
               ...s,
@@ -1178,7 +1186,12 @@ export const reconcileRun = (runId: string): Effect.Effect<void, WorkflowError, 
       const group = env.placement?.group(workflow.steps[s.step_id]) ?? "default"
       const stepExec = yield* stepExecutionId(runId, s.step_id, Math.max(1, s.attempts), group)
       const r = yield* stepWorkflowFor(group).poll(stepExec)
-      if (r !== undefined && r._tag === "Suspended" && r.cause !== undefined) yield* stepWorkflowFor(group).resume(stepExec)
+      if (r !== undefined && r._tag === "Suspended" && r.cause !== undefined) {
+        // another process (a cluster runner's reconciler) may be resuming it too: either resume will do
+        yield* stepWorkflowFor(group).resume(stepExec).pipe(
+          Effect.catchAllCause((c) => (Cause.isInterruptedOnly(c) ? Effect.failCause(c) : Effect.void))
+        )
+      }
     }
     const execId = yield* runExecutionId(runId)
     yield* RunWorkflow.resume(execId)
