@@ -14,6 +14,7 @@ import { BUILTIN_SIGNATURES, CAPABILITY_CALLS, CAPABILITY_NAMESPACES, type Signa
 import { CAPABILITIES, resolveAnnotation, sortedCapabilities, type CapabilityName } from "./Capability.js"
 import { diagnostic, type CompileErrorKind, type Diagnostic } from "./Diagnostic.js"
 import { closest, parse } from "./Parser.js"
+import { runSliced } from "./DeepSlice.js"
 import {
   showType, Subst, tActor, tBool, tError, tFloat, tFn, tInt, tList, tMap, tOption, tResult, tString, tUnit
 } from "./Types.js"
@@ -349,22 +350,18 @@ class Checker {
   /** run `root` (one function's check), checking every expression deeper than DEEP_SLICE levels on its own first */
   private sliced(root: () => void): void {
     // the root starts from the parameters' scope alone, which nothing writes to: it is shared too
-    const start = this.snapshot()
-    try {
-      for (;;) {
-        try {
-          return root()
-        } catch (e) {
-          if (!(e instanceof CheckDeep)) throw e
-          this.checkDeep(e)
-          this.restore(start)
-        }
+    runSliced({
+      root,
+      start: this.snapshot(),
+      restore: (s) => this.restore(s),
+      isDeep: (e): e is CheckDeep => e instanceof CheckDeep,
+      deep: (d) => this.checkDeep(d),
+      done: () => {
+        this.memo = undefined
+        this.memoBlocks = undefined
+        this.sliceBase = 0
       }
-    } finally {
-      this.memo = undefined
-      this.memoBlocks = undefined
-      this.sliceBase = 0
-    }
+    })
   }
 
   /** check the expression `first` stopped at (and any deeper one it stops at), keeping the results */

@@ -47,6 +47,7 @@ import type { Diagnostic } from "./Diagnostic.js"
 import { diagnostic } from "./Diagnostic.js"
 import { parse } from "./Parser.js"
 import { AxFloat, EnumV, FnRefV, intFromBigInt, None, Unit, type Value } from "./Value.js"
+import { runSliced } from "./DeepSlice.js"
 
 /** A program the compiler cannot translate (only possible for an unchecked or malformed AST). */
 /** A bug in the compiler (never the program's fault): reported as kind `internal_error`. */
@@ -365,22 +366,18 @@ class FnCompiler {
   /** run `root` (one function's code), compiling every expression deeper than DEEP_SLICE levels on its own first */
   private sliced(root: () => void): void {
     // the root starts from the parameters' scope alone, which nothing writes to: it is shared too
-    const start = this.snapshot()
-    try {
-      for (;;) {
-        try {
-          return root()
-        } catch (e) {
-          if (!(e instanceof EmitDeep)) throw e
-          this.emitDeep(e)
-          this.restore(start)
-        }
+    runSliced({
+      root,
+      start: this.snapshot(),
+      restore: (s) => this.restore(s),
+      isDeep: (e): e is EmitDeep => e instanceof EmitDeep,
+      deep: (d) => this.emitDeep(d),
+      done: () => {
+        this.memo = undefined
+        this.memoBlocks = undefined
+        this.sliceBase = 0
       }
-    } finally {
-      this.memo = undefined
-      this.memoBlocks = undefined
-      this.sliceBase = 0
-    }
+    })
   }
 
   /** compile the expression `first` stopped at (and any deeper one it stops at), keeping the states after them */

@@ -21,6 +21,7 @@ import type {
 } from "./Ast.js"
 import { diagnostic, type Diagnostic } from "./Diagnostic.js"
 import { KEYWORDS, lex, type Token } from "./Lexer.js"
+import { runSliced } from "./DeepSlice.js"
 
 /**
  * Bound on true nesting: blocks, parentheses, calls, list / map / record literals, `Some(…)`, unary
@@ -286,21 +287,17 @@ class Parser {
 
   /** run `root` (one item), parsing every construct deeper than DEEP_SLICE levels on its own first */
   private sliced<T>(root: () => T): T {
-    const start = this.snapshot()
-    try {
-      for (;;) {
-        try {
-          return root()
-        } catch (e) {
-          if (!(e instanceof DeepSlice)) throw e
-          this.parseDeep(e)
-          this.restore(start)
-        }
+    return runSliced({
+      root,
+      start: this.snapshot(),
+      restore: (s) => this.restore(s),
+      isDeep: (e): e is DeepSlice => e instanceof DeepSlice,
+      deep: (d) => this.parseDeep(d),
+      done: () => {
+        this.memo = undefined
+        this.sliceBase = 0
       }
-    } finally {
-      this.memo = undefined
-      this.sliceBase = 0
-    }
+    })
   }
 
   /** parse the construct `first` stopped at (and any deeper one it stops at), keeping the trees */
