@@ -20,7 +20,7 @@ import { sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
 import * as LoopbackServer from "./support/LoopbackServer.js"
 import * as Pg from "./support/Postgres.js"
-import { threeSteps } from "./support/ThreeSteps.js"
+import { exactFetches, threeSteps } from "./support/ThreeSteps.js"
 import { wfDir } from "./support/WorkflowDir.js"
 import * as Either from "effect/Either"
 
@@ -95,14 +95,7 @@ describe("the DAG runner on the cluster", () => {
         // the outputs of the single-machine run (origin URLs differ only in the port, which is not in the answer)
         expect(r.outputs, tag).toEqual(reference[i].outputs)
         const view = yield* Runner.runStatus(r.runId).pipe(Effect.provide(client))
-        const fetches = new Map(view.calls.filter((c) => c.capability === "net.fetch").map((c) => [c.step_id, c]))
-        expect([...fetches.keys()], tag).toEqual(["a", "b", "c"])
-        for (const [stepId, c] of fetches) {
-          // exact classification: the origin saw each call as often as the journal counts its
-          // executions, and a call ran more than once only if it was in flight (reexecuted)
-          expect(count(`/${stepId}/${tag}`), `${tag}/${stepId}`).toBe(c.executions)
-          expect(c.reexecuted, `${tag}/${stepId}`).toBe(c.executions > 1)
-        }
+        const fetches = exactFetches(view, tag, count)
         // a call completed before the kill never ran again; the call in flight on the killed runner did
         expect(fetches.get("a")?.executions, tag).toBe(completedAtKill.get(`${r.runId}/a`))
         if (victimTags.includes(tag)) expect(fetches.get("b")?.reexecuted, `${tag}/b was in flight on the killed runner`).toBe(true)
