@@ -49,7 +49,7 @@ import * as Gateway from "./Gateway.js"
 import * as Handlers from "./Handlers.js"
 import type { Policy } from "./Policy.js"
 import { isAllowed } from "./PolicyCore.js"
-import { TelemetryEnabled } from "./TelemetryFlag.js"
+import { ExportBackpressure, type ExportBackpressureService, TelemetryEnabled } from "./TelemetryFlag.js"
 import type { Value } from "./Value.js"
 import { fromJson, type Json, toJson } from "./ValueJson.js"
 import * as Vm from "./Vm.js"
@@ -442,8 +442,8 @@ interface CapCall {
   /** what the journal has for this call (read at the attempt's start) */
   readonly prev: JournalRow | undefined
   readonly handlers: Effect.Effect<Handlers.HandlersService>
-  /** set when the call ran in this execution: the events the gateway logged (no decode needed) */
-  readonly ran: { current: ReadonlyArray<Event> | undefined }
+  /** set when the call ran in this execution: the events the gateway logged and their lines (no decode needed) */
+  readonly ran: { current: { readonly events: ReadonlyArray<Event>; readonly lines: ReadonlyArray<string> } | undefined }
   /** the attempt's calls answered at once and not yet written (written at the next durability point) */
   readonly pending: Array<import("./WorkflowStore.js").JournaledCall>
 }
@@ -468,56 +468,72 @@ const makeCapActivity = (name: string, execute: Effect.Effect<CallJournal>): Act
   } as Activity.Activity<typeof CallJournal, typeof Schema.Never>
 }
 
+/** The key of a call's record in `boruna_wf_calls`. */
+type CallKey = import("./WorkflowStore.js").CallKey & { readonly capability: string; readonly args_digest: string }
+
+/** What a call that ran leaves behind: its journal, its event-log lines, and the columns of its record. */
+interface Settled {
+  readonly j: CallJournal
+  readonly record: { readonly decision: CallJournal["decision"]; readonly result_digest: string; readonly journal: string }
+}
+
+/** The journal of a call that ran: its outcome, the decision, the events the gateway logged (encoded once). */
+const settle = (argsHash: string, policy: Policy, cap: CapabilityName, lines: ReadonlyArray<string>, exit: Exit.Exit<Value, CapabilityError>): Settled => {
+  let j: CallJournal
+  if (Exit.isSuccess(exit)) {
+    j = { argsHash, decision: "allowed", ok: true, result: toJson(exit.value), events: lines }
+  } else {
+    const e = exit.cause._tag === "Fail" ? exit.cause.error : new RuntimeError({ capability: cap, reason: "interrupted" })
+    j = { argsHash, decision: e.kind === "denied" && !isAllowed(policy, cap) ? "denied" : e.kind === "budget_exceeded" ? "budget_exceeded" : "allowed", ok: false, ...journalError(e), events: lines }
+  }
+  return { j, record: { decision: j.decision, result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage])), journal: JSON.stringify(j) } }
+}
+
+/**
+ * Handlers that write the call's intent before a handler that does not answer at once runs (and
+ * the calls held back so far with it, in one transaction); a handler that answers at once (demo and
+ * replay handlers) is journaled with its result, in one write.
+ */
+const intending = (base: Handlers.HandlersService, intent: () => Effect.Effect<void>): Handlers.HandlersService => ({
+  get: (cap) => {
+    const h = base.get(cap)
+    return h === undefined ? h : (args, ctx) => {
+      const run = h(args, ctx)
+      return Exit.isExit(run) && Exit.isSuccess(run) ? run : Effect.zipRight(intent(), run)
+    }
+  }
+})
+
 const capActivity = (c: StepCtx, o: CapCall) => {
   const activity = makeCapActivity(
     `cap/${c.stepId}/${c.attempt}/${o.seq}/${o.cap}`,
     Effect.gen(function*() {
       // completed earlier: the journaled result, nothing runs and nothing is written
       if (o.prev?.status === "completed" && o.prev.journal !== null) return decodeJournal(o.prev.journal)
-      const key = { run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: o.seq, capability: o.cap, args_digest: o.argsHash }
-      // the intent write, on record before any effect of a handler that does not answer at once can
-      // happen; a handler that answers at once (demo handlers) is journaled with its result, one write
+      const key: CallKey = { run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: o.seq, capability: o.cap, args_digest: o.argsHash }
       let intended = false
-      const intent = Effect.suspend(() => {
+      const handlers = intending(yield* o.handlers, () => {
         intended = true
-        // the calls held back so far go with it, in one transaction
         return Effect.orDie(c.store.intendCall(key, o.pending.splice(0)))
       })
-      const base = yield* o.handlers
-      const handlers: Handlers.HandlersService = {
-        get: (cap) => {
-          const h = base.get(cap)
-          return h === undefined ? h : (args, ctx) => {
-            const run = h(args, ctx)
-            return Exit.isExit(run) && Exit.isSuccess(run) ? run : Effect.zipRight(intent, run)
-          }
-        }
-      }
       const traced = yield* TelemetryEnabled
+      const backpressure = yield* ExportBackpressure
       const logged: Array<Event> = []
       const callLog: EventLog.EventLogService = { append: (e) => void logged.push(e), events: () => logged }
-      const gw = Gateway.make({ policy: o.policy, handlers, log: callLog, traced, approvalsGranted: true })
+      const gw = Gateway.make({ policy: o.policy, handlers, log: callLog, traced, backpressure, approvalsGranted: true })
       // calls of this capability earlier in the step count against its budget
-      const counter = gw.budget.counter(o.cap)
       // (set at once: a take only counts, so n takes are `used += n`; a loop of takes made a step's calls quadratic)
-      counter.used += o.priorTakes
+      gw.budget.counter(o.cap).used += o.priorTakes
       const exit = yield* Effect.exit(gw.call(o.cap, o.args, o.site))
-      const events = callLog.events().map(encodeEvent)
-      let j: CallJournal
-      if (Exit.isSuccess(exit)) {
-        j = { argsHash: o.argsHash, decision: "allowed", ok: true, result: toJson(exit.value), events }
-      } else {
-        const e = exit.cause._tag === "Fail" ? exit.cause.error : new RuntimeError({ capability: o.cap, reason: "interrupted" })
-        j = { argsHash: o.argsHash, decision: e.kind === "denied" && !isAllowed(o.policy, o.cap) ? "denied" : e.kind === "budget_exceeded" ? "budget_exceeded" : "allowed", ok: false, ...journalError(e), events }
-      }
+      const lines = logged.map(encodeEvent)
+      const { j, record } = settle(o.argsHash, o.policy, o.cap, lines, exit)
       // the result write, before the result returns to the program
-      const result = { decision: j.decision, result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage])), journal: JSON.stringify(j) }
-      if (intended) yield* c.store.completeCall({ ...key, ...result })
+      if (intended) yield* c.store.completeCall({ ...key, ...record })
       // answered at once (a demo or replay handler, or a refusal): no effect can have happened since
       // the call was made, so the record waits for the next durability point (an intent write, a
       // pause, the end of the attempt); a crash before it re-runs the call, with the same answer
-      else o.pending.push({ ...key, ...result, at: nowIso() })
-      o.ran.current = logged
+      else o.pending.push({ ...key, ...record, at: nowIso() })
+      o.ran.current = { events: logged, lines }
       return j
     }).pipe(Effect.orDie)
   )
@@ -528,6 +544,34 @@ const capActivity = (c: StepCtx, o: CapCall) => {
 
 class Abort extends Data.TaggedError("Abort")<{ readonly kind: string; readonly message: string }> {}
 
+/** The step's event log, each event kept with its encoded line once it has one (encoded once per attempt). */
+export interface StepLog extends EventLog.EventLogService {
+  readonly appendEncoded: (event: Event, line: string) => void
+  /** the attempt's event log: one encoded line per event, each ending in "\n" */
+  readonly text: () => string
+}
+
+export const makeStepLog = (): StepLog => {
+  const events: Array<Event> = []
+  const lines: Array<string | undefined> = []
+  return {
+    append: (e) => {
+      events.push(e)
+      lines.push(undefined)
+    },
+    appendEncoded: (e, line) => {
+      events.push(e)
+      lines.push(line)
+    },
+    events: () => events,
+    text: () => {
+      let out = ""
+      for (let i = 0; i < events.length; i++) out += (lines[i] ?? encodeEvent(events[i])) + "\n"
+      return out
+    }
+  }
+}
+
 /** The gateway a step's VM (or TypeScript body) calls: approvals, journaled Activities, the event log. */
 const journalingGateway = (
   c: StepCtx,
@@ -536,69 +580,148 @@ const journalingGateway = (
     readonly journal: ReadonlyMap<number, JournalRow>
     readonly handlers: Effect.Effect<Handlers.HandlersService>
     readonly pending: Array<import("./WorkflowStore.js").JournaledCall>
-    readonly log: EventLog.EventLogService
+    readonly log: StepLog
     readonly abort: { current: Abort | undefined }
+    readonly traced: boolean
+    readonly backpressure: ExportBackpressureService | undefined
   },
   runtime: import("effect/Runtime").Runtime<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance | Scope.Scope>
 ): Gateway.GatewayService => {
   let seq = 0
   const takes = new Map<string, number>()
   const engine = Context.get(runtime.context, EngineTag)
+  const local = localEngines.has(engine)
+  // the handlers, once the first call that runs has built them
+  let base: Handlers.HandlersService | undefined
+  const handlers = Effect.tap(o.handlers, (h) => {
+    base = h
+  })
+  const allowedCache = new Map<CapabilityName, boolean>()
+  const allowedOf = (cap: CapabilityName): boolean => {
+    let a = allowedCache.get(cap)
+    if (a === undefined) allowedCache.set(cap, a = isAllowed(o.policy, cap))
+    return a
+  }
+
+  /**
+   * The call's own Activity on boruna's engine layer, without its per-call setup: one gateway for
+   * the attempt (built on the first call that runs here), its log and budget pointed at the call
+   * in hand. Only while no other call of the attempt is in flight (a TypeScript step may make
+   * calls concurrently; each of those gets a gateway of its own, `capActivity`), so the gateway's
+   * log and intent belong to exactly one call. Same records, same journal, same events as
+   * `capActivity`: a call journaled here answers a re-run there, and the other way round.
+   */
+  let shared: Gateway.GatewayInstance | undefined
+  let busy = false
+  let current: { readonly key: CallKey; intended: boolean; readonly logged: Array<Event> } | undefined
+  const sharedGateway = (b: Handlers.HandlersService): Gateway.GatewayInstance =>
+    shared ??= Gateway.make({
+      policy: o.policy,
+      handlers: intending(b, () => {
+        const k = current!
+        k.intended = true
+        return Effect.orDie(c.store.intendCall(k.key, o.pending.splice(0)))
+      }),
+      log: { append: (e) => void current!.logged.push(e), events: () => current?.logged ?? [] },
+      traced: o.traced,
+      backpressure: o.backpressure,
+      approvalsGranted: true
+    })
+  const inPlace = (b: Handlers.HandlersService, n: number, cap: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined, argsHash: string, prior: number): Effect.Effect<Value, CapabilityError> => {
+    const gw = sharedGateway(b)
+    const k = { key: { run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash }, intended: false, logged: [] as Array<Event> }
+    busy = true
+    current = k
+    gw.budget.counter(cap).used = prior
+    const done = (exit: Exit.Exit<Value, CapabilityError>): Effect.Effect<Value, CapabilityError> => {
+      busy = false
+      current = undefined
+      const lines = k.logged.map(encodeEvent)
+      const { j, record } = settle(argsHash, o.policy, cap, lines, exit)
+      for (let i = 0; i < lines.length; i++) o.log.appendEncoded(k.logged[i], lines[i])
+      const answer: Effect.Effect<Value, CapabilityError> = j.ok ? Effect.succeed(fromJson(j.result)) : Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))
+      if (k.intended) return Effect.zipRight(Effect.orDie(c.store.completeCall({ ...k.key, ...record })), answer)
+      o.pending.push({ ...k.key, ...record, at: nowIso() })
+      return answer
+    }
+    return Effect.matchCauseEffect(gw.call(cap, args, site), {
+      onSuccess: (v) => done(Exit.succeed(v)),
+      onFailure: (cause) => done(Exit.failCause(cause))
+    })
+  }
+
+  const fail = (cap: CapabilityName, kind: string, message: string) => {
+    o.abort.current = new Abort({ kind, message })
+    return Effect.fail(new RuntimeError({ capability: cap, reason: message }))
+  }
+
+  /** A call through its Activity: answered from the journal, or run (and journaled) by `capActivity`. */
+  const viaActivity = (n: number, cap: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined, argsHash: string, prior: number, prev: JournalRow | undefined) =>
+    Effect.gen(function*() {
+      const ran: CapCall["ran"] = { current: undefined }
+      const activity = capActivity(c, { seq: n, cap, args, site, argsHash, policy: o.policy, priorTakes: prior, prev, handlers, ran, pending: o.pending })
+      // what `yield* activity` does, without the engine's own Activity span: the call's
+      // boruna.cap span is a child of its boruna.step. boruna's engine layer runs it here, in this
+      // fiber (nothing to provide); another engine gets the workflow's context
+      const r = local && locallyJournaled.has(activity)
+        ? yield* engine.activityExecute(activity, 1) as Effect.Effect<Workflow.Result<CallJournal, never>>
+        : yield* Workflow.wrapActivityResult(engine.activityExecute(activity, 1), (x) => x._tag === "Suspended").pipe(Effect.provide(runtime))
+      if (r._tag === "Suspended") return yield* Workflow.suspend(Context.get(runtime.context, WorkflowEngine.WorkflowInstance))
+      const j = yield* r.exit
+      if (!locallyJournaled.has(activity)) {
+        // a call the engine journaled before the journal moved to the store: make sure the record says completed
+        yield* Effect.orDie(c.store.ensureCall({
+          run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash, decision: j.decision,
+          result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage]))
+        }))
+      }
+      if (j.argsHash !== argsHash) {
+        return yield* fail(cap, "replay_diverged", `replay diverged at call ${n} of step '${c.stepId}': journaled args ${j.argsHash.slice(0, 12)}…, now ${argsHash.slice(0, 12)}…`)
+      }
+      // the event log, exactly as the gateway wrote it when the call ran (here, or before a crash or a pause)
+      const here = ran.current
+      if (here !== undefined) for (let i = 0; i < here.lines.length; i++) o.log.appendEncoded(here.events[i], here.lines[i])
+      else {
+        for (const line of j.events) {
+          const ev = decodeEvent(line)
+          if (Either.isRight(ev)) o.log.appendEncoded(ev.right, line)
+        }
+      }
+      if (j.ok) return fromJson(j.result)
+      return yield* Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))
+    })
+
   return {
     call: (cap, args, site) =>
-      Effect.gen(function*() {
+      Effect.suspend(() => {
         const n = seq++
         const argsHash = argsDigest(args)
-        const fail = (kind: string, message: string) => {
-          o.abort.current = new Abort({ kind, message })
-          return Effect.fail(new RuntimeError({ capability: cap, reason: message }))
-        }
         const prev = o.journal.get(n)
         if (prev !== undefined && (prev.capability !== cap || prev.args_digest !== argsHash)) {
-          return yield* fail("replay_diverged", `replay diverged at call ${n} of step '${c.stepId}' (attempt ${c.attempt}): the journal has ${prev.capability} with args ${prev.args_digest.slice(0, 12)}…, the step now calls ${cap} with args ${argsHash.slice(0, 12)}…`)
+          return fail(cap, "replay_diverged", `replay diverged at call ${n} of step '${c.stepId}' (attempt ${c.attempt}): the journal has ${prev.capability} with args ${prev.args_digest.slice(0, 12)}…, the step now calls ${cap} with args ${argsHash.slice(0, 12)}…`)
         }
-        const allowed = isAllowed(o.policy, cap)
+        const allowed = allowedOf(cap)
+        const take = () => {
+          const prior = takes.get(cap) ?? 0
+          if (allowed) takes.set(cap, prior + 1)
+          return prior
+        }
         if (allowed && needsApproval(o.policy, cap, args)) {
-          const digest = callDigest({ runId: c.runId, stepId: c.stepId, attempt: c.attempt, seq: n, capability: cap, args })
-          // a durability point: the calls held back are written before the step waits
-          yield* Effect.orDie(c.store.recordCalls(o.pending.splice(0)))
-          const d = yield* Effect.orDie(pause(c, { id: `call:${digest}`, kind: "call", seq: n, capability: cap, args_rendered: renderCall(cap, args), digest, required_role: null }, "awaiting_approval")).pipe(Effect.provide(runtime))
-          if (d.decision !== "approved") {
-            return yield* fail("approval_rejected", `call ${n} of step '${c.stepId}' (${cap}) was rejected by ${d.approver}${d.reason ? `: ${d.reason}` : ""}`)
-          }
+          return Effect.gen(function*() {
+            const digest = callDigest({ runId: c.runId, stepId: c.stepId, attempt: c.attempt, seq: n, capability: cap, args })
+            // a durability point: the calls held back are written before the step waits
+            yield* Effect.orDie(c.store.recordCalls(o.pending.splice(0)))
+            const d = yield* Effect.orDie(pause(c, { id: `call:${digest}`, kind: "call", seq: n, capability: cap, args_rendered: renderCall(cap, args), digest, required_role: null }, "awaiting_approval")).pipe(Effect.provide(runtime))
+            if (d.decision !== "approved") {
+              return yield* fail(cap, "approval_rejected", `call ${n} of step '${c.stepId}' (${cap}) was rejected by ${d.approver}${d.reason ? `: ${d.reason}` : ""}`)
+            }
+            return yield* viaActivity(n, cap, args, site, argsHash, take(), prev)
+          })
         }
-        const prior = takes.get(cap) ?? 0
-        if (allowed) takes.set(cap, prior + 1)
-        const ran: { current: ReadonlyArray<Event> | undefined } = { current: undefined }
-        const activity = capActivity(c, { seq: n, cap, args, site, argsHash, policy: o.policy, priorTakes: prior, prev, handlers: o.handlers, ran, pending: o.pending })
-        // what `yield* activity` does, without the engine's own Activity span: the call's
-        // boruna.cap span is a child of its boruna.step. boruna's engine layer runs it here, in this
-        // fiber (nothing to provide); another engine gets the workflow's context
-        const r = localEngines.has(engine) && locallyJournaled.has(activity)
-          ? yield* engine.activityExecute(activity, 1) as Effect.Effect<Workflow.Result<CallJournal, never>>
-          : yield* Workflow.wrapActivityResult(engine.activityExecute(activity, 1), (x) => x._tag === "Suspended").pipe(Effect.provide(runtime))
-        if (r._tag === "Suspended") return yield* Workflow.suspend(Context.get(runtime.context, WorkflowEngine.WorkflowInstance))
-        const j = yield* r.exit
-        if (!locallyJournaled.has(activity)) {
-          // a call the engine journaled before the journal moved to the store: make sure the record says completed
-          yield* Effect.orDie(c.store.ensureCall({
-            run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash, decision: j.decision,
-            result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage]))
-          }))
-        }
-        if (j.argsHash !== argsHash) {
-          return yield* fail("replay_diverged", `replay diverged at call ${n} of step '${c.stepId}': journaled args ${j.argsHash.slice(0, 12)}…, now ${argsHash.slice(0, 12)}…`)
-        }
-        // the event log, exactly as the gateway wrote it when the call ran (here, or before a crash or a pause)
-        if (ran.current !== undefined) for (const ev of ran.current) o.log.append(ev)
-        else {
-          for (const line of j.events) {
-            const ev = decodeEvent(line)
-            if (Either.isRight(ev)) o.log.append(ev.right)
-          }
-        }
-        if (j.ok) return fromJson(j.result)
-        return yield* Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))
+        const prior = take()
+        return local && prev === undefined && !busy && base !== undefined
+          ? inPlace(base, n, cap, args, site, argsHash, prior)
+          : viaActivity(n, cap, args, site, argsHash, prior, prev)
       })
   }
 }
@@ -658,7 +781,7 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
     }
     const inputs = inputsE.right
     const policy = stepPolicy(runPolicy, step)
-    const log = EventLog.makeMemory()
+    const log = makeStepLog()
     const abort: { current: Abort | undefined } = { current: undefined }
     const runtime = yield* Effect.runtime<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance | Scope.Scope>()
     // the attempt's journal, read once: every call of this execution is answered from it or appended to it
@@ -675,7 +798,9 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
         }
       })).pipe(Effect.provide(runtime)))
     const pending: Array<import("./WorkflowStore.js").JournaledCall> = []
-    const gateway = journalingGateway(c, { policy, journal, handlers, pending, log, abort }, runtime)
+    const traced = yield* TelemetryEnabled
+    const backpressure = yield* ExportBackpressure
+    const gateway = journalingGateway(c, { policy, journal, handlers, pending, log, abort, traced, backpressure }, runtime)
     const tsBody = env.tsSteps.get(`${workflow.name}/${stepId}`)
     if (tsBody === undefined && step.source?.startsWith("ts:") === true) {
       // a TypeScript step whose code is not in this process (the CLI answered a pause, or resumed
@@ -720,7 +845,7 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
     ))
     // the end of the attempt is a durability point: the calls held back are written before its outcome
     yield* Effect.orDie(store.recordCalls(pending.splice(0)))
-    const eventLog = log.events().map((e: Event) => encodeEvent(e) + "\n").join("")
+    const eventLog = log.text()
     if (Either.isLeft(result)) {
       const e = abort.current ?? result.left
       const l = result.left as { readonly file?: unknown; readonly line?: unknown; readonly col?: unknown }

@@ -21,6 +21,7 @@ import * as Runner from "../src/WorkflowRunner.js"
 import { WorkflowStore } from "../src/WorkflowStore.js"
 import * as WorkflowTs from "../src/WorkflowTs.js"
 import { wfDir } from "./support/WorkflowDir.js"
+import { Net } from "../src/Capabilities.js"
 
 const THREE = {
   schema_version: 1, name: "three", version: "1",
@@ -198,6 +199,49 @@ describe("a step's budget", () => {
       const log = v.attempts.find((a) => a.step_id === "a")!.event_log
       expect(log.split("\n").filter(Boolean).map((l) => Object.keys(JSON.parse(l))[0])).toEqual(["CapCall", "CapResult", "CapCall", "CapResult", "CapRefused"])
     }).pipe(Effect.provide(mem())))
+})
+
+describe("concurrent calls of a TypeScript step", () => {
+  it.scopedLive("calls in flight at once: each is journaled with its own events, its own intent and its own budget take (max_calls 4 of 6)", () => {
+    // a handler that does not answer at once, later calls sooner: the calls overlap and end out of order
+    const slow: Handlers.Handler = (args) => Effect.as(Effect.sleep(60 - 10 * Number(String(args[0]).slice(-1))), `got ${String(args[0])}`)
+    return Effect.gen(function*() {
+      const urls = [0, 1, 2, 3, 4, 5].map((i) => `https://example.com/${i}`)
+      const wf = WorkflowTs.make({
+        name: "fanout", version: "1",
+        steps: {
+          f: WorkflowTs.step({
+            capabilities: ["net.fetch"], budget: { max_calls: 4 },
+            run: () => Effect.map(Effect.all(urls.map((u) => Effect.either(Net.fetch(u))), { concurrency: "unbounded" }), (rs) => rs.map((r) => r._tag === "Right" ? r.right : `refused: ${r.left.kind}`))
+          })
+        }
+      })
+      const r = yield* WorkflowTs.start(wf, { policy: allowAll })
+      expect(r.status, r.error ?? "").toBe("completed")
+      expect(JSON.parse(r.outputs.f)).toEqual({ List: [...urls.slice(0, 4).map((u) => ({ String: `got ${u}` })), { String: "refused: budget_exceeded" }, { String: "refused: budget_exceeded" }] })
+      const store = yield* WorkflowStore
+      const journal = yield* store.getJournal(r.runId, "f", 1)
+      expect(journal.map((c) => [c.seq, c.decision, c.status, c.executions])).toEqual([0, 1, 2, 3, 4, 5].map((i) => [i, i < 4 ? "allowed" : "budget_exceeded", "completed", 1]))
+      // each call's journal holds its own events: its own URL, and a result or a refusal
+      for (const c of journal) {
+        const events = (JSON.parse(c.journal!) as { events: Array<string> }).events.map((l) => JSON.parse(l) as Record<string, { args?: Array<{ String: string }>; result?: { String: string } }>)
+        if (c.seq < 4) {
+          expect(events.map((e) => Object.keys(e)[0])).toEqual(["CapCall", "CapResult"])
+          expect(events[0].CapCall.args).toEqual([{ String: urls[c.seq] }])
+          expect(events[1].CapResult.result).toEqual({ String: `got ${urls[c.seq]}` })
+        } else {
+          expect(events.map((e) => Object.keys(e)[0])).toEqual(["CapRefused"])
+          expect(events[0].CapRefused.args).toEqual([{ String: urls[c.seq] }])
+        }
+      }
+      // the step's event log: every call's events once, in the order the calls ended
+      const log = (yield* Runner.runStatus(r.runId)).attempts[0].event_log.split("\n").filter(Boolean)
+      expect(log).toHaveLength(4 * 2 + 2)
+      expect(new Set(log).size).toBe(log.length)
+    }).pipe(Effect.provide(WorkflowTs.layer(WorkflowTs.make({ name: "unused", version: "1", steps: {} }), memoryEngine, Runner.makeEnv({
+      handlers: () => Effect.succeed(Handlers.override(Handlers.demoService, { "net.fetch": slow }))
+    })).pipe(Layer.provide(Telemetry.off), Layer.orDie)))
+  })
 })
 
 describe("a defect that keeps coming back", () => {
