@@ -9,17 +9,29 @@
  * - Tokens: `bwt_` + 16 random bytes in base64url, printed once; only their SHA-256 is stored (`tokenHash`).
  *   The engine's DurableDeferred token is an address, not a secret: the CLI checks this token first.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+import { hash, randomBytes, timingSafeEqual } from "node:crypto"
 import { display, type Value } from "./Value.js"
 import { canonicalJson, toJson } from "./ValueJson.js"
 
-const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex")
+const sha256 = (s: string): string => hash("sha256", s, "hex")
 
 /** Which calls need approval: `PolicyCore.needsApproval` (the gateway refuses them outside a workflow). */
 export { fetchMethod, needsApproval } from "./PolicyCore.js"
 
 /** Hex SHA-256 of the canonical JSON of the arguments. */
-export const argsDigest = (args: ReadonlyArray<Value>): string => sha256(canonicalJson(args.map(toJson)))
+export const argsDigest = (args: ReadonlyArray<Value>): string => {
+  if (args.length === 0) return NO_ARGS
+  // Ints, strings and booleans: their canonical JSON written directly (one key each, nothing to sort)
+  let text = "["
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]
+    const t = typeof a === "number" ? `{"Int":${a}}` : typeof a === "string" ? `{"String":${JSON.stringify(a)}}` : typeof a === "boolean" ? `{"Bool":${a}}` : undefined
+    if (t === undefined) return sha256(canonicalJson(args.map(toJson)))
+    text += (i === 0 ? "" : ",") + t
+  }
+  return sha256(text + "]")
+}
+const NO_ARGS = sha256("[]")
 
 /** The digest a per-call approval is bound to. */
 export const callDigest = (o: {

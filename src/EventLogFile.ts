@@ -311,6 +311,9 @@ export const encodeCall = (capability: string, args: ReadonlyArray<Value>, site:
   return args.length === 0 ? t.empty : t.head + argsText(args) + t.tail
 }
 
+/** The JSON text of a value's JSON form (`JSON.stringify(toJson(v))`, any depth), as the lines hold it. */
+export const encodeValue = (v: Value): string => valueText(v)
+
 /** `encodeEvent` of a `CapResult`. */
 export const encodeResult = (capability: string, result: Value): string => `${resultHead(capability)}${valueText(result)}}}`
 

@@ -11,6 +11,7 @@ import type { CapabilityName } from "./Capability.js"
 import { HandlerFailure } from "./Errors.js"
 import type { Policy } from "./Policy.js"
 import { AxFloat, display, Unit, type Value } from "./Value.js"
+import { redactUrl } from "./live/Userinfo.js"
 
 /** What a handler may see and do besides its arguments. */
 export interface HandlerContext {
@@ -59,7 +60,8 @@ export const demoHandlers: Record<CapabilityName, Handler> = {
   "net.fetch": (args) => {
     // net.fetch(url) or net.fetch(method, url, body)
     const url = args.length >= 2 ? arg(args, 1) : arg(args, 0)
-    return Effect.succeed(`{"mock": true, "url": ${JSON.stringify(url)}}`)
+    // echoed as the log records the call: credentials in the URL are never recorded (live/Userinfo.ts)
+    return Effect.succeed(`{"mock": true, "url": ${JSON.stringify(redactUrl(url))}}`)
   },
   "fs.read": (args) => Effect.succeed(`mock file content for ${arg(args, 0)}`),
   "fs.write": () => Effect.succeed(Unit),

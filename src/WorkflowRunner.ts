@@ -35,7 +35,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
-import { createHash, randomBytes } from "node:crypto"
+import { hash, randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { argsDigest, callDigest, gateDigest, mintToken, needsApproval, renderCall, tokenHash } from "./Approval.js"
@@ -44,7 +44,7 @@ import { compileSource } from "./Compiler.js"
 import { BudgetExceeded, type CapabilityError, Denied, HandlerFailure, RuntimeError } from "./Errors.js"
 import type { CallSite, Event } from "./Event.js"
 import * as EventLog from "./EventLog.js"
-import { decodeEvent, encodeEvent } from "./EventLogFile.js"
+import { decodeEvent, encodeCall, encodeEvent, encodeResult, encodeValue } from "./EventLogFile.js"
 import * as Gateway from "./Gateway.js"
 import * as Handlers from "./Handlers.js"
 import type { Policy } from "./Policy.js"
@@ -53,6 +53,7 @@ import { ExportBackpressure, type ExportBackpressureService, TelemetryEnabled } 
 import type { Value } from "./Value.js"
 import { fromJson, type Json, toJson } from "./ValueJson.js"
 import * as Vm from "./Vm.js"
+import { recordedNetArgs } from "./live/Userinfo.js"
 import { dependencies, waves, type WorkflowDef, WorkflowSchema } from "./WorkflowFile.js"
 import { type ApprovalRecord, type StepRecord, type StepStatus, WorkflowStore, type WorkflowStoreService } from "./WorkflowStore.js"
 
@@ -164,16 +165,22 @@ export const StepWorkflow = Workflow.make({
   idempotencyKey: (p) => `${p.runId}/${p.stepId}/${p.attempt}`
 }).annotate(Workflow.SuspendOnFailure, true)
 
-/** What a capability Activity journals. */
+/**
+ * What a capability Activity journals. A call that succeeded with the gateway's usual two events
+ * (its `CapCall` with the arguments as given and its `CapResult`) journals neither `events` nor
+ * `argsHash`: its record carries the arguments' digest, and the re-run that reads the journal makes
+ * the same call (same arguments, same site; checked against the digest first), so its two events
+ * are written again from it, byte for byte. Any other call journals the events as logged.
+ */
 export const CallJournal = Schema.Struct({
-  argsHash: Schema.String,
+  argsHash: Schema.optional(Schema.String),
   decision: Schema.Literal("allowed", "denied", "budget_exceeded"),
   ok: Schema.Boolean,
   result: Schema.optional(Schema.Unknown),
   errorKind: Schema.optional(Schema.String),
   errorMessage: Schema.optional(Schema.String),
   /** the events the gateway logged for the call (`EventLogFile.encodeEvent` lines) */
-  events: Schema.Array(Schema.String)
+  events: Schema.optional(Schema.Array(Schema.String))
 })
 export type CallJournal = typeof CallJournal.Type
 
@@ -221,8 +228,18 @@ export const stepWorkflowFor = (group: string): StepWorkflowAny => {
 
 const EngineTag = WorkflowEngine.WorkflowEngine
 
-const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex")
-const nowIso = (): string => new Date().toISOString()
+const sha256 = (s: string): string => hash("sha256", s, "hex")
+let lastMs = 0
+let lastIso = ""
+/** The time as ISO 8601 text (made once per millisecond: a step's calls are journaled with their times) */
+const nowIso = (): string => {
+  const ms = Date.now()
+  if (ms !== lastMs) {
+    lastMs = ms
+    lastIso = new Date(ms).toISOString()
+  }
+  return lastIso
+}
 const decodeWorkflowJson = Schema.decodeUnknownSync(Schema.parseJson(WorkflowSchema))
 
 /** The run's decoded workflow and policy (both stored with the run). */
@@ -442,8 +459,8 @@ interface CapCall {
   /** what the journal has for this call (read at the attempt's start) */
   readonly prev: JournalRow | undefined
   readonly handlers: Effect.Effect<Handlers.HandlersService>
-  /** set when the call ran in this execution: the events the gateway logged and their lines (no decode needed) */
-  readonly ran: { current: { readonly events: ReadonlyArray<Event>; readonly lines: ReadonlyArray<string> } | undefined }
+  /** set when the call ran in this execution: the lines of the events the gateway logged (no decode needed) */
+  readonly ran: { current: ReadonlyArray<string> | undefined }
   /** the attempt's calls answered at once and not yet written (written at the next durability point) */
   readonly pending: Array<import("./WorkflowStore.js").JournaledCall>
 }
@@ -477,16 +494,34 @@ interface Settled {
   readonly record: { readonly decision: CallJournal["decision"]; readonly result_digest: string; readonly journal: string }
 }
 
-/** The journal of a call that ran: its outcome, the decision, the events the gateway logged (encoded once). */
-const settle = (argsHash: string, policy: Policy, cap: CapabilityName, lines: ReadonlyArray<string>, exit: Exit.Exit<Value, CapabilityError>): Settled => {
-  let j: CallJournal
+/** Whether a call's logged events are the usual two for these arguments and this result (see `CallJournal`). */
+const usual = (logged: ReadonlyArray<Event>, cap: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined, result: Value): boolean => {
+  if (logged.length !== 2) return false
+  const [call, res] = logged
+  return call.type === "CapCall" && call.capability === cap && call.args === args && call.site === site && ("site" in call) === (site !== undefined) &&
+    res.type === "CapResult" && res.capability === cap && res.result === result
+}
+
+/** The journal of a call that succeeded with its usual two events, and its record (see `CallJournal`). */
+const usualRecord = (result: Value): Settled["record"] => {
+  const text = encodeValue(result)
+  return { decision: "allowed", result_digest: sha256(text), journal: `{"decision":"allowed","ok":true,"result":${text}}` }
+}
+
+/**
+ * The journal of a call that ran: its outcome, the decision, the events the gateway logged (their
+ * lines), and the columns of its record. `slim`: the usual call of one of boruna's store rows
+ * journals no events and no arguments' digest (see `CallJournal`).
+ */
+const settle = (argsHash: string, policy: Policy, cap: CapabilityName, lines: ReadonlyArray<string>, exit: Exit.Exit<Value, CapabilityError>, slim: boolean): Settled => {
   if (Exit.isSuccess(exit)) {
-    j = { argsHash, decision: "allowed", ok: true, result: toJson(exit.value), events: lines }
-  } else {
-    const e = exit.cause._tag === "Fail" ? exit.cause.error : new RuntimeError({ capability: cap, reason: "interrupted" })
-    j = { argsHash, decision: e.kind === "denied" && !isAllowed(policy, cap) ? "denied" : e.kind === "budget_exceeded" ? "budget_exceeded" : "allowed", ok: false, ...journalError(e), events: lines }
+    if (slim) return { j: { decision: "allowed", ok: true, result: toJson(exit.value) }, record: usualRecord(exit.value) }
+    const j: CallJournal = { argsHash, decision: "allowed", ok: true, result: toJson(exit.value), events: lines }
+    return { j, record: { decision: "allowed", result_digest: sha256(JSON.stringify(j.result)), journal: JSON.stringify(j) } }
   }
-  return { j, record: { decision: j.decision, result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage])), journal: JSON.stringify(j) } }
+  const e = exit.cause._tag === "Fail" ? exit.cause.error : new RuntimeError({ capability: cap, reason: "interrupted" })
+  const j: CallJournal = { argsHash, decision: e.kind === "denied" && !isAllowed(policy, cap) ? "denied" : e.kind === "budget_exceeded" ? "budget_exceeded" : "allowed", ok: false, ...journalError(e), events: lines }
+  return { j, record: { decision: j.decision, result_digest: sha256(JSON.stringify([j.errorKind, j.errorMessage])), journal: JSON.stringify(j) } }
 }
 
 /**
@@ -526,14 +561,15 @@ const capActivity = (c: StepCtx, o: CapCall) => {
       gw.budget.counter(o.cap).used += o.priorTakes
       const exit = yield* Effect.exit(gw.call(o.cap, o.args, o.site))
       const lines = logged.map(encodeEvent)
-      const { j, record } = settle(o.argsHash, o.policy, o.cap, lines, exit)
+      const slim = locallyJournaled.has(activity) && Exit.isSuccess(exit) && usual(logged, o.cap, o.args, o.site, exit.value)
+      const { j, record } = settle(o.argsHash, o.policy, o.cap, lines, exit, slim)
       // the result write, before the result returns to the program
       if (intended) yield* c.store.completeCall({ ...key, ...record })
       // answered at once (a demo or replay handler, or a refusal): no effect can have happened since
       // the call was made, so the record waits for the next durability point (an intent write, a
       // pause, the end of the attempt); a crash before it re-runs the call, with the same answer
       else o.pending.push({ ...key, ...record, at: nowIso() })
-      o.ran.current = { events: logged, lines }
+      o.ran.current = lines
       return j
     }).pipe(Effect.orDie)
   )
@@ -544,33 +580,43 @@ const capActivity = (c: StepCtx, o: CapCall) => {
 
 class Abort extends Data.TaggedError("Abort")<{ readonly kind: string; readonly message: string }> {}
 
-/** The step's event log, each event kept with its encoded line once it has one (encoded once per attempt). */
+/**
+ * The step's event log, kept as its lines (`EventLogFile.encodeEvent`), each encoded once: the
+ * gateway's calls arrive encoded, other events (the VM's own) are encoded as they are appended.
+ */
 export interface StepLog extends EventLog.EventLogService {
-  readonly appendEncoded: (event: Event, line: string) => void
-  /** the attempt's event log: one encoded line per event, each ending in "\n" */
+  readonly appendLine: (line: string) => void
+  /** the attempt's event log: one line per event, each ending in "\n" */
   readonly text: () => string
 }
 
 export const makeStepLog = (): StepLog => {
-  const events: Array<Event> = []
-  const lines: Array<string | undefined> = []
+  const lines: Array<string> = []
   return {
-    append: (e) => {
-      events.push(e)
-      lines.push(undefined)
-    },
-    appendEncoded: (e, line) => {
-      events.push(e)
-      lines.push(line)
-    },
-    events: () => events,
-    text: () => {
-      let out = ""
-      for (let i = 0; i < events.length; i++) out += (lines[i] ?? encodeEvent(events[i])) + "\n"
-      return out
-    }
+    append: (e) => void lines.push(encodeEvent(e)),
+    appendLine: (line) => void lines.push(line),
+    events: () => lines.flatMap((l) => {
+      const e = decodeEvent(l)
+      return Either.isRight(e) ? [e.right] : []
+    }),
+    text: () => lines.length === 0 ? "" : lines.join("\n") + "\n"
   }
 }
+
+/** A call running on the attempt's shared gateway (`journalingGateway`): its record and what the gateway logged. */
+interface InPlace {
+  readonly key: CallKey
+  /** the arguments as given: the usual `CapCall` records them as they are */
+  readonly args: ReadonlyArray<Value>
+  intended: boolean
+  readonly lines: Array<string>
+  /** so far, the events are the usual `CapCall` and `CapResult` (see `CallJournal`) */
+  usual: boolean
+  result: Value | undefined
+}
+
+/** Calls answered at once are written at the latest every this many (`journalingGateway`). */
+const PENDING_BATCH = 500
 
 /** The gateway a step's VM (or TypeScript body) calls: approvals, journaled Activities, the event log. */
 const journalingGateway = (
@@ -613,7 +659,7 @@ const journalingGateway = (
    */
   let shared: Gateway.GatewayInstance | undefined
   let busy = false
-  let current: { readonly key: CallKey; intended: boolean; readonly logged: Array<Event> } | undefined
+  let current: InPlace | undefined
   const sharedGateway = (b: Handlers.HandlersService): Gateway.GatewayInstance =>
     shared ??= Gateway.make({
       policy: o.policy,
@@ -622,26 +668,64 @@ const journalingGateway = (
         k.intended = true
         return Effect.orDie(c.store.intendCall(k.key, o.pending.splice(0)))
       }),
-      log: { append: (e) => void current!.logged.push(e), events: () => current?.logged ?? [] },
+      // the gateway's two usual events arrive as their parts (`appendCall`, `appendResult`) and are
+      // encoded by the event-log file's own encoders; anything else makes the call unusual
+      log: {
+        append: (e) => {
+          const k = current!
+          k.lines.push(encodeEvent(e))
+          k.usual = false
+        },
+        appendCall: (capability, args, site) => {
+          const k = current!
+          k.usual &&= k.lines.length === 0 && args === k.args
+          k.lines.push(encodeCall(capability, args, site))
+        },
+        appendResult: (capability, result) => {
+          const k = current!
+          k.usual &&= k.lines.length === 1
+          k.result = result
+          k.lines.push(encodeResult(capability, result))
+        },
+        events: () => []
+      },
       traced: o.traced,
       backpressure: o.backpressure,
       approvalsGranted: true
     })
   const inPlace = (b: Handlers.HandlersService, n: number, cap: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined, argsHash: string, prior: number): Effect.Effect<Value, CapabilityError> => {
     const gw = sharedGateway(b)
-    const k = { key: { run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash }, intended: false, logged: [] as Array<Event> }
+    const k: InPlace = {
+      key: { run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash },
+      args,
+      intended: false,
+      lines: [],
+      usual: true,
+      result: undefined
+    }
     busy = true
     current = k
     gw.budget.counter(cap).used = prior
     const done = (exit: Exit.Exit<Value, CapabilityError>): Effect.Effect<Value, CapabilityError> => {
       busy = false
       current = undefined
-      const lines = k.logged.map(encodeEvent)
-      const { j, record } = settle(argsHash, o.policy, cap, lines, exit)
-      for (let i = 0; i < lines.length; i++) o.log.appendEncoded(k.logged[i], lines[i])
-      const answer: Effect.Effect<Value, CapabilityError> = j.ok ? Effect.succeed(fromJson(j.result)) : Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))
+      const lines = k.lines
+      for (let i = 0; i < lines.length; i++) o.log.appendLine(lines[i])
+      let record: Settled["record"]
+      let answer: Effect.Effect<Value, CapabilityError>
+      if (Exit.isSuccess(exit) && k.usual && lines.length === 2 && k.result === exit.value) {
+        record = usualRecord(exit.value)
+        answer = exit
+      } else {
+        const settled = settle(argsHash, o.policy, cap, lines, exit, false)
+        const j = settled.j
+        record = settled.record
+        answer = j.ok ? Effect.succeed(fromJson(j.result as Json)) : Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))
+      }
       if (k.intended) return Effect.zipRight(Effect.orDie(c.store.completeCall({ ...k.key, ...record })), answer)
       o.pending.push({ ...k.key, ...record, at: nowIso() })
+      // a long step writes its calls as it goes, a batch at a time (a durability point like any other)
+      if (o.pending.length >= PENDING_BATCH) return Effect.zipRight(Effect.orDie(c.store.recordCalls(o.pending.splice(0))), answer)
       return answer
     }
     return Effect.matchCauseEffect(gw.call(cap, args, site), {
@@ -675,18 +759,18 @@ const journalingGateway = (
           result_digest: sha256(JSON.stringify(j.ok ? j.result : [j.errorKind, j.errorMessage]))
         }))
       }
-      if (j.argsHash !== argsHash) {
+      // (a journal without argsHash is one of boruna's store rows, whose digest was checked above)
+      if (j.argsHash !== undefined && j.argsHash !== argsHash) {
         return yield* fail(cap, "replay_diverged", `replay diverged at call ${n} of step '${c.stepId}': journaled args ${j.argsHash.slice(0, 12)}…, now ${argsHash.slice(0, 12)}…`)
       }
       // the event log, exactly as the gateway wrote it when the call ran (here, or before a crash or a pause)
       const here = ran.current
-      if (here !== undefined) for (let i = 0; i < here.lines.length; i++) o.log.appendEncoded(here.events[i], here.lines[i])
-      else {
-        for (const line of j.events) {
-          const ev = decodeEvent(line)
-          if (Either.isRight(ev)) o.log.appendEncoded(ev.right, line)
-        }
-      }
+      if (here !== undefined) for (const line of here) o.log.appendLine(line)
+      else if (j.events === undefined) {
+        // the usual two events of this call, written again from it (see `CallJournal`)
+        o.log.appendLine(encodeCall(cap, cap === "net.fetch" ? recordedNetArgs(args) : args, site))
+        o.log.appendLine(encodeResult(cap, fromJson(j.result as Json)))
+      } else for (const line of j.events) o.log.appendLine(line)
       if (j.ok) return fromJson(j.result)
       return yield* Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))
     })
@@ -835,8 +919,7 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
         return yield* finish(outcome("failed", { errorKind: "compile_error", error: `${d.file}:${d.line}:${d.col}: ${d.code} ${d.message}` }), "")
       }
       work = Vm.run(compiled.program, {})
-    }
-    const timed = step.timeout_ms === null
+    };    const timed = step.timeout_ms === null
       ? work
       : Effect.timeoutFail(work, { duration: step.timeout_ms, onTimeout: () => ({ kind: "wall_time_exceeded", message: `step '${stepId}' exceeded timeout_ms ${step.timeout_ms}` }) })
     const result = yield* Effect.either(timed.pipe(
@@ -852,8 +935,7 @@ const stepBody = (payload: typeof StepWorkflow.payloadSchema.Type) =>
       const where = abort.current === undefined && typeof l.file === "string" && typeof l.line === "number" && l.line > 0 ? ` (${l.file}:${l.line}:${String(l.col)})` : ""
       return yield* finish(outcome("failed", { errorKind: e.kind, error: e.message + where }), eventLog)
     }
-    const out = JSON.stringify(toJson(result.right))
-    return yield* finish(outcome("completed", { output: out, outputHash: sha256(out) }), eventLog)
+    const out = JSON.stringify(toJson(result.right));    return yield* finish(outcome("completed", { output: out, outputHash: sha256(out) }), eventLog)
   }).pipe(
     (self) =>
       Effect.flatMap(WorkflowStore, (store) =>
@@ -953,7 +1035,7 @@ const runBody = (payload: { readonly runId: string }) =>
         for (let attempt = 1; ; attempt++) {
           const group = env.placement?.group(step) ?? "default"
           const note = env.placement === undefined ? undefined : yield* env.placement.note(group)
-          if (note !== undefined && attempt === 1) yield* setStatus(id, "pending", { error: note, error_kind: "placement" })
+          if (note !== undefined && attempt === 1) yield* setStatus(id, "pending", { error: note, error_kind: "placement" });
           const o = yield* stepWorkflowFor(group).execute({ runId, stepId: id, attempt, parentSpanId })
           if (o.status === "completed") {
             status.set(id, "completed")
@@ -1064,7 +1146,10 @@ const summarize = (runId: string, status: RunResult["status"]): Effect.Effect<Ru
   Effect.gen(function*() {
     const store = yield* WorkflowStore
     const env = yield* RunnerEnv
-    const view = yield* storeErr(store.readRun(runId))
+    // what the outcome needs (the run, its steps and approvals), not the whole record: a run's calls
+    // and event logs grow with its work
+    const run = yield* storeErr(store.getRun(runId))
+    const view = run === undefined ? undefined : { run, steps: yield* storeErr(store.getSteps(runId)), approvals: yield* storeErr(store.getApprovals(runId)) }
     const pending = (view?.approvals ?? []).filter((a) => a.status === "pending").map(pendingOf)
     const tokens: Record<string, string> = {}
     const delivered = env.tokens === undefined || pending.length === 0 ? {} : yield* env.tokens.collect(runId)
@@ -1100,6 +1185,9 @@ const defectText = (cause: Cause.Cause<unknown>): string => {
   return text.split("\n")[0].slice(0, 300)
 }
 
+/** Polls without a timer after this process stored a run's outcome (`waitRun`). */
+const QUICK_POLLS = 32
+
 export const waitRun = (runId: string, options: { readonly pollMs?: number } = {}): Effect.Effect<RunResult, WorkflowError, Services> =>
   Effect.gen(function*() {
     const store = yield* WorkflowStore
@@ -1110,11 +1198,12 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
     let suspendedSince: number | undefined
     let defectResumes = 0
     let lastProgress = ""
+    let quick = 0
     for (;;) {
       const r = yield* RunWorkflow.poll(execId)
       const run = yield* storeErr(store.getRun(runId))
       if (run?.status === "cancelled") return yield* summarize(runId, "cancelled")
-      if (r !== undefined && r._tag === "Complete") {
+      if (r !== undefined && r._tag === "Complete") {;
         if (Exit.isSuccess(r.exit)) return yield* summarize(runId, r.exit.value.status)
         return yield* summarize(runId, "failed").pipe(Effect.map((s) => ({ ...s, errorKind: s.errorKind ?? "internal", error: s.error ?? "the run ended with a defect" })))
       }
@@ -1154,8 +1243,15 @@ export const waitRun = (runId: string, options: { readonly pollMs?: number } = {
       } else {
         suspendedSince = undefined
       }
+      // woken: the outcome is being stored (by fibers of this process), so look again as soon as
+      // they have had a turn, a few times, before falling back to timed polls
+      if (quick > 0) {
+        quick--
+        yield* Effect.yieldNow()
+        continue
+      }
       const woken = yield* sleepOrWake(yield* RunnerEnv, runId, pollMs)
-      // woken: the outcome is being stored; look again soon
+      if (woken) quick = QUICK_POLLS
       pollMs = woken ? 1 : Math.min(maxPollMs, pollMs * 2)
     }
   })
@@ -1258,8 +1354,7 @@ const startWorkflowThen = <A>(o: WorkflowRequest, then: (runId: string) => Effec
         return yield* new WorkflowError({ kind: "io_error", message: `step '${id}': cannot read its source ${file}: ${(e as { code?: string }).code === "ENOENT" ? "no such file" : String(e)}` })
       }
       sources.push({ run_id: runId, step_id: id, path: step.source, source: text, sha256: sha256(text) })
-    }
-    yield* storeErr(store.putSources(sources))
+    };    yield* storeErr(store.putSources(sources))
     const at = nowIso()
     yield* storeErr(store.createRun({
       run_id: runId,

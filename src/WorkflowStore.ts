@@ -427,7 +427,9 @@ export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.Sql
       (rs) => (rs[0] ? toCall(rs[0]) : undefined)
     )
   const getCalls: WorkflowStoreService["getCalls"] = (runId) =>
-    Effect.map(rows("read calls", sql`SELECT * FROM boruna_wf_calls WHERE run_id = ${runId} ORDER BY step_id, attempt, seq`), (rs) => rs.map(toCall))
+    // every column but the journal (what each call answered, read only by the step that re-runs it)
+    Effect.map(rows("read calls", sql`SELECT run_id, step_id, attempt, seq, capability, args_digest, decision, result_digest, status, reexecuted,
+      executions, started_at, ended_at FROM boruna_wf_calls WHERE run_id = ${runId} ORDER BY step_id, attempt, seq`), (rs) => rs.map(toCall))
   const getApproval: WorkflowStoreService["getApproval"] = (runId, id) =>
     Effect.map(rows("read approval", sql`SELECT * FROM boruna_wf_approvals WHERE run_id = ${runId} AND id = ${id}`), (rs) => (rs[0] ? toApproval(rs[0]) : undefined))
   const getApprovals: WorkflowStoreService["getApprovals"] = (runId) =>

@@ -5,7 +5,10 @@ import * as Layer from "effect/Layer"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { callDigest, needsApproval } from "../src/Approval.js"
+import { argsDigest, callDigest, needsApproval } from "../src/Approval.js"
+import { createHash } from "node:crypto"
+import { AxFloat, mkMap, None } from "../src/Value.js"
+import { canonicalJson, toJson } from "../src/ValueJson.js"
 import type { Policy } from "../src/Policy.js"
 import * as Telemetry from "../src/Telemetry.js"
 import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
@@ -39,6 +42,22 @@ const refused = <A>(e: Effect.Effect<A, Runner.WorkflowError, Runner.Services>) 
     expect(Either.isLeft(r)).toBe(true)
     return Either.isLeft(r) ? r.left : undefined
   })
+
+describe("argsDigest", () => {
+  it("is SHA-256 of the canonical JSON of the arguments, for scalars (written directly) as for any other value", () => {
+    const canonical = (args: ReadonlyArray<import("../src/Value.js").Value>) => createHash("sha256").update(canonicalJson(args.map(toJson))).digest("hex")
+    const cases: Array<ReadonlyArray<import("../src/Value.js").Value>> = [
+      [],
+      [0], [-7, 1_700_000_000], [Number.MAX_SAFE_INTEGER], [123n, 4],
+      ["https://example.com/a"], ['quote " backslash \\ newline \n tab \t', "ünïcødé ✓ \u2028"], [""],
+      [true, false, "GET"],
+      [new AxFloat(1.5)], [None], [["a", 1]], [mkMap([["b", 1], ["a", 2]])], ["POST", "https://example.com/p", mkMap([["z", true]])]
+    ]
+    for (const args of cases) expect(argsDigest(args), JSON.stringify(args, (_k, v) => typeof v === "bigint" ? `${v}n` : v)).toBe(canonical(args))
+    expect(argsDigest(["a"])).not.toBe(argsDigest(["b"]))
+    expect(argsDigest([1])).not.toBe(argsDigest(["1"]))
+  })
+})
 
 describe("which calls need approval", () => {
   it("approve: true on the rule, or a method in net_policy.approve_methods", () => {

@@ -84,6 +84,45 @@ describe("replay", () => {
       expect(done.outputs.p).toBe(plain.pr.outputs.p)
     }), 60_000)
 
+  it.scopedLive("a TypeScript step re-run after a pause: calls without a call site, a URL with credentials and a refusal come back byte for byte; only unusual calls journal their events", () =>
+    Effect.gen(function*() {
+      const body = Effect.gen(function*() {
+        const a = yield* Net.fetch("https://user:secret@example.com/a")
+        const b = yield* Net.fetch("https://example.com/b")
+        const refused = yield* Effect.either(Net.fetch("https://example.com/c"))
+        return yield* Net.request("POST", "https://example.com/p", `${a}|${b}|${refused._tag}`)
+      })
+      const wf = (name: string) => WorkflowTs.make({ name, version: "1", steps: { p: WorkflowTs.step({ capabilities: ["net.fetch"], budget: { max_calls: 2 }, run: () => body }) } })
+      // two calls of net.fetch: the third is refused (a value to the step), and so is the POST after its approval,
+      // since the re-run counts the journaled calls against the budget as the first execution did
+      const policy = POLICY
+      const dir = mkdtempSync(join(tmpdir(), "boruna-data-"))
+      const layer = WorkflowTs.layer(wf("ts-replay"), sqliteEngine(dir)).pipe(Layer.provide(Telemetry.off), Layer.orDie)
+      const r = yield* WorkflowTs.start(wf("ts-replay"), { policy }).pipe(Effect.scoped, Effect.provide(layer))
+      expect(r.status).toBe("paused")
+      const p = r.pending[0]
+      const done = yield* Runner.answer({ runId: r.runId, call: p.digest, token: r.tokens[p.id], as: "ann", decision: "approved" }).pipe(Effect.scoped, Effect.provide(layer))
+      const journal = yield* Effect.flatMap(WorkflowStore, (s) => s.getJournal(r.runId, "p", 1)).pipe(Effect.scoped, Effect.provide(layer))
+      const plain = yield* Effect.gen(function*() {
+        const pr = yield* WorkflowTs.start(wf("ts-replay"), { policy: { ...policy, net_policy: { ...POLICY.net_policy, approve_methods: [] } } })
+        return { pr, view: yield* Runner.runStatus(pr.runId) }
+      }).pipe(Effect.scoped, Effect.provide(WorkflowTs.layer(wf("ts-replay"), sqliteEngine(mkdtempSync(join(tmpdir(), "boruna-data-")))).pipe(Layer.provide(Telemetry.off), Layer.orDie)))
+      expect([done.status, plain.pr.status]).toEqual(["failed", "failed"])
+      expect(done.errorKind).toBe("budget_exceeded")
+      const v = yield* Runner.runStatus(r.runId).pipe(Effect.scoped, Effect.provide(layer))
+      const log = v.attempts[0].event_log
+      expect(log).toBe(plain.view.attempts[0].event_log)
+      const lines = log.split("\n").filter(Boolean)
+      expect(lines.map((l) => Object.keys(JSON.parse(l))[0])).toEqual(["CapCall", "CapResult", "CapCall", "CapResult", "CapRefused", "CapRefused"])
+      expect(lines[0]).toContain("https://REDACTED@example.com/a")
+      expect(log).not.toContain("secret")
+      expect(lines.some((l) => l.includes('"site"'))).toBe(false)
+      // the calls before the pause ran once, in the first process; the re-run took them from the journal
+      expect(v.calls.map((c) => [c.seq, c.executions, c.decision])).toEqual([[0, 1, "allowed"], [1, 1, "allowed"], [2, 1, "budget_exceeded"], [3, 1, "budget_exceeded"]])
+      // the credentials' call and the refusals journal their events; the usual call does not
+      expect(journal.map((c) => JSON.parse(c.journal!).events === undefined)).toEqual([false, true, false, false])
+    }), 60_000)
+
   it.scopedLive("a step that breaks the determinism rule (different arguments on the re-run) fails closed with replay_diverged, naming the call", () =>
     Effect.gen(function*() {
       // code between calls that depends on something outside capabilities: a counter in this process

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { createHash } from "node:crypto"
@@ -127,6 +128,36 @@ describe("the runner on the SQLite engine", () => {
   }, 60_000)
 })
 
+describe("calls answered at once", () => {
+  it.scopedLive("are written with the next durability point, and at the latest a batch of 500 at a time: a long step's calls are on record as it goes", () => {
+    const prog = `fn go(n: Int, acc: Int) -> Int !{time.now} { if n == 0 { acc } else { go(n - 1, acc + time.now()) } }\nfn main() -> Int !{time.now} { go(1200, 0) }\n`
+    const sqlRef: { current: SqlClient.SqlClient | undefined } = { current: undefined }
+    const seen = new Map<number, number>()
+    let n = 0
+    // answers at once (an Exit, as demo handlers do); looks at the store (synchronously) as it answers
+    const now: Handlers.Handler = () => {
+      n++
+      if (n === 1 || n === 499 || n === 501 || n === 1001 || n === 1200) {
+        seen.set(n, Effect.runSync(Effect.map(Effect.orDie(sqlRef.current!<{ n: number }>`SELECT COUNT(*) AS n FROM boruna_wf_calls`), (r) => Number(r[0].n))))
+      }
+      return Exit.succeed(n)
+    }
+    return Effect.gen(function*() {
+      sqlRef.current = yield* SqlClient.SqlClient
+      const r = yield* Runner.startRun({ path: wfDir({ ...THREE, name: "long", steps: { s: { kind: "source", source: "s.ax" } } }, { "s.ax": prog }), policy: allowAll })
+      expect(r.status).toBe("completed")
+      expect(JSON.parse(r.outputs.s)).toEqual({ Int: (1200 * 1201) / 2 })
+      // (the count when call k runs: calls before it that are written)
+      expect(Object.fromEntries(seen)).toEqual({ 1: 0, 499: 0, 501: 500, 1001: 1000, 1200: 1000 })
+      const calls = yield* (yield* WorkflowStore).getCalls(r.runId)
+      expect(calls.map((c) => c.seq)).toEqual(Array.from({ length: 1200 }, (_, i) => i))
+      expect(calls.every((c) => c.status === "completed" && c.executions === 1)).toBe(true)
+    }).pipe(Effect.provide(Runner.layer(sqliteEngine(mkdtempSync(join(tmpdir(), "boruna-data-"))), Runner.makeEnv({
+      handlers: () => Effect.succeed(Handlers.override(Handlers.demoService, { "time.now": now }))
+    })).pipe(Layer.provide(Telemetry.off), Layer.orDie)))
+  }, 60_000)
+})
+
 describe("retries, timeouts, concurrency, cancel", () => {
   const withHandlers = (handlers: Partial<Record<"net.fetch", Handlers.Handler>>) =>
     Runner.layer(memoryEngine, Runner.makeEnv({ handlers: () => Effect.succeed(Handlers.override(Handlers.demoService, handlers)) })).pipe(Layer.provide(Telemetry.off), Layer.orDie)
@@ -222,22 +253,25 @@ describe("concurrent calls of a TypeScript step", () => {
       const store = yield* WorkflowStore
       const journal = yield* store.getJournal(r.runId, "f", 1)
       expect(journal.map((c) => [c.seq, c.decision, c.status, c.executions])).toEqual([0, 1, 2, 3, 4, 5].map((i) => [i, i < 4 ? "allowed" : "budget_exceeded", "completed", 1]))
-      // each call's journal holds its own events: its own URL, and a result or a refusal
+      // each call's journal holds its own answer (a refusal, its own events)
       for (const c of journal) {
-        const events = (JSON.parse(c.journal!) as { events: Array<string> }).events.map((l) => JSON.parse(l) as Record<string, { args?: Array<{ String: string }>; result?: { String: string } }>)
-        if (c.seq < 4) {
-          expect(events.map((e) => Object.keys(e)[0])).toEqual(["CapCall", "CapResult"])
-          expect(events[0].CapCall.args).toEqual([{ String: urls[c.seq] }])
-          expect(events[1].CapResult.result).toEqual({ String: `got ${urls[c.seq]}` })
-        } else {
+        const j = JSON.parse(c.journal!) as { result?: unknown; events?: Array<string> }
+        if (c.seq < 4) expect(j).toEqual({ decision: "allowed", ok: true, result: { String: `got ${urls[c.seq]}` } })
+        else {
+          const events = j.events!.map((l) => JSON.parse(l) as Record<string, { args?: Array<{ String: string }> }>)
           expect(events.map((e) => Object.keys(e)[0])).toEqual(["CapRefused"])
           expect(events[0].CapRefused.args).toEqual([{ String: urls[c.seq] }])
         }
       }
-      // the step's event log: every call's events once, in the order the calls ended
-      const log = (yield* Runner.runStatus(r.runId)).attempts[0].event_log.split("\n").filter(Boolean)
+      // the step's event log: every call's events once, a call's CapCall next to its own result, in the order the calls ended
+      const log = (yield* Runner.runStatus(r.runId)).attempts[0].event_log.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, { args?: Array<{ String: string }>; result?: { String: string } }>)
       expect(log).toHaveLength(4 * 2 + 2)
-      expect(new Set(log).size).toBe(log.length)
+      for (const [i, u] of urls.slice(0, 4).entries()) {
+        const at = log.findIndex((e) => e.CapCall?.args?.[0].String === u)
+        expect(at, `CapCall ${i}`).toBeGreaterThanOrEqual(0)
+        expect(log[at + 1].CapResult?.result).toEqual({ String: `got ${u}` })
+      }
+      expect(log.filter((e) => e.CapRefused !== undefined).map((e) => e.CapRefused.args?.[0].String).sort()).toEqual(urls.slice(4))
     }).pipe(Effect.provide(WorkflowTs.layer(WorkflowTs.make({ name: "unused", version: "1", steps: {} }), memoryEngine, Runner.makeEnv({
       handlers: () => Effect.succeed(Handlers.override(Handlers.demoService, { "net.fetch": slow }))
     })).pipe(Layer.provide(Telemetry.off), Layer.orDie)))

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as EventLog from "../../src/EventLog.js"
 import * as Gateway from "../../src/Gateway.js"
-import type * as Handlers from "../../src/Handlers.js"
+import * as Handlers from "../../src/Handlers.js"
 import * as Live from "../../src/Live.js"
 import { redactUrl } from "../../src/live/Userinfo.js"
 import { compileAllowlist, hostAllowed, hostOf, normaliseHost } from "../../src/live/Url.js"
@@ -127,6 +127,14 @@ describe("security: userinfo is never recorded", () => {
       )
       expect(verdict).toEqual({ _tag: "Identical", events: events.length })
     }))
+
+  it.effect("the demo handler's echo of a URL with credentials (what a recorded demo run logs as the result) does not carry them", () =>
+    Effect.gen(function*() {
+      const echo = yield* Gateway.call("net.fetch", ["https://user:hunter2@example.com/a"])
+      expect(echo).toBe('{"mock": true, "url": "https://REDACTED@example.com/a"}')
+      const log = yield* EventLog.EventLog
+      expect(JSON.stringify(log.events())).not.toContain("hunter2")
+    }).pipe(Effect.provide(gateway(Layer.succeed(Handlers.Handlers, Handlers.demoService)))))
 
   it.effect("an invalid URL's error message (a recorded CapError) does not carry its credentials", () =>
     Effect.gen(function*() {
