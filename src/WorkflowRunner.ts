@@ -37,7 +37,7 @@ import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import { hash, randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
-import { join } from "node:path"
+import { basename, join, resolve } from "node:path"
 import { argsDigest, callDigest, gateDigest, mintToken, needsApproval, renderCall, tokenHash } from "./Approval.js"
 import { CAPABILITIES, type CapabilityName } from "./Capability.js"
 import { compileSource } from "./Compiler.js"
@@ -51,10 +51,15 @@ import type { Policy } from "./Policy.js"
 import { isAllowed } from "./PolicyCore.js"
 import { ExportBackpressure, type ExportBackpressureService, TelemetryEnabled } from "./TelemetryFlag.js"
 import type { Value } from "./Value.js"
-import { fromJson, type Json, toJson } from "./ValueJson.js"
+import { canonicalJson, fromJson, type Json, toJson } from "./ValueJson.js"
 import * as Vm from "./Vm.js"
 import { recordedNetArgs } from "./live/Userinfo.js"
+// (the modules a run's submission uses: already loaded with this one, so imported statically; an
+// `await import` of a loaded module is still a turn of the event loop per run)
+import * as P from "./Policy.js"
+import * as WF from "./WorkflowFile.js"
 import { dependencies, waves, type WorkflowDef, WorkflowSchema } from "./WorkflowFile.js"
+import * as V from "./WorkflowValidate.js"
 import { type ApprovalRecord, type StepRecord, type StepStatus, WorkflowStore, type WorkflowStoreService } from "./WorkflowStore.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -1277,10 +1282,6 @@ export interface RunRequest {
 const startRunThen = <A>(o: RunRequest, then: (runId: string) => Effect.Effect<A, WorkflowError, Services>): Effect.Effect<A, WorkflowError, Services> =>
   Effect.gen(function*() {
     const store = yield* WorkflowStore
-    const WF = yield* Effect.promise(() => import("./WorkflowFile.js"))
-    const V = yield* Effect.promise(() => import("./WorkflowValidate.js"))
-    const P = yield* Effect.promise(() => import("./Policy.js"))
-    const { resolve, basename } = yield* Effect.promise(() => import("node:path"))
     let workflow: WorkflowDef
     let path: string
     if (o.path.endsWith(".ax")) {
@@ -1327,10 +1328,7 @@ interface WorkflowRequest {
 const startWorkflowThen = <A>(o: WorkflowRequest, then: (runId: string) => Effect.Effect<A, WorkflowError, Services>): Effect.Effect<A, WorkflowError, Services> =>
   Effect.gen(function*() {
     const store = yield* WorkflowStore
-    const WF = yield* Effect.promise(() => import("./WorkflowFile.js"))
-    const P = yield* Effect.promise(() => import("./Policy.js"))
     const { workflow, path } = o
-    const V = yield* Effect.promise(() => import("./WorkflowValidate.js"))
     const problems = V.checkWorkflow(workflow)
     if (problems.length > 0) return yield* new WorkflowError({ kind: "invalid_workflow", message: `${workflow.name}: invalid workflow`, problems })
     const inputs = o.inputs ?? {}
@@ -1339,7 +1337,6 @@ const startWorkflowThen = <A>(o: WorkflowRequest, then: (runId: string) => Effec
     const counter = yield* storeErr(store.countRuns(wh, ih))
     const runId = WF.runId(wh.slice(7), ih.slice(7), counter)
     const policyJson = P.policyToJson(o.policy)
-    const { canonicalJson } = yield* Effect.promise(() => import("./ValueJson.js"))
     // every `.ax` step's source, stored with the run before the run exists: later executions
     // (resume, approve, a cluster runner) compile from it, never from the directory
     const base = path.endsWith(".ax") ? join(path, "..") : path

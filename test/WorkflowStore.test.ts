@@ -37,6 +37,35 @@ const approval = (id: string): Store.ApprovalRecord => ({
 })
 
 describe.each([["SQLite", sqlite], ["PostgreSQL", postgres]] as const)("WorkflowStore on %s", (_name, storeLayer) => {
+  it.effect("calls answered at once are journaled in batches (any count, 500 a statement); a call journaled again counts an execution; an intent writes the batch with it", () =>
+    Effect.gen(function*() {
+      const store = yield* Store.WorkflowStore
+      yield* store.createRun(run)
+      const row = (seq: number, result: string): Store.JournaledCall => ({
+        run_id: "r1", step_id: "a", attempt: 1, seq, capability: "time.now", args_digest: `args${seq}`, decision: "allowed",
+        result_digest: `digest-${result}`, journal: `{"decision":"allowed","ok":true,"result":{"String":${JSON.stringify(result)}}}`, at: "2026-01-01T00:00:00.000Z"
+      })
+      yield* store.recordCalls(Array.from({ length: 1201 }, (_, i) => row(i, `r${i}`)))
+      const j1 = yield* store.getJournal("r1", "a", 1)
+      expect(j1).toHaveLength(1201)
+      expect(j1.map((c) => c.seq)).toEqual(Array.from({ length: 1201 }, (_, i) => i))
+      expect(j1[1200]).toMatchObject({ capability: "time.now", args_digest: "args1200", decision: "allowed", result_digest: "digest-r1200", status: "completed", executions: 1, reexecuted: false, started_at: "2026-01-01T00:00:00.000Z", ended_at: "2026-01-01T00:00:00.000Z" })
+      expect(JSON.parse(j1[7].journal!)).toEqual({ decision: "allowed", ok: true, result: { String: "r7" } })
+      // journaled again (a crash before the step's outcome, the call made again): one more execution, the new answer
+      yield* store.recordCalls([row(7, "again")])
+      const j2 = yield* store.getJournal("r1", "a", 1)
+      expect(j2[7]).toMatchObject({ result_digest: "digest-again", executions: 2, reexecuted: true, status: "completed" })
+      expect(j2[6]).toMatchObject({ executions: 1, reexecuted: false })
+      // an intent takes the calls held back with it
+      yield* store.intendCall({ run_id: "r1", step_id: "a", attempt: 1, seq: 1203, capability: "net.fetch", args_digest: "argsX" }, [row(1201, "x"), row(1202, "y")])
+      const j3 = yield* store.getJournal("r1", "a", 1)
+      expect(j3.slice(1201).map((c) => [c.seq, c.status, c.journal === null])).toEqual([[1201, "completed", false], [1202, "completed", false], [1203, "started", true]])
+      // getCalls: every call, without its journal
+      const calls = yield* store.getCalls("r1")
+      expect(calls).toHaveLength(1204)
+      expect("journal" in calls[0]).toBe(false)
+    }).pipe(Effect.provide(storeLayer())))
+
   it.effect("a run, its steps, attempts, calls, approvals and history read back as one view", () =>
     Effect.gen(function*() {
       const s = yield* Store.WorkflowStore
