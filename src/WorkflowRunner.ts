@@ -610,7 +610,11 @@ export const makeStepLog = (): StepLog => {
 
 /** A call running on the attempt's shared gateway (`journalingGateway`): its record and what the gateway logged. */
 interface InPlace {
-  readonly key: CallKey
+  /** its record's key, made when an intent needs it */
+  key: CallKey | undefined
+  readonly seq: number
+  readonly capability: CapabilityName
+  readonly argsHash: string
   /** the arguments as given: the usual `CapCall` records them as they are */
   readonly args: ReadonlyArray<Value>
   intended: boolean
@@ -665,13 +669,17 @@ const journalingGateway = (
   let shared: Gateway.GatewayInstance | undefined
   let busy = false
   let current: InPlace | undefined
+  const keyOf = (k: InPlace): CallKey =>
+    k.key ??= { run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: k.seq, capability: k.capability, args_digest: k.argsHash }
   const sharedGateway = (b: Handlers.HandlersService): Gateway.GatewayInstance =>
     shared ??= Gateway.make({
       policy: o.policy,
       handlers: intending(b, () => {
         const k = current!
-        k.intended = true
-        return Effect.orDie(c.store.intendCall(k.key, o.pending.splice(0)))
+        return Effect.suspend(() => {
+          k.intended = true
+          return Effect.orDie(c.store.intendCall(keyOf(k), o.pending.splice(0)))
+        })
       }),
       // the gateway's two usual events arrive as their parts (`appendCall`, `appendResult`) and are
       // encoded by the event-log file's own encoders; anything else makes the call unusual
@@ -700,14 +708,7 @@ const journalingGateway = (
     })
   const inPlace = (b: Handlers.HandlersService, n: number, cap: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined, argsHash: string, prior: number): Effect.Effect<Value, CapabilityError> => {
     const gw = sharedGateway(b)
-    const k: InPlace = {
-      key: { run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash },
-      args,
-      intended: false,
-      lines: [],
-      usual: true,
-      result: undefined
-    }
+    const k: InPlace = { key: undefined, seq: n, capability: cap, argsHash, args, intended: false, lines: [], usual: true, result: undefined }
     busy = true
     current = k
     gw.budget.counter(cap).used = prior
@@ -727,13 +728,19 @@ const journalingGateway = (
         record = settled.record
         answer = j.ok ? Effect.succeed(fromJson(j.result as Json)) : Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))
       }
-      if (k.intended) return Effect.zipRight(Effect.orDie(c.store.completeCall({ ...k.key, ...record })), answer)
-      o.pending.push({ ...k.key, ...record, at: nowIso() })
+      if (k.intended) return Effect.zipRight(Effect.orDie(c.store.completeCall({ ...keyOf(k), ...record })), answer)
+      o.pending.push({
+        run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash,
+        decision: record.decision, result_digest: record.result_digest, journal: record.journal, at: nowIso()
+      })
       // a long step writes its calls as it goes, a batch at a time (a durability point like any other)
       if (o.pending.length >= PENDING_BATCH) return Effect.zipRight(Effect.orDie(c.store.recordCalls(o.pending.splice(0))), answer)
       return answer
     }
-    return Effect.matchCauseEffect(gw.call(cap, args, site), {
+    // the gateway's call made here, at once (untraced): a handler that answers at once is done now
+    const run = gw.callNow === undefined ? gw.call(cap, args, site) : gw.callNow(cap, args, site)
+    if (Exit.isExit(run)) return done(run as Exit.Exit<Value, CapabilityError>)
+    return Effect.matchCauseEffect(run, {
       onSuccess: (v) => done(Exit.succeed(v)),
       onFailure: (cause) => done(Exit.failCause(cause))
     })

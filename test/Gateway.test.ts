@@ -27,6 +27,45 @@ const budgetPolicy = (cap: string, budget: number): Policy => ({
   rules: { [cap]: { allow: true, budget } }
 })
 
+describe("Gateway.make's callNow (untraced)", () => {
+  it.effect("does call's work at once: a handler that answers at once gives its Exit; refusals and handlers that do not answer at once are what call gives, with the same events", () =>
+    Effect.gen(function*() {
+      const policy = budgetPolicy("time.now", 2)
+      const slow: Handlers.Handler = () => Effect.suspend(() => Effect.succeed(7))
+      const handlers = Handlers.override(Handlers.demoService, { "random": slow })
+      const policyBoth: Policy = { ...policy, rules: { ...policy.rules, "random": { allow: true, budget: 0 } } }
+      const a = EventLog.makeMemory()
+      const b = EventLog.makeMemory()
+      const now = Gateway.make({ policy: policyBoth, handlers, log: a, traced: false })
+      const via = Gateway.make({ policy: policyBoth, handlers, log: b, traced: false })
+      expect(Gateway.make({ policy, handlers, log: a, traced: true }).callNow).toBeUndefined()
+      const first = now.callNow!("time.now", [])
+      // done already: the Exit itself, logged, counted
+      expect(Exit.isExit(first) && Exit.isSuccess(first) && first.value).toBe(Handlers.DEMO_TIME)
+      expect(a.events()).toHaveLength(2)
+      expect(now.budget.used("time.now")).toBe(1)
+      yield* Effect.exit(first)
+      const results: Array<Exit.Exit<unknown, unknown>> = []
+      for (const [cap, args] of [["time.now", []], ["time.now", []], ["random", []], ["net.fetch", ["https://example.com/"]]] as const) {
+        const r = now.callNow!(cap, args)
+        // a handler that does not answer at once: its effect, its CapCall on record already
+        if (cap === "random") {
+          expect(Exit.isExit(r)).toBe(false)
+          expect(a.events().at(-1)).toEqual({ type: "CapCall", capability: "random", args: [] })
+        }
+        results.push(yield* Effect.exit(r))
+      }
+      const expected = [
+        yield* Effect.exit(via.call("time.now", [])), yield* Effect.exit(via.call("time.now", [])), yield* Effect.exit(via.call("time.now", [])),
+        yield* Effect.exit(via.call("random", [])), yield* Effect.exit(via.call("net.fetch", ["https://example.com/"]))
+      ]
+      expect(results.map((r) => r._tag)).toEqual(expected.slice(1).map((r) => r._tag))
+      expect(results.map((r) => r._tag)).toEqual(["Success", "Failure", "Success", "Failure"])
+      expect(Exit.isSuccess(results[2]) && results[2].value).toBe(7)
+      expect(a.events()).toEqual(b.events())
+    }))
+})
+
 describe("Gateway", () => {
   it.effect("a successful call records cap.name, bytes_in and bytes_out", () =>
     Effect.gen(function*() {
