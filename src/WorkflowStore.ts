@@ -405,6 +405,18 @@ const chunks = <A>(xs: ReadonlyArray<A>, n: number): Array<ReadonlyArray<A>> => 
   return out
 }
 
+/**
+ * A history entry's id: increasing in the order this process records entries (microseconds since
+ * the epoch, at least one more than the last, zero-padded so text order is number order), then a
+ * random part. The history reads back `ORDER BY at, id`, so entries recorded within one millisecond
+ * keep their order (a random id put a refusal and the decision after it in either order).
+ */
+let lastHistory = 0
+const historyId = (): string => {
+  lastHistory = Math.max(Date.now() * 1000, lastHistory + 1)
+  return `${String(lastHistory).padStart(17, "0")}-${randomBytes(6).toString("hex")}`
+}
+
 /** The store over the `SqlClient` in context; creates its tables on first use. */
 export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -565,7 +577,7 @@ export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.Sql
         const after = yield* getApproval(runId, id)
         return after?.status === "pending" && after.token_hash === hash
       }),
-    addHistory: (h) => wrap("add history")(sql`INSERT INTO boruna_wf_history ${sql.insert({ id: randomBytes(12).toString("hex"), ...h })}`),
+    addHistory: (h) => wrap("add history")(sql`INSERT INTO boruna_wf_history ${sql.insert({ id: historyId(), ...h })}`),
     getHistory,
     putSources: (rs) =>
       Effect.forEach(rs, (r) => wrap("store source")(sql`INSERT INTO boruna_wf_sources ${sql.insert({ ...r })} ON CONFLICT (run_id, step_id) DO UPDATE

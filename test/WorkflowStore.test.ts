@@ -37,6 +37,16 @@ const approval = (id: string): Store.ApprovalRecord => ({
 })
 
 describe.each([["SQLite", sqlite], ["PostgreSQL", postgres]] as const)("WorkflowStore on %s", (_name, storeLayer) => {
+  it.effect("history entries recorded within one millisecond read back in the order they were recorded", () =>
+    Effect.gen(function*() {
+      const store = yield* Store.WorkflowStore
+      yield* store.createRun(run)
+      const at = "2026-01-01T00:00:00.000Z"
+      const events = ["pending", "refused", "approved", "refused", "resumed", "refused", "rejected", "refused"]
+      for (const [i, event] of events.entries()) yield* store.addHistory({ run_id: "r1", approval_id: null, at, actor: `a${i}`, event, detail: "" })
+      expect((yield* store.getHistory("r1")).map((h) => [h.event, h.actor])).toEqual(events.map((e, i) => [e, `a${i}`]))
+    }).pipe(Effect.provide(storeLayer())))
+
   it.effect("calls answered at once are journaled in batches (any count, 500 a statement); a call journaled again counts an execution; an intent writes the batch with it", () =>
     Effect.gen(function*() {
       const store = yield* Store.WorkflowStore
