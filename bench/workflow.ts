@@ -4,13 +4,14 @@
  *  1. A run of one step making N demo calls (default 1,000) as journaled Activities on the SQLite
  *     engine (`boruna workflow run FILE.ax`), against the same program under `boruna run --record`
  *     (the VM, the gateway and the fsynced event-log file writer). Target ≤ 5×. Interleaved rounds
- *     on one open engine (a fresh run each round); the ratio is the median over rounds of workflow
- *     time / the same round's baseline time. Opening and closing the engine (once per process) is
- *     printed on its own line.
+ *     on one open engine (a fresh run each round), the first `--warmup` rounds (default 3) not
+ *     counted, so both sides are measured warm; the ratio is the median over the counted rounds
+ *     (default 15) of workflow time / the same round's baseline time. Opening and closing the
+ *     engine (once per process) is printed on its own line.
  *  2. R concurrent runs (default 100) of a three-step workflow on one SQLite engine: runs/s and the
  *     peak RSS while they run.
  *
- *   npm run build && node --expose-gc dist/bench/workflow.js [--calls 1000] [--rounds 3] [--runs 100]
+ *   npm run build && node --expose-gc dist/bench/workflow.js [--calls 1000] [--rounds 15] [--warmup 3] [--runs 100]
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -66,7 +67,8 @@ const engineLayer = (dir: string) => Runner.layer(sqliteEngine(dir)).pipe(Layer.
 
 export const main = Effect.gen(function*() {
   const calls = arg("calls", 1000)
-  const rounds = arg("rounds", 3)
+  const rounds = arg("rounds", 15)
+  const warmup = arg("warmup", 3)
   const runs = arg("runs", 100)
   const work = mkdtempSync(join(tmpdir(), "boruna-bench-wf-"))
   const file = join(work, "calls.ax")
@@ -90,7 +92,7 @@ export const main = Effect.gen(function*() {
     const u = process.cpuUsage()
     return (u.user + u.system) / 1000
   }
-  for (let round = 0; round <= rounds; round++) {
+  for (let round = 0; round < warmup + rounds; round++) {
     const t1 = performance.now()
     const c1 = cpuMs()
     yield* recorded(file, source, join(work, `run-${round}.log`))
@@ -103,7 +105,7 @@ export const main = Effect.gen(function*() {
     const wf = performance.now() - t2
     const wfCpu = cpuMs() - c2
     if (r.status !== "completed") return yield* Effect.die(new Error(`run ${r.status}: ${r.error}`))
-    if (round === 0) continue // warm-up
+    if (round < warmup) continue
     ratios.push(wf / base)
     cpuRatios.push(wfCpu / baseCpu)
     wfMs.push(wf)

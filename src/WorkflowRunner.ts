@@ -419,6 +419,9 @@ const decodeJournal = Schema.decodeUnknownSync(Schema.parseJson(CallJournal))
  * workflow's own fiber; every other Activity (and every other engine operation) stays the engine's.
  */
 const locallyJournaled = new WeakSet<Activity.Any>()
+/** the mark of the Activities of calls made in place (`makeInPlaceActivity`): locally journaled too */
+const IN_PLACE = Symbol.for("boruna/WorkflowRunner/inPlace")
+const isLocal = (a: Activity.Any): boolean => (a as unknown as Record<symbol, unknown>)[IN_PLACE] === true || locallyJournaled.has(a)
 /** The engines `withLocalActivities` made. */
 const localEngines = new WeakSet<WorkflowEngine.WorkflowEngine["Type"]>()
 
@@ -443,7 +446,7 @@ export const withLocalActivities = <E, R>(
         // a workflow body sees this engine, whichever context the wrapped engine runs it in
         register: (workflow, execute) => inner.register(workflow, (payload, executionId) => Effect.provideService(execute(payload, executionId), EngineTag, self)),
         activityExecute: (activity, attempt) =>
-          locallyJournaled.has(activity)
+          isLocal(activity)
             ? Effect.map(Effect.exit(activity.execute), (exit) => new Workflow.Complete({ exit })) as ReturnType<typeof inner.activityExecute>
             : inner.activityExecute(activity, attempt)
       }
@@ -543,6 +546,25 @@ const intending = (base: Handlers.HandlersService, intent: () => Effect.Effect<v
     }
   }
 })
+
+/**
+ * The Activity of a call made in place on the attempt's gateway (`journalingGateway`): its body is
+ * the call itself, answering the program's value or its capability error. Only boruna's engine
+ * layer executes it (in the step's fiber; it is never sent to an engine, so its schemas encode
+ * nothing); its journal is the call's record, written by the body.
+ */
+const inPlaceTemplate = Activity.make({ name: "cap", success: Schema.Unknown, error: Schema.Unknown, execute: Effect.die("cap template") })
+/** what every in-place Activity has: the template's fields, and the mark `withLocalActivities` looks for */
+const inPlaceProto: object = Object.assign(Object.create(Object.getPrototypeOf(inPlaceTemplate)), inPlaceTemplate, { [IN_PLACE]: true })
+const makeInPlaceActivity = (name: string, execute: Effect.Effect<Value, CapabilityError>): Activity.Activity<typeof Schema.Unknown, typeof Schema.Unknown> => {
+  // (an object over a shared prototype: a call's Activity is two fields, not a copy of the template)
+  const activity = Object.create(inPlaceProto) as { name: string; execute: unknown; executeEncoded: unknown; commit: unknown }
+  activity.name = name
+  activity.execute = execute
+  activity.executeEncoded = execute
+  activity.commit = () => Activity.make({ name, success: Schema.Unknown, error: Schema.Unknown, execute })
+  return activity as unknown as Activity.Activity<typeof Schema.Unknown, typeof Schema.Unknown>
+}
 
 const capActivity = (c: StepCtx, o: CapCall) => {
   const activity = makeCapActivity(
@@ -815,9 +837,15 @@ const journalingGateway = (
           })
         }
         const prior = take()
-        return local && prev === undefined && !busy && base !== undefined
-          ? inPlace(base, n, cap, args, site, argsHash, prior)
-          : viaActivity(n, cap, args, site, argsHash, prior, prev)
+        if (local && prev === undefined && !busy && base !== undefined) {
+          // the call's Activity, its body the call on the attempt's gateway, executed by boruna's
+          // engine layer (in this fiber, as every capability Activity of a step)
+          const b = base
+          const activity = makeInPlaceActivity(`cap/${c.stepId}/${c.attempt}/${n}/${cap}`, Effect.suspend(() => inPlace(b, n, cap, args, site, argsHash, prior)))
+          return Effect.flatMap(engine.activityExecute(activity, 1) as Effect.Effect<Workflow.Result<Value, CapabilityError>>, (r) =>
+            r._tag === "Complete" ? r.exit : Effect.die(new Error(`capability activity ${activity.name} suspended`)))
+        }
+        return viaActivity(n, cap, args, site, argsHash, prior, prev)
       })
   }
 }

@@ -32,8 +32,8 @@ describe("Gateway.make's callNow (untraced)", () => {
     Effect.gen(function*() {
       const policy = budgetPolicy("time.now", 2)
       const slow: Handlers.Handler = () => Effect.suspend(() => Effect.succeed(7))
-      const handlers = Handlers.override(Handlers.demoService, { "random": slow })
-      const policyBoth: Policy = { ...policy, rules: { ...policy.rules, "random": { allow: true, budget: 0 } } }
+      const handlers = Handlers.override(Handlers.demoService, { random: slow })
+      const policyBoth: Policy = { ...policy, rules: { ...policy.rules, random: { allow: true, budget: 0 } } }
       const a = EventLog.makeMemory()
       const b = EventLog.makeMemory()
       const now = Gateway.make({ policy: policyBoth, handlers, log: a, traced: false })
