@@ -731,7 +731,7 @@ const journalingGateway = (
   const inPlace = (b: Handlers.HandlersService, n: number, cap: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined, argsHash: string, prior: number): Effect.Effect<Value, CapabilityError> => {
     const gw = sharedGateway(b)
     const k: InPlace = { key: undefined, seq: n, capability: cap, argsHash, args, intended: false, lines: [], usual: true, result: undefined }
-    busy = true
+    // (`busy` was set when the call chose this path)
     current = k
     gw.budget.counter(cap).used = prior
     const done = (exit: Exit.Exit<Value, CapabilityError>): Effect.Effect<Value, CapabilityError> => {
@@ -840,6 +840,8 @@ const journalingGateway = (
         if (local && prev === undefined && !busy && base !== undefined) {
           // the call's Activity, its body the call on the attempt's gateway, executed by boruna's
           // engine layer (in this fiber, as every capability Activity of a step)
+          // the gateway is this call's from now: a call made meanwhile by another fiber takes its own
+          busy = true
           const b = base
           const activity = makeInPlaceActivity(`cap/${c.stepId}/${c.attempt}/${n}/${cap}`, Effect.suspend(() => inPlace(b, n, cap, args, site, argsHash, prior)))
           return Effect.flatMap(engine.activityExecute(activity, 1) as Effect.Effect<Workflow.Result<Value, CapabilityError>>, (r) =>
