@@ -6,8 +6,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { allowAll } from "../src/PolicyCore.js"
 import * as Telemetry from "../src/Telemetry.js"
-import { sqliteEngine } from "../src/WorkflowEngine.js"
+import * as Handlers from "../src/Handlers.js"
+import { memoryEngine, sqliteEngine } from "../src/WorkflowEngine.js"
 import * as Runner from "../src/WorkflowRunner.js"
+import * as OtlpReceiver from "./support/OtlpReceiver.js"
 import { wfDir } from "./support/WorkflowDir.js"
 
 const GATED = {
@@ -81,5 +83,37 @@ describe("telemetry of a workflow run", () => {
       expect(caps).toHaveLength(2) // the GET (once, before the pause) and the POST — not the GET again
       const steps = recorder.spans().filter((s) => s.name === "boruna.step")
       expect(steps.flatMap((s) => s.events.map((e) => e.name))).toEqual(expect.arrayContaining(["boruna.pending", "boruna.approved"]))
+    }), 60_000)
+})
+
+describe("exported spans of a workflow's calls", () => {
+  it.scopedLive("are filtered as a plain run's: a handler's strings outside the safe keys never leave the process, its numbers do", () =>
+    Effect.gen(function*() {
+      const rx = yield* OtlpReceiver.scoped()
+      const env = { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }
+      // a handler that annotates its span as live handlers do, with a host among the values
+      const fetch: Handlers.Handler = (_args, ctx) => {
+        ctx.annotate("url.full", "https://HOSTSECRET.example/x")
+        ctx.annotate("http.response.hops", 2)
+        ctx.annotate("http.request.method", "GET")
+        ctx.event("boruna.redirect", { location: "https://HOSTSECRET.example/next", hop: 1 })
+        return Effect.suspend(() => Effect.succeed("ok"))
+      }
+      const wf = { schema_version: 1, name: "exported", version: "1", steps: { f: { kind: "source", source: "f.ax" } }, edges: [] }
+      const r = yield* Runner.startRun({ path: wfDir(wf, { "f.ax": 'fn main() -> String !{net.fetch} { let a: String = net.fetch("https://example.com/f")\n net.fetch("https://example.com/g") }\n' }), policy: allowAll }).pipe(
+        Effect.provide(Runner.layer(memoryEngine, Runner.makeEnv({ handlers: () => Effect.succeed(Handlers.override(Handlers.demoService, { "net.fetch": fetch })) })).pipe(Layer.orDie)),
+        Effect.provide(Telemetry.fromEnv(env, { stderr: () => {} }))
+      )
+      expect(r.status).toBe("completed")
+      // (the step's first call builds its handlers; the second runs on the attempt's gateway)
+      const caps = rx.spans().filter((s) => s.name === "boruna.cap")
+      expect(caps).toHaveLength(2)
+      for (const cap of caps) {
+        expect(cap.attributes["http.response.hops"]).toBe(2)
+        expect(cap.attributes["http.request.method"]).toBe("GET")
+        expect(cap.attributes["url.full"]).toBeUndefined()
+        expect(cap.events.map((e) => [e.name, e.attributes])).toEqual([["boruna.redirect", { hop: 1 }]])
+      }
+      expect(Buffer.concat(rx.requests().map((q) => q.body)).toString("latin1")).not.toContain("HOSTSECRET")
     }), 60_000)
 })
