@@ -42,7 +42,7 @@ import { argsDigest, callDigest, gateDigest, mintToken, needsApproval, renderCal
 import { CAPABILITIES, type CapabilityName } from "./Capability.js"
 import { compileSource } from "./Compiler.js"
 import { BudgetExceeded, type CapabilityError, Denied, HandlerFailure, RuntimeError } from "./Errors.js"
-import type { CallSite, Event } from "./Event.js"
+import type { CallSite } from "./Event.js"
 import * as EventLog from "./EventLog.js"
 import { decodeEvent, encodeCall, encodeEvent, encodeResult, encodeValue } from "./EventLogFile.js"
 import * as Gateway from "./Gateway.js"
@@ -502,13 +502,45 @@ interface Settled {
   readonly record: { readonly decision: CallJournal["decision"]; readonly result_digest: string; readonly journal: string }
 }
 
-/** Whether a call's logged events are the usual two for these arguments and this result (see `CallJournal`). */
-const usual = (logged: ReadonlyArray<Event>, cap: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined, result: Value): boolean => {
-  if (logged.length !== 2) return false
-  const [call, res] = logged
-  return call.type === "CapCall" && call.capability === cap && call.args === args && call.site === site && ("site" in call) === (site !== undefined) &&
-    res.type === "CapResult" && res.capability === cap && res.result === result
+/**
+ * What the gateway logged for one call: its events as lines, and whether they are so far the usual
+ * `CapCall` (with the arguments as given) and `CapResult` (see `CallJournal`).
+ */
+interface CallLines {
+  readonly args: ReadonlyArray<Value>
+  readonly lines: Array<string>
+  usual: boolean
+  result: Value | undefined
 }
+
+/**
+ * The gateway's log for one call, into `of()`'s lines: its two usual events arrive as their parts
+ * (`appendCall`, `appendResult`) and are encoded by the event-log file's own encoders; any other
+ * event makes the call unusual.
+ */
+const callLinesLog = (of: () => CallLines): EventLog.EventLogService => ({
+  append: (e) => {
+    const k = of()
+    k.lines.push(encodeEvent(e))
+    k.usual = false
+  },
+  appendCall: (capability, args, site) => {
+    const k = of()
+    k.usual &&= k.lines.length === 0 && args === k.args
+    k.lines.push(encodeCall(capability, args, site))
+  },
+  appendResult: (capability, result) => {
+    const k = of()
+    k.usual &&= k.lines.length === 1
+    k.result = result
+    k.lines.push(encodeResult(capability, result))
+  },
+  events: () => []
+})
+
+/** The call succeeded with its usual two events (see `CallJournal`). */
+const isUsual = (k: CallLines, exit: Exit.Exit<Value, CapabilityError>): exit is Exit.Success<Value, CapabilityError> =>
+  Exit.isSuccess(exit) && k.usual && k.lines.length === 2 && k.result === exit.value
 
 /** The journal of a call that succeeded with its usual two events, and its record (see `CallJournal`). */
 const usualRecord = (result: Value): Settled["record"] => {
@@ -531,6 +563,32 @@ const settle = (argsHash: string, policy: Policy, cap: CapabilityName, lines: Re
   const j: CallJournal = { argsHash, decision: e.kind === "denied" && !isAllowed(policy, cap) ? "denied" : e.kind === "budget_exceeded" ? "budget_exceeded" : "allowed", ok: false, ...journalError(e), events: lines }
   return { j, record: { decision: j.decision, result_digest: sha256(JSON.stringify([j.errorKind, j.errorMessage])), journal: JSON.stringify(j) } }
 }
+
+/**
+ * Write the record of a call that ran: at once when its intent was written (the result before the
+ * result returns to the program); otherwise — answered at once, by a demo or replay handler or a
+ * refusal, so no effect can have happened since the call was made — held back with the attempt's
+ * other such calls until the next durability point (an intent write, a pause, the end of the
+ * attempt), and written at the latest `PENDING_BATCH` at a time. A crash before that re-runs the
+ * call, with the same answer. Undefined: nothing to write now.
+ */
+const writeRecord = (
+  c: StepCtx,
+  pending: Array<import("./WorkflowStore.js").JournaledCall>,
+  seq: number,
+  capability: CapabilityName,
+  argsHash: string,
+  record: Settled["record"],
+  intended: boolean
+): Effect.Effect<void> | undefined => {
+  const row = { run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq, capability, args_digest: argsHash, decision: record.decision, result_digest: record.result_digest, journal: record.journal, at: nowIso() }
+  if (intended) return Effect.orDie(c.store.completeCall(row))
+  pending.push(row)
+  return pending.length >= PENDING_BATCH ? Effect.orDie(c.store.recordCalls(pending.splice(0))) : undefined
+}
+
+/** Calls answered at once are written at the latest every this many (`writeRecord`). */
+const PENDING_BATCH = 500
 
 /**
  * Handlers that write the call's intent before a handler that does not answer at once runs (and
@@ -580,23 +638,16 @@ const capActivity = (c: StepCtx, o: CapCall) => {
       })
       const traced = yield* TelemetryEnabled
       const backpressure = yield* ExportBackpressure
-      const logged: Array<Event> = []
-      const callLog: EventLog.EventLogService = { append: (e) => void logged.push(e), events: () => logged }
-      const gw = Gateway.make({ policy: o.policy, handlers, log: callLog, traced, backpressure, approvalsGranted: true })
+      const k: CallLines = { args: o.args, lines: [], usual: true, result: undefined }
+      const gw = Gateway.make({ policy: o.policy, handlers, log: callLinesLog(() => k), traced, backpressure, approvalsGranted: true })
       // calls of this capability earlier in the step count against its budget
       // (set at once: a take only counts, so n takes are `used += n`; a loop of takes made a step's calls quadratic)
       gw.budget.counter(o.cap).used += o.priorTakes
       const exit = yield* Effect.exit(gw.call(o.cap, o.args, o.site))
-      const lines = logged.map(encodeEvent)
-      const slim = locallyJournaled.has(activity) && Exit.isSuccess(exit) && usual(logged, o.cap, o.args, o.site, exit.value)
-      const { j, record } = settle(o.argsHash, o.policy, o.cap, lines, exit, slim)
-      // the result write, before the result returns to the program
-      if (intended) yield* c.store.completeCall({ ...key, ...record })
-      // answered at once (a demo or replay handler, or a refusal): no effect can have happened since
-      // the call was made, so the record waits for the next durability point (an intent write, a
-      // pause, the end of the attempt); a crash before it re-runs the call, with the same answer
-      else o.pending.push({ ...key, ...record, at: nowIso() })
-      o.ran.current = lines
+      const { j, record } = settle(o.argsHash, o.policy, o.cap, k.lines, exit, locallyJournaled.has(activity) && isUsual(k, exit))
+      const write = writeRecord(c, o.pending, o.seq, o.cap, o.argsHash, record, intended)
+      if (write !== undefined) yield* write
+      o.ran.current = k.lines
       return j
     }).pipe(Effect.orDie)
   )
@@ -631,23 +682,12 @@ export const makeStepLog = (): StepLog => {
 }
 
 /** A call running on the attempt's shared gateway (`journalingGateway`): its record and what the gateway logged. */
-interface InPlace {
-  /** its record's key, made when an intent needs it */
-  key: CallKey | undefined
+interface InPlace extends CallLines {
   readonly seq: number
   readonly capability: CapabilityName
   readonly argsHash: string
-  /** the arguments as given: the usual `CapCall` records them as they are */
-  readonly args: ReadonlyArray<Value>
   intended: boolean
-  readonly lines: Array<string>
-  /** so far, the events are the usual `CapCall` and `CapResult` (see `CallJournal`) */
-  usual: boolean
-  result: Value | undefined
 }
-
-/** Calls answered at once are written at the latest every this many (`journalingGateway`). */
-const PENDING_BATCH = 500
 
 /** The gateway a step's VM (or TypeScript body) calls: approvals, journaled Activities, the event log. */
 const journalingGateway = (
@@ -691,8 +731,6 @@ const journalingGateway = (
   let shared: Gateway.GatewayInstance | undefined
   let busy = false
   let current: InPlace | undefined
-  const keyOf = (k: InPlace): CallKey =>
-    k.key ??= { run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: k.seq, capability: k.capability, args_digest: k.argsHash }
   const sharedGateway = (b: Handlers.HandlersService): Gateway.GatewayInstance =>
     shared ??= Gateway.make({
       policy: o.policy,
@@ -700,37 +738,17 @@ const journalingGateway = (
         const k = current!
         return Effect.suspend(() => {
           k.intended = true
-          return Effect.orDie(c.store.intendCall(keyOf(k), o.pending.splice(0)))
+          return Effect.orDie(c.store.intendCall({ run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: k.seq, capability: k.capability, args_digest: k.argsHash }, o.pending.splice(0)))
         })
       }),
-      // the gateway's two usual events arrive as their parts (`appendCall`, `appendResult`) and are
-      // encoded by the event-log file's own encoders; anything else makes the call unusual
-      log: {
-        append: (e) => {
-          const k = current!
-          k.lines.push(encodeEvent(e))
-          k.usual = false
-        },
-        appendCall: (capability, args, site) => {
-          const k = current!
-          k.usual &&= k.lines.length === 0 && args === k.args
-          k.lines.push(encodeCall(capability, args, site))
-        },
-        appendResult: (capability, result) => {
-          const k = current!
-          k.usual &&= k.lines.length === 1
-          k.result = result
-          k.lines.push(encodeResult(capability, result))
-        },
-        events: () => []
-      },
+      log: callLinesLog(() => current!),
       traced: o.traced,
       backpressure: o.backpressure,
       approvalsGranted: true
     })
   const inPlace = (b: Handlers.HandlersService, n: number, cap: CapabilityName, args: ReadonlyArray<Value>, site: CallSite | undefined, argsHash: string, prior: number): Effect.Effect<Value, CapabilityError> => {
     const gw = sharedGateway(b)
-    const k: InPlace = { key: undefined, seq: n, capability: cap, argsHash, args, intended: false, lines: [], usual: true, result: undefined }
+    const k: InPlace = { seq: n, capability: cap, argsHash, args, intended: false, lines: [], usual: true, result: undefined }
     // (`busy` was set when the call chose this path)
     current = k
     gw.budget.counter(cap).used = prior
@@ -741,7 +759,7 @@ const journalingGateway = (
       for (let i = 0; i < lines.length; i++) o.log.appendLine(lines[i])
       let record: Settled["record"]
       let answer: Effect.Effect<Value, CapabilityError>
-      if (Exit.isSuccess(exit) && k.usual && lines.length === 2 && k.result === exit.value) {
+      if (isUsual(k, exit)) {
         record = usualRecord(exit.value)
         answer = exit
       } else {
@@ -750,14 +768,8 @@ const journalingGateway = (
         record = settled.record
         answer = j.ok ? Effect.succeed(fromJson(j.result as Json)) : Effect.fail(errorOf(j.errorKind ?? "runtime_error", cap, j.errorMessage ?? ""))
       }
-      if (k.intended) return Effect.zipRight(Effect.orDie(c.store.completeCall({ ...keyOf(k), ...record })), answer)
-      o.pending.push({
-        run_id: c.runId, step_id: c.stepId, attempt: c.attempt, seq: n, capability: cap, args_digest: argsHash,
-        decision: record.decision, result_digest: record.result_digest, journal: record.journal, at: nowIso()
-      })
-      // a long step writes its calls as it goes, a batch at a time (a durability point like any other)
-      if (o.pending.length >= PENDING_BATCH) return Effect.zipRight(Effect.orDie(c.store.recordCalls(o.pending.splice(0))), answer)
-      return answer
+      const write = writeRecord(c, o.pending, n, cap, argsHash, record, k.intended)
+      return write === undefined ? answer : Effect.zipRight(write, answer)
     }
     // the gateway's call made here, at once (untraced): a handler that answers at once is done now
     const run = gw.callNow === undefined ? gw.call(cap, args, site) : gw.callNow(cap, args, site)

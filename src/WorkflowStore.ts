@@ -452,39 +452,34 @@ export const make: Effect.Effect<WorkflowStoreService, StoreError, SqlClient.Sql
   const getSources: WorkflowStoreService["getSources"] = (runId) =>
     Effect.map(rows("read sources", sql`SELECT * FROM boruna_wf_sources WHERE run_id = ${runId} ORDER BY step_id`), (rs) => rs.map(toSource))
 
-  // the journal's batch insert: the statement's text for n rows (`?` placeholders, SQLite) built once
-  const callColumns = "run_id, step_id, attempt, seq, capability, args_digest, decision, result_digest, status, reexecuted, executions, started_at, ended_at, journal"
-  const callConflict = `ON CONFLICT (run_id, step_id, attempt, seq) DO UPDATE SET status = 'completed', decision = excluded.decision,
-        result_digest = excluded.result_digest, journal = excluded.journal, ended_at = excluded.ended_at,
-        executions = boruna_wf_calls.executions + 1, reexecuted = 1`
+  // the journal's batch insert: the statement's text for n rows built once per size (in the
+  // client's placeholders: `?` on SQLite, `$1…` on PostgreSQL), the values passed flat; a step's calls
+  // answered at once arrive here by the hundred, and building each batch's statement through
+  // `sql.insert` (row objects, placeholders, a fresh text for the prepare cache) cost about as much
+  // as the database's own work
+  const numbered = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
   const insertTexts = new Map<number, string>()
   const insertText = (n: number): string => {
     let t = insertTexts.get(n)
     if (t === undefined) {
-      t = `INSERT INTO boruna_wf_calls (${callColumns}) VALUES ${Array.from({ length: n }, () => "(?, ?, ?, ?, ?, ?, ?, ?, 'completed', 0, 1, ?, ?, ?)").join(", ")} ${callConflict}`
+      let p = 0
+      const ph = (): string => (numbered ? `$${++p}` : "?")
+      const rows = Array.from({ length: n }, () => `(${ph()}, ${ph()}, ${ph()}, ${ph()}, ${ph()}, ${ph()}, ${ph()}, ${ph()}, 'completed', 0, 1, ${ph()}, ${ph()}, ${ph()})`)
+      t = `INSERT INTO boruna_wf_calls (run_id, step_id, attempt, seq, capability, args_digest, decision, result_digest, status, reexecuted, executions, started_at, ended_at, journal)
+        VALUES ${rows.join(", ")}
+        ON CONFLICT (run_id, step_id, attempt, seq) DO UPDATE SET status = 'completed', decision = excluded.decision,
+        result_digest = excluded.result_digest, journal = excluded.journal, ended_at = excluded.ended_at,
+        executions = boruna_wf_calls.executions + 1, reexecuted = 1`
       if (insertTexts.size < 64) insertTexts.set(n, t)
     }
     return t
   }
   const recordCalls: WorkflowStoreService["recordCalls"] = (all) =>
-    Effect.forEach(chunks(all, 500), (rs) =>
-      wrap("journal calls")(sql.onDialectOrElse({
-        // SQLite: the text for this many rows once, and the values flat (a step's calls answered at once
-        // arrive here by the hundred; building each batch's statement was most of writing it)
-        sqlite: () => {
-          const params: Array<string | number> = []
-          for (const c of rs) params.push(c.run_id, c.step_id, c.attempt, c.seq, c.capability, c.args_digest, c.decision, c.result_digest, c.at, c.at, c.journal)
-          return sql.unsafe<Row>(insertText(rs.length), params)
-        },
-        orElse: () =>
-          sql`INSERT INTO boruna_wf_calls ${sql.insert(rs.map((c) => ({
-            run_id: c.run_id, step_id: c.step_id, attempt: c.attempt, seq: c.seq, capability: c.capability, args_digest: c.args_digest,
-            decision: c.decision, result_digest: c.result_digest, status: "completed", reexecuted: 0, executions: 1, started_at: c.at, ended_at: c.at,
-            journal: c.journal
-          })))} ON CONFLICT (run_id, step_id, attempt, seq) DO UPDATE SET status = 'completed', decision = excluded.decision,
-        result_digest = excluded.result_digest, journal = excluded.journal, ended_at = excluded.ended_at,
-        executions = boruna_wf_calls.executions + 1, reexecuted = 1`
-      })), { discard: true })
+    Effect.forEach(chunks(all, 500), (rs) => {
+      const params: Array<string | number> = []
+      for (const c of rs) params.push(c.run_id, c.step_id, c.attempt, c.seq, c.capability, c.args_digest, c.decision, c.result_digest, c.at, c.at, c.journal)
+      return wrap("journal calls")(sql.unsafe<Row>(insertText(rs.length), params))
+    }, { discard: true })
 
   const service: WorkflowStoreService = {
     createRun: (r) =>
