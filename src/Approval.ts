@@ -11,7 +11,7 @@
  */
 import { hash, randomBytes, timingSafeEqual } from "node:crypto"
 import { display, type Value } from "./Value.js"
-import { canonicalJson, toJson } from "./ValueJson.js"
+import { canonicalJson, scalarJsonText, toJson } from "./ValueJson.js"
 
 const sha256 = (s: string): string => hash("sha256", s, "hex")
 
@@ -21,11 +21,10 @@ export { fetchMethod, needsApproval } from "./PolicyCore.js"
 /** Hex SHA-256 of the canonical JSON of the arguments. */
 export const argsDigest = (args: ReadonlyArray<Value>): string => {
   if (args.length === 0) return NO_ARGS
-  // Ints, strings and booleans: their canonical JSON written directly (one key each, nothing to sort)
+  // Ints, strings and booleans: their canonical JSON written directly
   let text = "["
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]
-    const t = typeof a === "number" ? `{"Int":${a}}` : typeof a === "string" ? `{"String":${JSON.stringify(a)}}` : typeof a === "boolean" ? `{"Bool":${a}}` : undefined
+    const t = scalarJsonText(args[i])
     if (t === undefined) return sha256(canonicalJson(args.map(toJson)))
     text += (i === 0 ? "" : ",") + t
   }

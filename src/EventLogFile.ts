@@ -31,7 +31,7 @@ import type { CallSite, Event } from "./Event.js"
 import { EventLog, type EventLogService } from "./EventLog.js"
 import { decodePolicy, type Policy, policyHash, policyToJson } from "./Policy.js"
 import type { Value } from "./Value.js"
-import { fromJson, type Json, stringifyJson, toJson, ValueJsonError } from "./ValueJson.js"
+import { fromJson, type Json, scalarJsonText, stringifyJson, toJson, ValueJsonError } from "./ValueJson.js"
 import { jsonPath, schemaIssues } from "./Json.js"
 
 export const FORMAT = "boruna-event-log"
@@ -214,14 +214,7 @@ const quoted = (s: string): string => {
   }
   return q
 }
-const valueText = (v: Value): string =>
-  typeof v === "number"
-    ? `{"Int":${v}}`
-    : typeof v === "string"
-    ? `{"String":${JSON.stringify(v)}}`
-    : typeof v === "boolean"
-    ? `{"Bool":${v}}`
-    : jsonText(toJson(v))
+const valueText = (v: Value): string => scalarJsonText(v) ?? jsonText(toJson(v))
 /** V8's `JSON.stringify` (fast), or for a value nested too deep for it the iterative `stringifyJson` (same text) */
 const jsonText = (j: Json): string => {
   try {

@@ -104,6 +104,13 @@ const shallow = (v: Value, fill: Array<[Value, Slot, string | number]>): Json =>
   }
 }
 
+/**
+ * The JSON text of an Int, String or Bool value's JSON form, written directly (one key, so it is
+ * also the canonical text); undefined for any other value.
+ */
+export const scalarJsonText = (v: Value): string | undefined =>
+  typeof v === "number" ? `{"Int":${v}}` : typeof v === "string" ? `{"String":${JSON.stringify(v)}}` : typeof v === "boolean" ? `{"Bool":${v}}` : undefined
+
 /** The JSON form of a value (an explicit work stack: any nesting depth). */
 export const toJson = (v: Value): Json => {
   const root: Slot = { v: null }
